@@ -1,0 +1,76 @@
+"""framestore: trustworthy, frame-exact storage for long camera and miniscope recordings.
+
+Open a store with :func:`new_for_filename`, write one with :func:`new_for_format`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from .codecs import DEFAULT_FORMAT, get_supported_formats
+from .errors import (
+    CorruptStoreError,
+    FrameIndexError,
+    FrameNotFoundError,
+    FramestoreError,
+    IncompleteStoreWarning,
+    InvalidFrameError,
+    StoreClosedError,
+    StoreExistsError,
+    StoreNotFoundError,
+    StoreWarning,
+    UnknownFormatError,
+)
+from .reader import StoreReader
+from .writer import StoreWriter
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_FORMAT",
+    "CorruptStoreError",
+    "FrameIndexError",
+    "FrameNotFoundError",
+    "FramestoreError",
+    "IncompleteStoreWarning",
+    "InvalidFrameError",
+    "StoreClosedError",
+    "StoreExistsError",
+    "StoreNotFoundError",
+    "StoreReader",
+    "StoreWarning",
+    "StoreWriter",
+    "UnknownFormatError",
+    "extract_only_frame",
+    "get_supported_formats",
+    "new_for_filename",
+    "new_for_format",
+]
+
+
+def new_for_filename(path: str | os.PathLike[str]) -> StoreReader:
+    """Open the store at ``path`` (its directory or its ``metadata.yaml``) for reading."""
+    return StoreReader(path)
+
+
+def new_for_format(
+    fmt: str = DEFAULT_FORMAT, path: str | os.PathLike[str] | None = None, **kwargs: Any
+) -> StoreWriter:
+    """Create a store at ``path`` in format ``fmt`` and return its writer.
+
+    Keyword arguments: ``imgshape`` (required), ``imgdtype`` (uint8), ``chunksize`` (500),
+    ``fps`` (25), ``metadata`` (user metadata dict), ``overwrite`` (False),
+    ``codec_options``. ``basedir=`` is accepted for ``path``, as in imgstore.
+    """
+    if path is None:
+        path = kwargs.pop("basedir", None)
+    return StoreWriter(fmt, path, **kwargs)
+
+
+def extract_only_frame(path: str | os.PathLike[str], frame_index: int) -> np.ndarray:
+    """The image at ``frame_index`` of the store at ``path``, opening only what it needs."""
+    with StoreReader(path) as store:
+        return store[frame_index]

@@ -1,0 +1,155 @@
+"""Image-folder chunks: one file per frame (npy, png, jpg), imgstore's directory layout."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import CorruptStoreError
+from ..journal import JournalWriter
+from .base import FRAME_NUMBER, FRAME_TIME, ImageSpec
+
+
+@dataclass(frozen=True)
+class ImageCodec:
+    """How one image file format is written and read."""
+
+    extension: str
+    lossless: bool
+    kinds: tuple[str, ...]  # image kinds it holds: gray8, gray16, color
+    encode: Callable[[np.ndarray], bytes]
+    decode: Callable[[bytes, ImageSpec], np.ndarray | None]
+
+
+def _encode_npy(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, image, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _decode_npy(data: bytes, spec: ImageSpec) -> np.ndarray | None:
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError:
+        return None
+
+
+def _cv2_encoder(ext: str, params: list[int]) -> Callable[[np.ndarray], bytes]:
+    def encode(image: np.ndarray) -> bytes:
+        ok, buf = cv2.imencode(ext, image, params)
+        if not ok:
+            raise ValueError(f"OpenCV could not encode a {image.shape} {image.dtype} image as {ext}")
+        return buf.tobytes()
+
+    return encode
+
+
+def _decode_cv2(data: bytes, spec: ImageSpec) -> np.ndarray | None:
+    flags = cv2.IMREAD_UNCHANGED
+    if spec.kind == "color":
+        flags = cv2.IMREAD_COLOR
+    elif spec.kind == "gray8":
+        flags = cv2.IMREAD_GRAYSCALE
+    return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+
+
+IMAGE_CODECS = {
+    "npy": ImageCodec(".npy", True, ("gray8", "gray16", "color"), _encode_npy, _decode_npy),
+    "png": ImageCodec(
+        ".png",
+        True,
+        ("gray8", "gray16", "color"),
+        _cv2_encoder(".png", [cv2.IMWRITE_PNG_COMPRESSION, 1]),
+        _decode_cv2,
+    ),
+    "jpg": ImageCodec(
+        ".jpg",
+        False,
+        ("gray8", "color"),
+        _cv2_encoder(".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]),
+        _decode_cv2,
+    ),
+}
+
+
+class ImageChunkWriter:
+    """Writes each frame as its own file (atomically), then journals it."""
+
+    def __init__(
+        self,
+        directory: Path,
+        journal_path: Path,
+        image_path: Callable[[int], Path],
+        codec: ImageCodec,
+        spec: ImageSpec,
+    ) -> None:
+        directory.mkdir(exist_ok=True)
+        self._image_path = image_path
+        self._codec = codec
+        self._journal = JournalWriter(journal_path, {"images": codec.extension})
+        self._rows: list[tuple[int, float]] = []
+
+    def add(self, image: np.ndarray, frame_number: int, frame_time: float) -> None:
+        k = len(self._rows)
+        path = self._image_path(k)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(self._codec.encode(image))
+        os.replace(tmp, path)
+        self._journal.append(frame_number, frame_time, k, True)
+        self._rows.append((frame_number, frame_time))
+
+    def close(self) -> dict[str, np.ndarray]:
+        self._journal.close()
+        cols = list(zip(*self._rows)) if self._rows else [(), ()]
+        return {
+            FRAME_NUMBER: np.array(cols[0], dtype=np.int64),
+            FRAME_TIME: np.array(cols[1], dtype=np.float64),
+        }
+
+    def abort(self) -> None:
+        self._journal.close()
+
+
+class ImageChunkReader:
+    """Reads frame ``k`` of an image-folder chunk from its file."""
+
+    def __init__(
+        self, image_path: Callable[[int], Path], count: int, codec: ImageCodec, spec: ImageSpec
+    ) -> None:
+        self._image_path = image_path
+        self._count = count
+        self._codec = codec
+        self._spec = spec
+
+    def __len__(self) -> int:
+        return self._count
+
+    def read(self, k: int) -> np.ndarray:
+        if not 0 <= k < self._count:
+            raise IndexError(f"frame {k} outside 0..{self._count - 1}")
+        path = self._image_path(k)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise CorruptStoreError(f"{path}: image file listed in the index is missing") from None
+        image = self._codec.decode(data, self._spec)
+        if image is None or image.shape != self._spec.shape or image.dtype != self._spec.dtype:
+            got = "undecodable data" if image is None else f"{image.shape} {image.dtype}"
+            raise CorruptStoreError(
+                f"{path}: expected a {self._spec.shape} {self._spec.dtype} image, got {got}"
+            )
+        return image
+
+    def iter_from(self, start: int, stop: int) -> Iterator[np.ndarray]:
+        for k in range(start, stop):
+            yield self.read(k)
+
+    def close(self) -> None:
+        pass

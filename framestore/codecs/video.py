@@ -1,0 +1,374 @@
+"""Video chunks through PyAV: one video file per chunk, read back frame-exactly.
+
+Every frame's presentation timestamp (pts) and keyframe flag are stored in the chunk
+index, so a read seeks to a known keyframe and decodes forward to a known pts: never a
+position computed from a frame rate or a rounded time.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from ..errors import CorruptStoreError, InvalidFrameError
+from ..journal import JournalContents, JournalWriter
+from .base import FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS, ImageSpec
+
+# Decoding forward beats a seek for this many frames even across a keyframe.
+_FORWARD_LIMIT = 4
+# Pixel formats whose first plane is the luma, i.e. the image of a gray store.
+_LUMA_FIRST = frozenset(
+    {"gray", "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12"}
+)
+
+
+@dataclass(frozen=True)
+class VideoCodec:
+    """How framestore writes one video format with FFmpeg."""
+
+    encoder: str
+    extension: str
+    pix_fmts: dict[str, str]  # image kind (gray8, gray16, color) -> pixel format
+    lossless: bool
+    gop: int
+    options: dict[str, str] = field(default_factory=dict)
+    encode_threads: int = 2
+    encode_thread_type: str = "SLICE"
+    decode_thread_type: str = "SLICE"
+    even_size_only: bool = False
+    full_range_gray: bool = False
+    quantizer: int | None = None  # fixed quantizer (qmin = qmax) for MJPEG-like encoders
+
+    def pix_fmt_for(self, spec: ImageSpec) -> str | None:
+        return self.pix_fmts.get(spec.kind)
+
+
+def _pts_step(extension: str, fps: float) -> Fraction:
+    """Codec/stream time base and the pts distance between consecutive frames."""
+    if extension == ".mkv":  # Matroska stores times in milliseconds
+        return Fraction(1000) / Fraction(fps).limit_denominator(1001)
+    return Fraction(1)
+
+
+def time_base_for(extension: str, fps: float) -> Fraction:
+    if extension == ".mkv":
+        return Fraction(1, 1000)
+    return 1 / Fraction(fps).limit_denominator(1001)
+
+
+def check_fps(codec: VideoCodec, fps: float) -> None:
+    if not np.isfinite(fps) or fps <= 0:
+        raise InvalidFrameError(f"fps must be a positive number, got {fps!r}")
+    if codec.extension == ".mkv" and fps > 1000:
+        raise InvalidFrameError(
+            f"fps {fps} is above 1000, which Matroska's millisecond timestamps cannot "
+            "tell apart; choose an image format (npy, png) for faster cameras"
+        )
+
+
+class VideoChunkWriter:
+    """Encodes one chunk; each packet goes to the video file and to the journal."""
+
+    def __init__(
+        self,
+        path: Path,
+        journal_path: Path,
+        codec: VideoCodec,
+        spec: ImageSpec,
+        fps: float,
+        options: dict[str, str] | None = None,
+    ) -> None:
+        pix_fmt = codec.pix_fmt_for(spec)
+        if pix_fmt is None:
+            raise InvalidFrameError(f"{codec.encoder} cannot hold {spec.kind} frames")
+        self._path = path
+        self._spec = spec
+        self._pix_fmt = pix_fmt
+        self._step = _pts_step(codec.extension, fps)
+        self._container = av.open(str(path), "w")
+        try:
+            stream = self._container.add_stream(
+                codec.encoder, rate=Fraction(fps).limit_denominator(1001)
+            )
+            cc = stream.codec_context
+            cc.width, cc.height = spec.width, spec.height
+            cc.pix_fmt = pix_fmt
+            cc.time_base = time_base_for(codec.extension, fps)
+            cc.gop_size = codec.gop
+            cc.max_b_frames = 0
+            cc.thread_count = codec.encode_threads
+            cc.thread_type = codec.encode_thread_type
+            if codec.quantizer is not None:
+                cc.qmin = cc.qmax = codec.quantizer
+            if codec.full_range_gray and pix_fmt == "gray":
+                cc.color_range = 2  # full range: gray values are not 16..235 video levels
+            cc.options = {**codec.options, **(options or {})}
+            self._container.start_encoding()
+        except (av.FFmpegError, ValueError) as exc:
+            self._container.close()
+            path.unlink(missing_ok=True)
+            raise InvalidFrameError(
+                f"{path}: {codec.encoder} cannot encode {spec.width}x{spec.height} "
+                f"{pix_fmt} frames ({exc})"
+            ) from None
+        self._stream = stream
+        self._journal = JournalWriter(
+            journal_path,
+            {
+                "decoder": stream.codec_context.codec.name,
+                "width": spec.width,
+                "height": spec.height,
+                "pix_fmt": pix_fmt,
+                "extradata": base64.b64encode(cc.extradata or b"").decode("ascii"),
+            },
+        )
+        self._pending: dict[int, tuple[int, float]] = {}
+        self._rows: list[tuple[int, float, int, bool]] = []
+        self._count = 0
+
+    def add(self, image: np.ndarray, frame_number: int, frame_time: float) -> None:
+        frame = self._to_frame(image)
+        frame.pts = round(self._count * self._step)
+        self._count += 1
+        self._pending[frame.pts] = (frame_number, frame_time)
+        self._emit(self._stream.encode(frame))
+
+    def _to_frame(self, image: np.ndarray) -> av.VideoFrame:
+        spec, pix_fmt = self._spec, self._pix_fmt
+        if spec.is_color:
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            return frame if pix_fmt == "bgr24" else frame.reformat(format=pix_fmt)
+        if pix_fmt in ("gray", "gray16le"):
+            return av.VideoFrame.from_ndarray(image, format=pix_fmt)
+        # gray image into a YUV format: the image is the luma, chroma is neutral
+        frame = av.VideoFrame(spec.width, spec.height, pix_fmt)
+        for i, plane in enumerate(frame.planes):
+            rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+            if i == 0:
+                rows[:, : spec.width] = image
+            else:
+                rows[:] = 128
+        return frame
+
+    def _emit(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            payload = bytes(packet)
+            pts = int(packet.pts)
+            keyframe = bool(packet.is_keyframe)
+            frame_number, frame_time = self._pending.pop(pts)
+            self._container.mux(packet)
+            self._journal.append(frame_number, frame_time, pts, keyframe, payload)
+            self._rows.append((frame_number, frame_time, pts, keyframe))
+
+    def close(self) -> dict[str, np.ndarray]:
+        self._emit(self._stream.encode(None))
+        self._container.close()
+        self._journal.close()
+        if self._pending:
+            raise CorruptStoreError(
+                f"{self._path}: the encoder returned no packet for {len(self._pending)} frames"
+            )
+        return _columns(self._rows)
+
+    def abort(self) -> None:
+        self._journal.close()
+        self._container.close()
+
+
+def _columns(rows: list[tuple[int, float, int, bool]]) -> dict[str, np.ndarray]:
+    cols = list(zip(*rows)) if rows else [(), (), (), ()]
+    return {
+        FRAME_NUMBER: np.array(cols[0], dtype=np.int64),
+        FRAME_TIME: np.array(cols[1], dtype=np.float64),
+        VIDEO_PTS: np.array(cols[2], dtype=np.int64),
+        VIDEO_KEYFRAME: np.array(cols[3], dtype=bool),
+    }
+
+
+def frame_to_array(frame: av.VideoFrame, spec: ImageSpec) -> np.ndarray:
+    """The decoded frame as a new array of the store's shape and dtype."""
+    if spec.is_color:
+        return frame.to_ndarray(format="bgr24")
+    name = frame.format.name
+    if spec.dtype == np.uint16:
+        if name != "gray16le":
+            frame = frame.reformat(format="gray16le")
+        plane = frame.planes[0]
+        rows = np.frombuffer(plane, np.uint16).reshape(plane.height, plane.line_size // 2)
+        return rows[:, : spec.width].copy()
+    if name not in _LUMA_FIRST:
+        frame = frame.reformat(format="gray")
+    plane = frame.planes[0]
+    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    return rows[:, : spec.width].copy()
+
+
+class _DecodingReader:
+    """Exact frame access over a stream of decoded frames that can restart at a keyframe."""
+
+    def __init__(self, label: str, spec: ImageSpec, pts: np.ndarray, keyframe: np.ndarray):
+        self._label = label
+        self._spec = spec
+        self._pts = pts
+        self._order = np.argsort(pts, kind="stable")
+        self._keyframes = np.flatnonzero(keyframe) if len(keyframe) else np.zeros(0, np.int64)
+        self._frames: Iterator[tuple[int, av.VideoFrame]] | None = None
+        self._next = -1  # position the running decode yields next
+
+    def __len__(self) -> int:
+        return len(self._pts)
+
+    def _keyframe_before(self, k: int) -> int:
+        i = int(np.searchsorted(self._keyframes, k, side="right")) - 1
+        return int(self._keyframes[i]) if i >= 0 else 0
+
+    def _position_of(self, pts: int | None) -> int:
+        if pts is None:
+            raise CorruptStoreError(f"{self._label}: a decoded frame carries no timestamp")
+        i = int(np.searchsorted(self._pts, pts, sorter=self._order))
+        if i >= len(self._pts) or self._pts[self._order[i]] != pts:
+            raise CorruptStoreError(
+                f"{self._label}: decoded a frame with pts {pts}, which the chunk index "
+                "does not list (index and video disagree)"
+            )
+        return int(self._order[i])
+
+    def _decode_from(self, start: int) -> Iterator[tuple[int, av.VideoFrame]]:
+        raise NotImplementedError
+
+    def _restart_for(self, k: int) -> None:
+        start = self._keyframe_before(k)
+        if self._frames is not None and start <= self._next <= k:
+            return  # already decoding inside the right stretch
+        if self._frames is not None and 0 <= k - self._next <= _FORWARD_LIMIT:
+            return
+        self._frames = self._decode_from(start)
+        self._next = start
+
+    def _advance_to(self, k: int) -> av.VideoFrame:
+        assert self._frames is not None
+        try:
+            for pos, frame in self._frames:
+                if pos == k:
+                    self._next = k + 1
+                    return frame
+                if pos > k:
+                    break
+        except av.FFmpegError as exc:
+            self._frames = None
+            raise CorruptStoreError(f"{self._label}: cannot decode frame {k} ({exc})") from None
+        self._frames = None
+        raise CorruptStoreError(
+            f"{self._label}: the index lists {len(self)} frames but frame {k} "
+            "(0-based in this chunk) could not be decoded: the file is truncated or "
+            "does not match its index"
+        )
+
+    def read(self, k: int) -> np.ndarray:
+        if not 0 <= k < len(self):
+            raise IndexError(f"{self._label}: frame {k} outside 0..{len(self) - 1}")
+        self._restart_for(k)
+        try:
+            return frame_to_array(self._advance_to(k), self._spec)
+        except CorruptStoreError:
+            # one retry from the very first frame, in case a seek landed past the target
+            self._frames = self._decode_from(0)
+            self._next = 0
+            return frame_to_array(self._advance_to(k), self._spec)
+
+    def iter_from(self, start: int, stop: int) -> Iterator[np.ndarray]:
+        for k in range(start, stop):
+            yield self.read(k)
+
+
+class VideoChunkReader(_DecodingReader):
+    """Reads a finished video chunk file, opening it on first use."""
+
+    def __init__(
+        self,
+        path: Path,
+        spec: ImageSpec,
+        pts: np.ndarray,
+        keyframe: np.ndarray,
+        decode_thread_type: str = "SLICE",
+    ) -> None:
+        super().__init__(str(path), spec, pts, keyframe)
+        self._path = path
+        self._thread_type = decode_thread_type
+        self._container: Any = None
+        self._stream: Any = None
+
+    def _open(self) -> None:
+        if self._container is not None:
+            return
+        try:
+            self._container = av.open(str(self._path))
+            self._stream = self._container.streams.video[0]
+        except (av.FFmpegError, IndexError) as exc:
+            self._container = None
+            raise CorruptStoreError(f"{self._path}: not a readable video file ({exc})") from None
+        self._stream.thread_type = self._thread_type
+        self._stream.thread_count = 2
+
+    def _decode_from(self, start: int) -> Iterator[tuple[int, av.VideoFrame]]:
+        self._open()
+        try:
+            self._container.seek(
+                int(self._pts[start]), stream=self._stream, backward=True, any_frame=False
+            )
+        except av.FFmpegError as exc:
+            raise CorruptStoreError(f"{self._path}: cannot seek ({exc})") from None
+        return self._generate()
+
+    def _generate(self) -> Iterator[tuple[int, av.VideoFrame]]:
+        for frame in self._container.decode(self._stream):
+            yield self._position_of(frame.pts), frame
+
+    def close(self) -> None:
+        self._frames = None
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+
+class JournalVideoReader(_DecodingReader):
+    """Reads an unfinished video chunk from the packets its journal kept."""
+
+    def __init__(self, journal: JournalContents, spec: ImageSpec) -> None:
+        super().__init__(str(journal.path), spec, journal.pts, journal.keyframe)
+        self._journal = journal
+
+    def _decoder(self) -> av.CodecContext:
+        header = self._journal.header
+        ctx = av.CodecContext.create(header["decoder"], "r")
+        ctx.width, ctx.height = header["width"], header["height"]
+        extradata = base64.b64decode(header.get("extradata", ""))
+        if extradata:
+            ctx.extradata = extradata
+        return ctx
+
+    def _decode_from(self, start: int) -> Iterator[tuple[int, av.VideoFrame]]:
+        ctx = self._decoder()
+        payloads = self._journal.read_payloads(start, len(self._journal))
+        return self._generate(ctx, start, payloads)
+
+    def _generate(
+        self, ctx: av.CodecContext, start: int, payloads: list[bytes]
+    ) -> Iterator[tuple[int, av.VideoFrame]]:
+        for offset, payload in enumerate(payloads):
+            packet = av.Packet(payload)
+            packet.pts = packet.dts = int(self._pts[start + offset])
+            for frame in ctx.decode(packet):
+                yield self._position_of(frame.pts), frame
+        for frame in ctx.decode(None):
+            yield self._position_of(frame.pts), frame
+
+    def close(self) -> None:
+        self._frames = None

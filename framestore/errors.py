@@ -1,0 +1,55 @@
+"""framestore's errors: one base class, each error also the matching built-in.
+
+Catch :class:`FramestoreError` for anything framestore raises on purpose, or the
+built-in (``ValueError``, ``KeyError``, ...) that code written for imgstore already
+catches.
+"""
+
+from __future__ import annotations
+
+
+class FramestoreError(Exception):
+    """Base class of every error framestore raises on purpose."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class StoreNotFoundError(FramestoreError, FileNotFoundError):
+    """No store (no ``metadata.yaml``) at the given path."""
+
+
+class StoreExistsError(FramestoreError, FileExistsError):
+    """A store already exists where a new one was to be written."""
+
+
+class UnknownFormatError(FramestoreError, ValueError):
+    """A format name that framestore cannot read or write."""
+
+
+class CorruptStoreError(FramestoreError, ValueError):
+    """A file of the store is missing, truncated or inconsistent."""
+
+
+class FrameNotFoundError(FramestoreError, KeyError, ValueError):
+    """A frame number or time that the store does not hold."""
+
+
+class FrameIndexError(FramestoreError, IndexError):
+    """A frame index outside ``0 .. len(store) - 1``."""
+
+
+class InvalidFrameError(FramestoreError, ValueError):
+    """A frame, frame number or frame time that cannot be written."""
+
+
+class StoreClosedError(FramestoreError, ValueError):
+    """An operation on a store that has been closed."""
+
+
+class IncompleteStoreWarning(UserWarning):
+    """The store is still being written, or its writer did not close it."""
+
+
+class StoreWarning(UserWarning):
+    """The store opened, but something in it is irregular (named in the message)."""

@@ -1,0 +1,139 @@
+"""The chunk journal: what makes a killed writer lose (almost) nothing.
+
+While a chunk is open the writer appends one record per finished frame to
+``NNNNNN.journal``, with a single unbuffered ``write``: the frame's number and time, its
+presentation timestamp and, for video chunks, the encoded packet itself. A process killed
+at any moment leaves every record it had written; a torn last record fails its length or
+CRC check and is dropped. When the chunk closes normally its index ``.npz`` is written
+and the journal removed, so a journal on disk always means "this chunk did not finish".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CorruptStoreError
+
+MAGIC = b"FRAMESTORE-JOURNAL-1\n"
+_HEADER_LEN = struct.Struct("<I")
+# frame_number, frame_time, pts, flags, payload size; then the crc32 of those and the payload
+_FIELDS = struct.Struct("<qdqBI")
+_CRC = struct.Struct("<I")
+_RECORD_SIZE = _FIELDS.size + _CRC.size
+FLAG_KEYFRAME = 1
+
+
+def _crc(fields: bytes, payload: bytes) -> int:
+    return zlib.crc32(payload, zlib.crc32(fields))
+
+
+class JournalWriter:
+    """Appends frame records to a chunk's journal; each record reaches the OS at once."""
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        blob = json.dumps(header).encode()
+        self._write_all(MAGIC + _HEADER_LEN.pack(len(blob)) + blob)
+
+    def append(
+        self,
+        frame_number: int,
+        frame_time: float,
+        pts: int,
+        keyframe: bool,
+        payload: bytes = b"",
+    ) -> None:
+        flags = FLAG_KEYFRAME if keyframe else 0
+        head = _FIELDS.pack(frame_number, frame_time, pts, flags, len(payload))
+        self._write_all(head + _CRC.pack(_crc(head, payload)) + payload)
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def remove(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class JournalContents:
+    """The complete records of a journal, as arrays, plus where each payload lies."""
+
+    path: Path
+    header: dict[str, Any]
+    frame_number: np.ndarray
+    frame_time: np.ndarray
+    pts: np.ndarray
+    keyframe: np.ndarray
+    payload_offset: np.ndarray
+    payload_size: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.frame_number)
+
+    def read_payload(self, k: int) -> bytes:
+        with open(self.path, "rb") as f:
+            f.seek(int(self.payload_offset[k]))
+            return f.read(int(self.payload_size[k]))
+
+    def read_payloads(self, start: int, stop: int) -> list[bytes]:
+        """Payloads ``start .. stop - 1`` in one pass over the file."""
+        out = []
+        with open(self.path, "rb") as f:
+            for k in range(start, stop):
+                f.seek(int(self.payload_offset[k]))
+                out.append(f.read(int(self.payload_size[k])))
+        return out
+
+
+def read_journal(path: Path) -> JournalContents:
+    """Parse a journal, keeping every complete record and dropping a torn tail."""
+    data = path.read_bytes()
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + _HEADER_LEN.size:
+        raise CorruptStoreError(f"{path}: not a framestore journal (bad or missing header)")
+    pos = len(MAGIC)
+    (hlen,) = _HEADER_LEN.unpack_from(data, pos)
+    pos += _HEADER_LEN.size
+    try:
+        header = json.loads(data[pos : pos + hlen])
+    except ValueError:
+        raise CorruptStoreError(f"{path}: journal header is not valid JSON") from None
+    pos += hlen
+    rows: list[tuple[int, float, int, int, int, int]] = []
+    while pos + _RECORD_SIZE <= len(data):
+        fn, ft, pts, flags, size = _FIELDS.unpack_from(data, pos)
+        (crc,) = _CRC.unpack_from(data, pos + _FIELDS.size)
+        start = pos + _RECORD_SIZE
+        if start + size > len(data):
+            break  # torn: the writer died while writing this record
+        if _crc(data[pos : pos + _FIELDS.size], data[start : start + size]) != crc:
+            break
+        rows.append((fn, ft, pts, flags, start, size))
+        pos = start + size
+    cols = list(zip(*rows)) if rows else [()] * 6
+    return JournalContents(
+        path=path,
+        header=header,
+        frame_number=np.array(cols[0], dtype=np.int64),
+        frame_time=np.array(cols[1], dtype=np.float64),
+        pts=np.array(cols[2], dtype=np.int64),
+        keyframe=(np.array(cols[3], dtype=np.uint8) & FLAG_KEYFRAME).astype(bool),
+        payload_offset=np.array(cols[4], dtype=np.int64),
+        payload_size=np.array(cols[5], dtype=np.int64),
+    )

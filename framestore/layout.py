@@ -1,0 +1,74 @@
+"""Where each file of a store lives: the one place that knows file names.
+
+Every path is built from the store directory and integers, never from text read out of
+a file, so nothing a store contains can point a reader outside it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+WRITING_MARKER = ".framestore-writing"
+INDEX_SUFFIX = ".npz"
+JOURNAL_SUFFIX = ".journal"
+EXTRA_SUFFIX = ".extra.json"
+_CHUNK_NAME = re.compile(r"^(\d{6,})(\..+)?$")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """File names of one store.
+
+    Video chunks are ``NNNNNN<ext>`` with the index ``NNNNNN.npz`` beside them; image
+    chunks are folders ``NNNNNN/`` holding ``KKKKKK.<ext>`` files and ``index.npz``
+    (imgstore's layout, so imgstore can open them).
+    """
+
+    root: Path
+    extension: str
+    image_chunks: bool
+
+    def chunk_path(self, n: int) -> Path:
+        if self.image_chunks:
+            return self.root / f"{n:06d}"
+        return self.root / f"{n:06d}{self.extension}"
+
+    def index_path(self, n: int) -> Path:
+        if self.image_chunks:
+            return self.chunk_path(n) / f"index{INDEX_SUFFIX}"
+        return self.root / f"{n:06d}{INDEX_SUFFIX}"
+
+    def journal_path(self, n: int) -> Path:
+        return self.root / f"{n:06d}{JOURNAL_SUFFIX}"
+
+    def extra_path(self, n: int) -> Path:
+        if self.image_chunks:
+            return self.chunk_path(n) / f"index{EXTRA_SUFFIX}"
+        return self.root / f"{n:06d}{EXTRA_SUFFIX}"
+
+    def image_path(self, n: int, k: int) -> Path:
+        return self.chunk_path(n) / f"{k:06d}{self.extension}"
+
+    @property
+    def marker_path(self) -> Path:
+        return self.root / WRITING_MARKER
+
+    def chunk_numbers(self) -> list[int]:
+        """Numbers of the chunks present: those with a chunk file or folder or a journal."""
+        found: set[int] = set()
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                m = _CHUNK_NAME.match(entry.name)
+                if m is None:
+                    continue
+                suffix = m.group(2) or ""
+                if self.image_chunks and suffix == "" and entry.is_dir():
+                    found.add(int(m.group(1)))
+                elif suffix == JOURNAL_SUFFIX or (
+                    not self.image_chunks and suffix in (self.extension, INDEX_SUFFIX)
+                ):
+                    found.add(int(m.group(1)))
+        return sorted(found)

@@ -1,0 +1,407 @@
+"""The read-only store object: imgstore's reading API plus a numpy-friendly sequence."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+from .codecs import FormatSpec, resolve_format
+from .codecs.base import FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS, ChunkReader, ImageSpec
+from .codecs.images import ImageChunkReader
+from .codecs.video import JournalVideoReader, VideoChunkReader
+from .errors import CorruptStoreError, FrameIndexError, IncompleteStoreWarning, StoreClosedError
+from .index import ChunkIndex, StoreIndex, checked_chunk_index, load_npz_index
+from .journal import read_journal
+from .layout import Layout
+from .metadata import StoreMetadata, metadata_path, read_metadata
+
+_OPEN_CHUNKS = 3  # chunk readers kept open at once: memory stays bounded by a few chunks
+
+Frame = tuple[np.ndarray, tuple[int, float]]
+Roi = tuple[int, int, int, int]
+
+
+def load_chunk_indexes(layout: Layout) -> list[ChunkIndex]:
+    """Every non-empty chunk's index: from its ``.npz``, or its journal if unfinished."""
+    chunks = []
+    for n in layout.chunk_numbers():
+        index_path, journal_path = layout.index_path(n), layout.journal_path(n)
+        if index_path.is_file():
+            chunk = load_npz_index(n, index_path)
+        elif journal_path.is_file():
+            journal = read_journal(journal_path)
+            columns = {
+                FRAME_NUMBER: journal.frame_number,
+                FRAME_TIME: journal.frame_time,
+                VIDEO_PTS: journal.pts,
+                VIDEO_KEYFRAME: journal.keyframe,
+            }
+            chunk = checked_chunk_index(n, journal_path, columns, journal)
+        else:
+            raise CorruptStoreError(
+                f"{index_path}: missing; chunk {layout.chunk_path(n).name} has no index, "
+                "so its frame numbers and times are unknown"
+            )
+        if chunk.count:
+            chunks.append(chunk)
+    return chunks
+
+
+class StoreReader(Sequence[np.ndarray]):
+    """A store opened for reading: a sequence of frames over ``frame_index``.
+
+    ``store[i]`` is one frame ``(h, w[, c])``; ``store[a:b]``, ``store[[i, j]]`` and
+    ``get_frames`` return ``(n, h, w[, c])`` arrays. Lookups by ``frame_number`` and
+    ``frame_time`` are explicit methods. Color frames are BGR, as in OpenCV and imgstore.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        mpath = metadata_path(path)
+        self._metadata: StoreMetadata = read_metadata(mpath)
+        self._root = mpath.parent
+        self._format: FormatSpec = resolve_format(self._metadata.format)
+        self._spec = ImageSpec(self._metadata.imgshape, self._metadata.dtype)
+        self._layout = Layout(
+            self._root, self._metadata.extension or self._format.extension, self._format.image_chunks
+        )
+        self._index = StoreIndex(load_chunk_indexes(self._layout))
+        self._open: OrderedDict[int, ChunkReader] = OrderedDict()
+        self._cursor = -1
+        self._closed = False
+        self.frame_number: int | None = None
+        self.frame_time: float | None = None
+        marker = self._layout.marker_path
+        if marker.exists() or not all(c.complete for c in self._index.chunks):
+            warnings.warn(
+                f"{self._root}: this store is still being written or its writer did not "
+                f"close it ({'writing marker present' if marker.exists() else 'no marker'}, "
+                f"{sum(not c.complete for c in self._index.chunks)} unfinished chunk(s) read "
+                "from their journals)",
+                IncompleteStoreWarning,
+                stacklevel=2,
+            )
+
+    # -- description -------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        return self._root
+
+    @property
+    def metadata(self) -> StoreMetadata:
+        return self._metadata
+
+    @property
+    def format(self) -> str:
+        return self._format.name
+
+    @property
+    def frame_count(self) -> int:
+        return len(self._index)
+
+    @property
+    def frame_min(self) -> int | None:
+        return self._index.frame_min
+
+    @property
+    def frame_max(self) -> int | None:
+        return self._index.frame_max
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return self._spec.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._spec.dtype
+
+    @property
+    def chunksize(self) -> int:
+        return self._metadata.chunksize
+
+    @property
+    def fps(self) -> float | None:
+        return self._metadata.fps
+
+    @property
+    def uuid(self) -> str:
+        return self._metadata.uuid
+
+    @property
+    def user_metadata(self) -> dict[str, Any]:
+        return dict(self._metadata.user)
+
+    @property
+    def created(self) -> tuple[datetime.datetime | None, datetime.tzinfo]:
+        """(creation time in UTC, the recording machine's time zone), as in imgstore."""
+        created = None
+        if self._metadata.created_utc:
+            created = datetime.datetime.fromisoformat(self._metadata.created_utc)
+            if created.tzinfo is None:
+                created = created.replace(tzinfo=datetime.UTC)
+        return created, self.timezone
+
+    @property
+    def timezone(self) -> datetime.tzinfo:
+        try:
+            return ZoneInfo(self._metadata.timezone_local)
+        except (ZoneInfoNotFoundError, ValueError):
+            return datetime.UTC
+
+    @property
+    def is_complete(self) -> bool:
+        """True when the writer closed the store and every chunk is finished."""
+        return not self._layout.marker_path.exists() and all(c.complete for c in self._index.chunks)
+
+    @property
+    def frame_numbers(self) -> np.ndarray:
+        """frame_number of every frame, by frame_index (read-only view)."""
+        return _readonly(self._index.frame_number)
+
+    @property
+    def frame_times(self) -> np.ndarray:
+        """frame_time of every frame, by frame_index (read-only view)."""
+        return _readonly(self._index.frame_time)
+
+    @property
+    def chunk_starts(self) -> np.ndarray:
+        """frame_index where each chunk starts, plus the total frame count at the end."""
+        return _readonly(self._index.starts)
+
+    def __repr__(self) -> str:
+        return (
+            f"<StoreReader {str(self._root)!r} {self.format} {self.frame_count} frames "
+            f"{self.image_shape} {self.dtype}>"
+        )
+
+    # -- imgstore's reading API ----------------------------------------------------------
+    def get_next_image(self) -> Frame:
+        """The frame after the last one returned; ``EOFError`` after the last frame."""
+        if self._cursor + 1 >= len(self):
+            raise EOFError(f"{self._root}: no frame after frame_index {self._cursor}")
+        return self._frame_at(self._cursor + 1)
+
+    def get_image(
+        self, frame_number: int | None, exact_only: bool = True, frame_index: int | None = None
+    ) -> Frame:
+        """The frame with ``frame_number`` (nearest one if not ``exact_only``), or the
+        frame at ``frame_index`` when that is given. Returns ``(image, (frame_number,
+        frame_time))``; a missing frame number raises :class:`FrameNotFoundError`."""
+        if frame_index is not None:
+            i = self._index.normalize(frame_index)
+            if frame_number is not None and int(self._index.frame_number[i]) != frame_number:
+                raise ValueError(
+                    f"frame_number {frame_number} and frame_index {frame_index} name "
+                    "different frames; give one of them"
+                )
+            return self._frame_at(i)
+        if frame_number is None:
+            raise TypeError("get_image needs a frame_number or a frame_index")
+        if exact_only:
+            return self._frame_at(self._index.index_of_frame_number(frame_number))
+        return self._frame_at(self._index.nearest_frame_number(frame_number))
+
+    def get_nearest_image(self, frame_time: float) -> Frame:
+        """The frame whose frame_time is nearest ``frame_time`` (earliest on a tie)."""
+        return self._frame_at(self._index.nearest_frame_time(frame_time))
+
+    def convert_frame_time_to_datetime(
+        self, frame_time: float, tz: datetime.tzinfo | None = None
+    ) -> datetime.datetime:
+        """A frame_time as an aware datetime in the store's time zone (or ``tz``)."""
+        return datetime.datetime.fromtimestamp(frame_time, tz=tz or self.timezone)
+
+    def get_frame_metadata(self) -> dict[str, list[Any]]:
+        """``{'frame_number': [...], 'frame_time': [...]}`` for every frame, in order."""
+        return {
+            FRAME_NUMBER: self._index.frame_number.tolist(),
+            FRAME_TIME: self._index.frame_time.tolist(),
+        }
+
+    def get_extra_data(self) -> pd.DataFrame:
+        """Everything written with ``add_extra_data``, one row per call."""
+        frames = []
+        for chunk in self._index.chunks:
+            path = self._layout.extra_path(chunk.number)
+            if path.is_file():
+                records = read_extra_data_file(path)
+                if records:
+                    frames.append(pd.DataFrame(records))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def index_dataframe(self) -> pd.DataFrame:
+        """frame_number, frame_time and every per-frame column, one row per frame."""
+        data: dict[str, np.ndarray] = {
+            FRAME_NUMBER: self._index.frame_number,
+            FRAME_TIME: self._index.frame_time,
+        }
+        for name in self._index.extra_column_names():
+            column = self._index.column(name)
+            assert column is not None
+            data[name] = column
+        return pd.DataFrame(data, index=pd.RangeIndex(len(self), name="frame_index"))
+
+    # -- sequence ----------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __getitem__(self, key: Any) -> np.ndarray:  # type: ignore[override]
+        if isinstance(key, tuple):
+            frames = self[key[0]]
+            rest = key[1:]
+            return frames[(slice(None), *rest)] if frames.ndim > self._spec_ndim else frames[rest]
+        if isinstance(key, (int, np.integer)):
+            return self._read(self._index.normalize(int(key)))
+        if isinstance(key, slice):
+            return self.get_frames(range(*key.indices(len(self))))
+        indices = np.asarray(key)
+        if indices.dtype == bool:
+            if indices.shape != (len(self),):
+                raise IndexError(f"boolean index of shape {indices.shape} for {len(self)} frames")
+            indices = np.flatnonzero(indices)
+        return self.get_frames(indices)
+
+    @property
+    def _spec_ndim(self) -> int:
+        return len(self._spec.shape)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for c, chunk in enumerate(self._index.chunks):
+            yield from self._reader(c).iter_from(0, chunk.count)
+
+    def get_frames(self, indices: Sequence[int] | np.ndarray, roi: Roi | None = None) -> np.ndarray:
+        """Frames at ``indices`` (frame_index, negatives count from the end) as one array.
+
+        The result is allocated once; each chunk is decoded once, in chunk order.
+        ``roi=(x, y, width, height)`` keeps only that rectangle of every frame.
+        """
+        idx = np.asarray(indices)
+        if idx.size and not np.issubdtype(idx.dtype, np.integer):
+            raise TypeError(f"frame indices must be integers, got {idx.dtype}")
+        idx = idx.astype(np.int64).ravel()
+        n = len(self)
+        bad = (idx < -n) | (idx >= n)
+        if bad.any():
+            raise FrameIndexError(f"frame index {idx[bad][0]} out of range for {n} frames")
+        idx = np.where(idx < 0, idx + n, idx)
+        rows, cols = self._roi_slices(roi)
+        h = rows.stop - rows.start
+        w = cols.stop - cols.start
+        out = np.empty((len(idx), h, w, *self._spec.shape[2:]), dtype=self._spec.dtype)
+        chunk, offset = self._index.locate_many(idx)
+        order = np.lexsort((offset, chunk))
+        previous = (-1, -1)
+        for i in order:
+            key = (int(chunk[i]), int(offset[i]))
+            if key != previous:
+                image = self._reader(key[0]).read(key[1])[rows, cols]
+                previous = key
+            out[i] = image
+        return out
+
+    def _roi_slices(self, roi: Roi | None) -> tuple[slice, slice]:
+        if roi is None:
+            return slice(0, self._spec.height), slice(0, self._spec.width)
+        x, y, w, h = (int(v) for v in roi)
+        if w < 1 or h < 1 or x < 0 or y < 0 or x + w > self._spec.width or y + h > self._spec.height:
+            raise ValueError(
+                f"roi (x, y, width, height) = {roi} does not fit frames of "
+                f"{self._spec.width}x{self._spec.height}"
+            )
+        return slice(y, y + h), slice(x, x + w)
+
+    # -- plumbing ----------------------------------------------------------------------
+    def _frame_at(self, i: int) -> Frame:
+        image = self._read(i)
+        self._cursor = i
+        self.frame_number = int(self._index.frame_number[i])
+        self.frame_time = float(self._index.frame_time[i])
+        return image, (self.frame_number, self.frame_time)
+
+    def _read(self, i: int) -> np.ndarray:
+        c, k = self._index.locate(i)
+        return self._reader(c).read(k)
+
+    def _reader(self, c: int) -> ChunkReader:
+        if self._closed:
+            raise StoreClosedError(f"{self._root}: the store is closed")
+        reader = self._open.get(c)
+        if reader is not None:
+            self._open.move_to_end(c)
+            return reader
+        reader = self._new_reader(self._index.chunks[c])
+        self._open[c] = reader
+        while len(self._open) > _OPEN_CHUNKS:
+            _, old = self._open.popitem(last=False)
+            old.close()
+        return reader
+
+    def _new_reader(self, chunk: ChunkIndex) -> ChunkReader:
+        if self._format.image is not None:
+            return ImageChunkReader(
+                lambda k, n=chunk.number: self._layout.image_path(n, k),
+                chunk.count,
+                self._format.image,
+                self._spec,
+            )
+        assert self._format.video is not None
+        if chunk.journal is not None:
+            return JournalVideoReader(chunk.journal, self._spec)
+        if VIDEO_PTS not in chunk.columns:
+            raise CorruptStoreError(f"{chunk.source}: chunk index has no '{VIDEO_PTS}' column")
+        keyframe = chunk.columns.get(VIDEO_KEYFRAME, np.zeros(chunk.count, bool))
+        return VideoChunkReader(
+            self._layout.chunk_path(chunk.number),
+            self._spec,
+            chunk.columns[VIDEO_PTS].astype(np.int64),
+            keyframe.astype(bool),
+            self._format.video.decode_thread_type,
+        )
+
+    def close(self) -> None:
+        for reader in self._open.values():
+            reader.close()
+        self._open.clear()
+        self._closed = True
+
+    def __enter__(self) -> StoreReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_open"] = OrderedDict()  # decoders are reopened on demand in the new process
+        return state
+
+
+def read_extra_data_file(path: Path) -> list[dict[str, Any]]:
+    """Records of a ``.extra.json`` file, also when a crash left off its closing bracket."""
+    text = path.read_text(encoding="utf-8").strip()
+    if not text:
+        return []
+    if not text.endswith("]"):
+        text = text.rstrip(", \n") + "]"
+    try:
+        records = json.loads(text)
+    except ValueError as exc:
+        raise CorruptStoreError(f"{path}: extra data is not a JSON list of records ({exc})") from None
+    if not isinstance(records, list):
+        raise CorruptStoreError(f"{path}: extra data is not a JSON list of records")
+    return records
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    view = a.view()
+    view.flags.writeable = False
+    return view

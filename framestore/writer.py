@@ -1,0 +1,349 @@
+"""The store writer: validates each frame, encodes off the caller's thread, rolls chunks.
+
+Frames go through a small bounded queue to one encoder thread (the codecs use a second
+core through their own threads). ``add_image`` blocks when the queue is full, so a slow
+disk slows the caller down instead of dropping frames. Every finished frame is in its
+chunk's journal at once, so a killed writer loses only what was still queued.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import queue
+import shutil
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from .codecs import DEFAULT_FORMAT, FormatSpec, resolve_format
+from .codecs.base import ChunkWriter, ImageSpec
+from .codecs.images import ImageChunkWriter
+from .codecs.video import VideoChunkWriter, check_fps
+from .errors import (
+    FramestoreError,
+    InvalidFrameError,
+    StoreClosedError,
+    StoreExistsError,
+)
+from .layout import Layout
+from .metadata import FRAMESTORE_KEY, METADATA_FILENAME, STORE_KEY, StoreMetadata, write_metadata
+
+DEFAULT_CHUNKSIZE = 500
+DEFAULT_FPS = 25.0
+QUEUE_FRAMES = 16
+
+
+class StoreWriter:
+    """A store being written. Use :func:`framestore.new_for_format` to make one."""
+
+    def __init__(
+        self,
+        fmt: str = DEFAULT_FORMAT,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        imgshape: tuple[int, ...],
+        imgdtype: str | np.dtype | type = np.uint8,
+        chunksize: int = DEFAULT_CHUNKSIZE,
+        fps: float = DEFAULT_FPS,
+        metadata: dict[str, Any] | None = None,
+        overwrite: bool = False,
+        codec_options: dict[str, str] | None = None,
+    ) -> None:
+        if path is None:
+            raise TypeError("new_for_format needs the path of the store to write")
+        self._format: FormatSpec = resolve_format(fmt)
+        self._spec = _image_spec(imgshape, imgdtype)
+        self._format.check_image_spec(self._spec)
+        if int(chunksize) < 1:
+            raise ValueError(f"chunksize must be at least 1, got {chunksize}")
+        self._chunksize = int(chunksize)
+        self._fps = float(fps)
+        if self._format.video is not None:
+            check_fps(self._format.video, self._fps)
+        user = _checked_user_metadata(metadata)
+        self._root = Path(path)
+        _prepare_directory(self._root, overwrite)
+        self._layout = Layout(self._root, self._format.extension, self._format.image_chunks)
+        self._codec_options = dict(codec_options or {})
+        self._metadata = StoreMetadata.new(
+            format=self._format.name,
+            store_class=self._format.store_class,
+            chunksize=self._chunksize,
+            imgshape=self._spec.shape,
+            imgdtype=str(self._spec.dtype),
+            extension=self._format.extension,
+            fps=self._fps,
+            codec_options=self._codec_options,
+            user=user,
+        )
+        _write_marker(self._layout.marker_path)
+        write_metadata(self._root, self._metadata)
+
+        self._frame_count = 0
+        self.frame_number: int | None = None
+        self.frame_time: float | None = None
+        self._closed = False
+        self._error: BaseException | None = None
+        self._extra: _ExtraDataWriter = _ExtraDataWriter(self._layout, self._chunksize)
+        self._queue: queue.Queue[tuple[np.ndarray, int, float] | None] = queue.Queue(QUEUE_FRAMES)
+        self._thread = threading.Thread(target=self._encode_loop, name="framestore-encoder", daemon=True)
+        self._thread.start()
+
+    # -- public API --------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        return self._root
+
+    @property
+    def frame_count(self) -> int:
+        """Frames accepted so far."""
+        return self._frame_count
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return self._spec.shape
+
+    @property
+    def uuid(self) -> str:
+        return self._metadata.uuid
+
+    def add_image(self, img: np.ndarray, frame_number: int, frame_time: float) -> None:
+        """Queue one frame for writing; blocks while the encoder is a queue-length behind."""
+        self._check_open()
+        image = np.asarray(img)
+        if image.shape != self._spec.shape or image.dtype != self._spec.dtype:
+            raise InvalidFrameError(
+                f"{self._root}: expected a frame of shape {self._spec.shape} and dtype "
+                f"{self._spec.dtype}, got {image.shape} {image.dtype}"
+            )
+        number = _frame_number(frame_number)
+        time = float(frame_time)
+        if not np.isfinite(time):
+            raise InvalidFrameError(f"{self._root}: frame_time must be finite, got {frame_time!r}")
+        self._put((np.ascontiguousarray(image).copy(), number, time))
+        self._frame_count += 1
+        self.frame_number, self.frame_time = number, time
+
+    def add_extra_data(self, **values: Any) -> None:
+        """Record values (JSON-serialisable) against the frame added last, as imgstore does."""
+        self._check_open()
+        if not values:
+            return
+        if self._frame_count == 0:
+            raise ValueError("add_extra_data records values for the last frame added: add a frame first")
+        self._extra.add(values, self._frame_count - 1, self.frame_number, self.frame_time)
+
+    def close(self) -> None:
+        """Finish every chunk, then mark the store complete. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join()
+        self._extra.close()
+        if self._error is not None:
+            raise FramestoreError(
+                f"{self._root}: writing failed ({self._error}); frames written before the "
+                "failure stay readable"
+            ) from self._error
+        self._layout.marker_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<StoreWriter {str(self._root)!r} {self._format.name} {self._frame_count} frames>"
+
+    # -- plumbing ----------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(f"{self._root}: the store was closed; open a new writer")
+        if self._error is not None:
+            raise FramestoreError(f"{self._root}: the encoder failed ({self._error})") from self._error
+
+    def _put(self, item: tuple[np.ndarray, int, float]) -> None:
+        while True:
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                self._check_open()
+
+    def _encode_loop(self) -> None:
+        chunk: ChunkWriter | None = None
+        number = in_chunk = 0
+        try:
+            while (item := self._queue.get()) is not None:
+                if chunk is None:
+                    chunk = self._new_chunk(number)
+                chunk.add(*item)
+                in_chunk += 1
+                if in_chunk == self._chunksize:
+                    self._finish_chunk(chunk, number)
+                    chunk, number, in_chunk = None, number + 1, 0
+            if chunk is not None:
+                self._finish_chunk(chunk, number)
+        except BaseException as exc:  # handed to the caller's thread by _check_open/close
+            self._error = exc
+            if chunk is not None:
+                chunk.abort()
+            while self._queue.get() is not None:  # keep the caller from blocking forever
+                pass
+
+    def _new_chunk(self, n: int) -> ChunkWriter:
+        layout = self._layout
+        if self._format.image is not None:
+            return ImageChunkWriter(
+                layout.chunk_path(n),
+                layout.journal_path(n),
+                lambda k: layout.image_path(n, k),
+                self._format.image,
+                self._spec,
+            )
+        assert self._format.video is not None
+        return VideoChunkWriter(
+            layout.chunk_path(n),
+            layout.journal_path(n),
+            self._format.video,
+            self._spec,
+            self._fps,
+            self._codec_options,
+        )
+
+    def _finish_chunk(self, chunk: ChunkWriter, n: int) -> None:
+        columns = chunk.close()
+        if self._format.video is not None:
+            _fsync_path(self._layout.chunk_path(n))
+        write_index(self._layout.index_path(n), columns)
+        self._layout.journal_path(n).unlink(missing_ok=True)
+
+
+def write_index(path: Path, columns: dict[str, np.ndarray]) -> None:
+    """Write a chunk index atomically: a reader sees the old state or the whole new file."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **columns)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class _ExtraDataWriter:
+    """``NNNNNN.extra.json`` files: a JSON list per chunk, each record flushed at once."""
+
+    def __init__(self, layout: Layout, chunksize: int) -> None:
+        self._layout = layout
+        self._chunksize = chunksize
+        self._file: Any = None
+        self._chunk = -1
+
+    def add(self, values: dict[str, Any], frame_index: int, frame_number: Any, frame_time: Any) -> None:
+        record = {**values, "frame_time": frame_time, "frame_number": frame_number, "frame_index": frame_index}
+        try:
+            text = json.dumps(record, default=_json_default)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"extra data must be JSON-serialisable: {exc}") from None
+        chunk = frame_index // self._chunksize
+        if chunk != self._chunk:
+            self.close()
+            path = self._layout.extra_path(chunk)
+            path.parent.mkdir(exist_ok=True)
+            self._file = open(path, "w", encoding="utf-8")
+            self._chunk = chunk
+            self._file.write("[" + text)
+        else:
+            self._file.write(", " + text)
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.write("]")
+            self._file.close()
+            self._file = None
+            self._chunk = -1
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _image_spec(imgshape: Any, imgdtype: Any) -> ImageSpec:
+    try:
+        shape = tuple(int(v) for v in imgshape)
+    except (TypeError, ValueError):
+        raise InvalidFrameError(f"imgshape must be (height, width) or (height, width, 3), got {imgshape!r}") from None
+    if len(shape) == 3 and shape[2] == 1:
+        shape = shape[:2]
+    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3) or min(shape) < 1:
+        raise InvalidFrameError(f"imgshape must be (height, width) or (height, width, 3), got {imgshape!r}")
+    dtype = np.dtype(imgdtype)
+    if dtype not in (np.uint8, np.uint16):
+        raise InvalidFrameError(f"imgdtype must be uint8 or uint16, got {dtype}")
+    if dtype == np.uint16 and len(shape) == 3:
+        raise InvalidFrameError("uint16 frames must be grayscale (height, width)")
+    return ImageSpec(shape, dtype)
+
+
+def _frame_number(value: Any) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidFrameError(f"frame_number must be an integer, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    raise InvalidFrameError(f"frame_number must be an integer, got {value!r}")
+
+
+def _checked_user_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    user = dict(metadata or {})
+    for key in (STORE_KEY, FRAMESTORE_KEY):
+        if key in user:
+            raise ValueError(f"metadata key '{key}' is reserved for the store's own settings")
+    try:
+        yaml.safe_dump(user)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"metadata must hold plain YAML values (str, numbers, lists, dicts): {exc}") from None
+    return user
+
+
+def _prepare_directory(root: Path, overwrite: bool) -> None:
+    if root.exists():
+        if not root.is_dir():
+            raise StoreExistsError(f"{root}: exists and is not a directory")
+        if any(root.iterdir()):
+            if not overwrite:
+                raise StoreExistsError(f"{root}: already exists; pass overwrite=True to replace it")
+            if not (root / METADATA_FILENAME).is_file():
+                raise StoreExistsError(f"{root}: is a non-empty directory but not a store; refusing to delete it")
+            shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+
+
+def _write_marker(path: Path) -> None:
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started_utc": datetime.datetime.now(datetime.UTC).isoformat(),
+    }
+    path.write_text(json.dumps(info) + "\n", encoding="utf-8")
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
