@@ -126,7 +126,7 @@ def read_journal(path: Path) -> JournalContents:
             break
         rows.append((fn, ft, pts, flags, start, size))
         pos = start + size
-    cols = list(zip(*rows)) if rows else [()] * 6
+    cols = list(zip(*rows, strict=False)) if rows else [()] * 6
     return JournalContents(
         path=path,
         header=header,

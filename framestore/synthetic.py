@@ -53,9 +53,7 @@ def _blocks(h: int, w: int) -> list[tuple[slice, slice]]:
     band = _band_height(h)
     bh, bw = band // _ROWS, w // _COLS
     return [
-        (slice(r * bh, (r + 1) * bh), slice(c * bw, (c + 1) * bw))
-        for r in range(_ROWS)
-        for c in range(_COLS)
+        (slice(r * bh, (r + 1) * bh), slice(c * bw, (c + 1) * bw)) for r in range(_ROWS) for c in range(_COLS)
     ]
 
 
@@ -74,8 +72,10 @@ def read_barcode(image: np.ndarray) -> int:
     value = 0
     for bit, (rows, cols) in enumerate(_blocks(img.shape[0], img.shape[1])):
         block = img[rows, cols]
-        inner = block[block.shape[0] // 4 : -(block.shape[0] // 4) or None,
-                      block.shape[1] // 4 : -(block.shape[1] // 4) or None]
+        inner = block[
+            block.shape[0] // 4 : -(block.shape[0] // 4) or None,
+            block.shape[1] // 4 : -(block.shape[1] // 4) or None,
+        ]
         if inner.mean() > (_LOW + _HIGH) / 2:
             value |= 1 << bit
     return value
@@ -92,7 +92,9 @@ def frame_numbers_with_gaps(
     return start + np.cumsum(steps)
 
 
-def frame_times_for(frame_numbers: np.ndarray, fps: float = 30.0, t0: float = 1.7e9, seed: int = 0) -> np.ndarray:
+def frame_times_for(
+    frame_numbers: np.ndarray, fps: float = 30.0, t0: float = 1.7e9, seed: int = 0
+) -> np.ndarray:
     """Unix times for ``frame_numbers`` at ``fps``, with a little jitter."""
     rng = np.random.default_rng(seed + 1)
     base = t0 + (frame_numbers - frame_numbers[0]) / fps

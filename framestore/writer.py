@@ -247,7 +247,12 @@ class _ExtraDataWriter:
         self._chunk = -1
 
     def add(self, values: dict[str, Any], frame_index: int, frame_number: Any, frame_time: Any) -> None:
-        record = {**values, "frame_time": frame_time, "frame_number": frame_number, "frame_index": frame_index}
+        record = {
+            **values,
+            "frame_time": frame_time,
+            "frame_number": frame_number,
+            "frame_index": frame_index,
+        }
         try:
             text = json.dumps(record, default=_json_default)
         except (TypeError, ValueError) as exc:
@@ -284,7 +289,9 @@ def _image_spec(imgshape: Any, imgdtype: Any) -> ImageSpec:
     try:
         shape = tuple(int(v) for v in imgshape)
     except (TypeError, ValueError):
-        raise InvalidFrameError(f"imgshape must be (height, width) or (height, width, 3), got {imgshape!r}") from None
+        raise InvalidFrameError(
+            f"imgshape must be (height, width) or (height, width, 3), got {imgshape!r}"
+        ) from None
     if len(shape) == 3 and shape[2] == 1:
         shape = shape[:2]
     if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3) or min(shape) < 1:
@@ -315,7 +322,9 @@ def _checked_user_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
     try:
         yaml.safe_dump(user)
     except yaml.YAMLError as exc:
-        raise ValueError(f"metadata must hold plain YAML values (str, numbers, lists, dicts): {exc}") from None
+        raise ValueError(
+            f"metadata must hold plain YAML values (str, numbers, lists, dicts): {exc}"
+        ) from None
     return user
 
 
@@ -327,7 +336,9 @@ def _prepare_directory(root: Path, overwrite: bool) -> None:
             if not overwrite:
                 raise StoreExistsError(f"{root}: already exists; pass overwrite=True to replace it")
             if not (root / METADATA_FILENAME).is_file():
-                raise StoreExistsError(f"{root}: is a non-empty directory but not a store; refusing to delete it")
+                raise StoreExistsError(
+                    f"{root}: is a non-empty directory but not a store; refusing to delete it"
+                )
             shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
 

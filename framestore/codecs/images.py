@@ -107,7 +107,7 @@ class ImageChunkWriter:
 
     def close(self) -> dict[str, np.ndarray]:
         self._journal.close()
-        cols = list(zip(*self._rows)) if self._rows else [(), ()]
+        cols = list(zip(*self._rows, strict=False)) if self._rows else [(), ()]
         return {
             FRAME_NUMBER: np.array(cols[0], dtype=np.int64),
             FRAME_TIME: np.array(cols[1], dtype=np.float64),

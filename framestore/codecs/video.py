@@ -24,9 +24,7 @@ from .base import FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS, ImageSpec
 # Decoding forward beats a seek for this many frames even across a keyframe.
 _FORWARD_LIMIT = 4
 # Pixel formats whose first plane is the luma, i.e. the image of a gray store.
-_LUMA_FIRST = frozenset(
-    {"gray", "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12"}
-)
+_LUMA_FIRST = frozenset({"gray", "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12"})
 
 
 @dataclass(frozen=True)
@@ -94,9 +92,7 @@ class VideoChunkWriter:
         self._step = _pts_step(codec.extension, fps)
         self._container = av.open(str(path), "w")
         try:
-            stream = self._container.add_stream(
-                codec.encoder, rate=Fraction(fps).limit_denominator(1001)
-            )
+            stream = self._container.add_stream(codec.encoder, rate=Fraction(fps).limit_denominator(1001))
             cc = stream.codec_context
             cc.width, cc.height = spec.width, spec.height
             cc.pix_fmt = pix_fmt
@@ -115,8 +111,7 @@ class VideoChunkWriter:
             self._container.close()
             path.unlink(missing_ok=True)
             raise InvalidFrameError(
-                f"{path}: {codec.encoder} cannot encode {spec.width}x{spec.height} "
-                f"{pix_fmt} frames ({exc})"
+                f"{path}: {codec.encoder} cannot encode {spec.width}x{spec.height} {pix_fmt} frames ({exc})"
             ) from None
         self._stream = stream
         self._journal = JournalWriter(
@@ -183,7 +178,7 @@ class VideoChunkWriter:
 
 
 def _columns(rows: list[tuple[int, float, int, bool]]) -> dict[str, np.ndarray]:
-    cols = list(zip(*rows)) if rows else [(), (), (), ()]
+    cols = list(zip(*rows, strict=False)) if rows else [(), (), (), ()]
     return {
         FRAME_NUMBER: np.array(cols[0], dtype=np.int64),
         FRAME_TIME: np.array(cols[1], dtype=np.float64),
@@ -320,9 +315,7 @@ class VideoChunkReader(_DecodingReader):
     def _decode_from(self, start: int) -> Iterator[tuple[int, av.VideoFrame]]:
         self._open()
         try:
-            self._container.seek(
-                int(self._pts[start]), stream=self._stream, backward=True, any_frame=False
-            )
+            self._container.seek(int(self._pts[start]), stream=self._stream, backward=True, any_frame=False)
         except av.FFmpegError as exc:
             raise CorruptStoreError(f"{self._path}: cannot seek ({exc})") from None
         return self._generate()

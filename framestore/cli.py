@@ -1,0 +1,60 @@
+"""The ``framestore`` command: thin argument parsing over the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .codecs import DEFAULT_FORMAT, get_supported_formats
+from .errors import FramestoreError
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.dir, args.format, args.frames)
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from . import new_for_filename
+
+    with new_for_filename(args.path) as store:
+        times = store.frame_times
+        print(f"store     {store.path}")
+        print(f"format    {store.format}, chunksize {store.chunksize}, complete: {store.is_complete}")
+        print(f"frames    {len(store)} of {store.image_shape} {store.dtype}")
+        if len(store):
+            print(f"numbers   {store.frame_min} .. {store.frame_max}")
+            start = store.convert_frame_time_to_datetime(times[0])
+            print(f"time      {start:%Y-%m-%d %H:%M:%S.%f} {start.tzname()}, {times[-1] - times[0]:.3f} s")
+        print(f"metadata  {store.user_metadata}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="framestore", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="write a synthetic store, read it back, show what it holds")
+    demo.add_argument("--dir", type=Path, help="where to write the demo store (default: a temp dir)")
+    demo.add_argument("--format", default=DEFAULT_FORMAT, choices=get_supported_formats())
+    demo.add_argument("--frames", type=int, default=300)
+    demo.set_defaults(func=_demo)
+    info = sub.add_parser("info", help="describe a store")
+    info.add_argument("path", type=Path)
+    info.set_defaults(func=_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FramestoreError, OSError) as exc:
+        print(f"framestore: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
