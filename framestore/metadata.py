@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import uuid as uuidlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ STORE_KEY = "__store"
 FRAMESTORE_KEY = "framestore"
 IMGSTORE_VERSION = 2
 FRAMESTORE_FORMAT_VERSION = 1
+_EXTENSION = re.compile(r"^\.[A-Za-z0-9]{1,8}$")  # nothing that could name another directory
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,9 @@ class StoreMetadata:
                 f"{path}: expected chunksize >= 1 and imgshape [h, w] or [h, w, 3], "
                 f"got chunksize {chunksize} and imgshape {list(imgshape)}"
             )
+        extension = str(store.get("extension") or "")
+        if extension and not _EXTENSION.match(extension):
+            raise CorruptStoreError(f"{path}: extension {extension!r} is not a file extension like '.mkv'")
         fps = own.get("fps", store.get("fps"))
         return cls(
             format=fmt,
@@ -117,7 +122,7 @@ class StoreMetadata:
             chunksize=chunksize,
             imgshape=imgshape,
             imgdtype=imgdtype,
-            extension=str(store.get("extension") or ""),
+            extension=extension,
             encoding=store.get("encoding") or None,
             created_utc=str(store.get("created_utc") or ""),
             timezone_local=str(store.get("timezone_local") or "UTC"),

@@ -92,6 +92,12 @@ class StoreWriter:
         self._error: BaseException | None = None
         self._extra: _ExtraDataWriter = _ExtraDataWriter(self._layout, self._chunksize)
         self._queue: queue.Queue[tuple[np.ndarray, int, float] | None] = queue.Queue(QUEUE_FRAMES)
+        # open the first chunk here, so a codec that refuses these frames fails now, here
+        try:
+            self._first_chunk: ChunkWriter | None = self._new_chunk(0)
+        except BaseException:
+            shutil.rmtree(self._root, ignore_errors=True)
+            raise
         self._thread = threading.Thread(target=self._encode_loop, name="framestore-encoder", daemon=True)
         self._thread.start()
 
@@ -179,7 +185,7 @@ class StoreWriter:
                 self._check_open()
 
     def _encode_loop(self) -> None:
-        chunk: ChunkWriter | None = None
+        chunk, self._first_chunk = self._first_chunk, None
         number = in_chunk = 0
         try:
             while (item := self._queue.get()) is not None:
@@ -221,6 +227,11 @@ class StoreWriter:
 
     def _finish_chunk(self, chunk: ChunkWriter, n: int) -> None:
         columns = chunk.close()
+        if not len(columns["frame_number"]):  # closed before any frame: leave no empty chunk
+            path = self._layout.chunk_path(n)
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+            self._layout.journal_path(n).unlink(missing_ok=True)
+            return
         if self._format.video is not None:
             _fsync_path(self._layout.chunk_path(n))
         write_index(self._layout.index_path(n), columns)

@@ -112,11 +112,11 @@ _FORMATS: dict[str, FormatSpec] = {
             ),
         ),
         _video(
-            "raw/mkv",
-            "uncompressed frames in Matroska: fastest to read, largest on disk",
+            "raw/nut",
+            "uncompressed frames in NUT: fastest to read, largest on disk",
             VideoCodec(
                 encoder="rawvideo",
-                extension=".mkv",
+                extension=".nut",
                 pix_fmts={"gray8": "gray", "gray16": "gray16le", "color": "bgr24"},
                 lossless=True,
                 gop=1,
@@ -129,7 +129,7 @@ _FORMATS: dict[str, FormatSpec] = {
     )
 }
 
-_ALIASES = {"ffv1": "ffv1/mkv", "h264": "h264/mkv", "mjpeg": "mjpeg/avi", "raw": "raw/mkv"}
+_ALIASES = {"ffv1": "ffv1/mkv", "h264": "h264/mkv", "mjpeg": "mjpeg/avi", "raw": "raw/nut"}
 DEFAULT_FORMAT = "ffv1/mkv"
 
 

@@ -8,6 +8,7 @@ position computed from a frame rate or a rounded time.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -114,6 +115,8 @@ class VideoChunkWriter:
                 f"{path}: {codec.encoder} cannot encode {spec.width}x{spec.height} {pix_fmt} frames ({exc})"
             ) from None
         self._stream = stream
+        # the container may keep its own time base (NUT does): index what it stores
+        self._to_stream = Fraction(cc.time_base) / Fraction(stream.time_base)
         self._journal = JournalWriter(
             journal_path,
             {
@@ -155,9 +158,9 @@ class VideoChunkWriter:
     def _emit(self, packets: list[av.Packet]) -> None:
         for packet in packets:
             payload = bytes(packet)
-            pts = int(packet.pts)
+            frame_number, frame_time = self._pending.pop(int(packet.pts))
+            pts = math.floor(packet.pts * self._to_stream + Fraction(1, 2))  # as av_rescale_q
             keyframe = bool(packet.is_keyframe)
-            frame_number, frame_time = self._pending.pop(pts)
             self._container.mux(packet)
             self._journal.append(frame_number, frame_time, pts, keyframe, payload)
             self._rows.append((frame_number, frame_time, pts, keyframe))
