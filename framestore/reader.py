@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .codecs import FormatSpec, resolve_format
-from .codecs.base import FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS, ChunkReader, ImageSpec
+from .codecs.base import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS, ChunkReader, ImageSpec
 from .codecs.images import ImageChunkReader
 from .codecs.video import JournalVideoReader, VideoChunkReader
 from .errors import CorruptStoreError, FrameIndexError, IncompleteStoreWarning, StoreClosedError
@@ -352,6 +352,7 @@ class StoreReader(Sequence[np.ndarray]):
                 chunk.count,
                 self._format.image,
                 self._spec,
+                chunk.columns.get(CRC32),
             )
         assert self._format.video is not None
         if chunk.journal is not None:
@@ -364,6 +365,7 @@ class StoreReader(Sequence[np.ndarray]):
             self._spec,
             chunk.columns[VIDEO_PTS].astype(np.int64),
             keyframe.astype(bool),
+            chunk.columns.get(CRC32),
             self._format.video.decode_thread_type,
         )
 

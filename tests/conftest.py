@@ -14,6 +14,8 @@ from framestore.synthetic import frame_numbers_with_gaps, frame_times_for, synth
 
 # (format, kind) pairs every read path is tested on
 FORMAT_KINDS = [
+    ("utvideo/avi", "gray8"),
+    ("utvideo/avi", "color"),
     ("ffv1/mkv", "gray8"),
     ("ffv1/mkv", "gray16"),
     ("ffv1/mkv", "color"),
@@ -33,7 +35,7 @@ FORMAT_KINDS = [
     ("jpg", "gray8"),
     ("jpg", "color"),
 ]
-LOSSLESS = {"ffv1/mkv", "raw/nut", "npy", "png"}
+LOSSLESS = {"utvideo/avi", "ffv1/mkv", "raw/nut", "npy", "png"}
 FRAMES = 150
 CHUNKSIZE = 70  # chunks of 70, 70, 10; H.264's keyframe every 30 falls inside chunks
 

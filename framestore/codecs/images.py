@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 
 from ..errors import CorruptStoreError
 from ..journal import JournalWriter
-from .base import FRAME_NUMBER, FRAME_TIME, ImageSpec
+from .base import CRC32, FRAME_NUMBER, FRAME_TIME, ImageSpec
 
 
 @dataclass(frozen=True)
@@ -99,18 +100,20 @@ class ImageChunkWriter:
         k = len(self._rows)
         path = self._image_path(k)
         tmp = path.with_name(path.name + ".tmp")
+        data = self._codec.encode(image)
         with open(tmp, "wb") as f:
-            f.write(self._codec.encode(image))
+            f.write(data)
         os.replace(tmp, path)
         self._journal.append(frame_number, frame_time, k, True)
-        self._rows.append((frame_number, frame_time))
+        self._rows.append((frame_number, frame_time, zlib.crc32(data)))
 
     def close(self) -> dict[str, np.ndarray]:
         self._journal.close()
-        cols = list(zip(*self._rows, strict=False)) if self._rows else [(), ()]
+        cols = list(zip(*self._rows, strict=True)) if self._rows else [(), (), ()]
         return {
             FRAME_NUMBER: np.array(cols[0], dtype=np.int64),
             FRAME_TIME: np.array(cols[1], dtype=np.float64),
+            CRC32: np.array(cols[2], dtype=np.uint32),
         }
 
     def abort(self) -> None:
@@ -121,10 +124,16 @@ class ImageChunkReader:
     """Reads frame ``k`` of an image-folder chunk from its file."""
 
     def __init__(
-        self, image_path: Callable[[int], Path], count: int, codec: ImageCodec, spec: ImageSpec
+        self,
+        image_path: Callable[[int], Path],
+        count: int,
+        codec: ImageCodec,
+        spec: ImageSpec,
+        crc: np.ndarray | None = None,
     ) -> None:
         self._image_path = image_path
         self._count = count
+        self._crc = crc
         self._codec = codec
         self._spec = spec
 
@@ -139,6 +148,8 @@ class ImageChunkReader:
             data = path.read_bytes()
         except FileNotFoundError:
             raise CorruptStoreError(f"{path}: image file listed in the index is missing") from None
+        if self._crc is not None and zlib.crc32(data) != self._crc[k]:
+            raise CorruptStoreError(f"{path}: fails its CRC32 check: the file is damaged")
         image = self._codec.decode(data, self._spec)
         if image is None or image.shape != self._spec.shape or image.dtype != self._spec.dtype:
             got = "undecodable data" if image is None else f"{image.shape} {image.dtype}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..errors import CorruptStoreError, InvalidFrameError
 from ..journal import JournalContents, JournalWriter
-from .base import FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS, ImageSpec
+from .base import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS, ImageSpec
 
 # Decoding forward beats a seek for this many frames even across a keyframe.
 _FORWARD_LIMIT = 4
@@ -44,8 +45,11 @@ class VideoCodec:
     even_size_only: bool = False
     full_range_gray: bool = False
     quantizer: int | None = None  # fixed quantizer (qmin = qmax) for MJPEG-like encoders
+    odd_size_pix_fmts: dict[str, str] = field(default_factory=dict)  # where 4:2:0 cannot go
 
     def pix_fmt_for(self, spec: ImageSpec) -> str | None:
+        if spec.width % 2 or spec.height % 2:
+            return self.odd_size_pix_fmts.get(spec.kind, self.pix_fmts.get(spec.kind))
         return self.pix_fmts.get(spec.kind)
 
 
@@ -173,7 +177,9 @@ class VideoChunkWriter:
             raise CorruptStoreError(
                 f"{self._path}: the encoder returned no packet for {len(self._pending)} frames"
             )
-        return _columns(self._rows)
+        columns = _columns(self._rows)
+        columns[CRC32] = stored_packet_crcs(self._path, columns[VIDEO_PTS])
+        return columns
 
     def abort(self) -> None:
         self._journal.close()
@@ -188,6 +194,23 @@ def _columns(rows: list[tuple[int, float, int, bool]]) -> dict[str, np.ndarray]:
         VIDEO_PTS: np.array(cols[2], dtype=np.int64),
         VIDEO_KEYFRAME: np.array(cols[3], dtype=bool),
     }
+
+
+def stored_packet_crcs(path: Path, pts: np.ndarray) -> np.ndarray:
+    """CRC32 of each frame's packet as the container stores it, in index order.
+
+    Reading the finished file back also proves it holds exactly the indexed frames.
+    """
+    crcs: dict[int, int] = {}
+    with av.open(str(path)) as container:
+        for packet in container.demux(container.streams.video[0]):
+            if packet.pts is not None:
+                crcs[int(packet.pts)] = zlib.crc32(packet)
+    if len(crcs) != len(pts) or any(int(p) not in crcs for p in pts):
+        raise CorruptStoreError(
+            f"{path}: the finished file holds {len(crcs)} frames, not the {len(pts)} just written"
+        )
+    return np.array([crcs[int(p)] for p in pts], dtype=np.uint32)
 
 
 def frame_to_array(frame: av.VideoFrame, spec: ImageSpec) -> np.ndarray:
@@ -295,10 +318,12 @@ class VideoChunkReader(_DecodingReader):
         spec: ImageSpec,
         pts: np.ndarray,
         keyframe: np.ndarray,
+        crc: np.ndarray | None = None,
         decode_thread_type: str = "SLICE",
     ) -> None:
         super().__init__(str(path), spec, pts, keyframe)
         self._path = path
+        self._crc = crc
         self._thread_type = decode_thread_type
         self._container: Any = None
         self._stream: Any = None
@@ -324,8 +349,19 @@ class VideoChunkReader(_DecodingReader):
         return self._generate()
 
     def _generate(self) -> Iterator[tuple[int, av.VideoFrame]]:
-        for frame in self._container.decode(self._stream):
-            yield self._position_of(frame.pts), frame
+        for packet in self._container.demux(self._stream):
+            if self._crc is not None and packet.pts is not None:
+                pos = self._position_of(packet.pts)
+                if zlib.crc32(packet) != self._crc[pos]:
+                    # frames decoded before the damage are fine: drain them, then stop
+                    for frame in self._stream.codec_context.decode(None):
+                        yield self._position_of(frame.pts), frame
+                    raise CorruptStoreError(
+                        f"{self._path}: frame {pos} (0-based in this chunk) fails its CRC32 "
+                        "check: the file is damaged"
+                    )
+            for frame in packet.decode():
+                yield self._position_of(frame.pts), frame
 
     def close(self) -> None:
         self._frames = None
