@@ -7,6 +7,7 @@ frame_time lookups are ``searchsorted`` over stable argsorts. Nothing scans.
 from __future__ import annotations
 
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,11 +39,11 @@ class ChunkIndex:
 def load_npz_index(number: int, path: Path) -> ChunkIndex:
     """Read ``NNNNNN.npz``, checking that it holds equal-length frame columns."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
             columns = {key: np.asarray(data[key]) for key in data.files}
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise CorruptStoreError(f"{path}: unreadable chunk index ({exc})") from None
     return checked_chunk_index(number, path, columns)
 

@@ -19,7 +19,13 @@ from .codecs import FormatSpec, resolve_format
 from .codecs.base import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS, ChunkReader, ImageSpec
 from .codecs.images import ImageChunkReader
 from .codecs.video import JournalVideoReader, VideoChunkReader
-from .errors import CorruptStoreError, FrameIndexError, IncompleteStoreWarning, StoreClosedError
+from .errors import (
+    CorruptStoreError,
+    FrameIndexError,
+    IncompleteStoreWarning,
+    StoreClosedError,
+    UnknownFormatError,
+)
 from .index import ChunkIndex, StoreIndex, checked_chunk_index, load_npz_index
 from .journal import read_journal
 from .layout import Layout
@@ -69,7 +75,10 @@ class StoreReader(Sequence[np.ndarray]):
         mpath = metadata_path(path)
         self._metadata: StoreMetadata = read_metadata(mpath)
         self._root = mpath.parent
-        self._format: FormatSpec = resolve_format(self._metadata.format)
+        try:
+            self._format: FormatSpec = resolve_format(self._metadata.format)
+        except UnknownFormatError as exc:
+            raise UnknownFormatError(f"{mpath}: {exc}") from None
         self._spec = ImageSpec(self._metadata.imgshape, self._metadata.dtype)
         self._layout = Layout(
             self._root, self._metadata.extension or self._format.extension, self._format.image_chunks

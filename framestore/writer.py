@@ -187,6 +187,7 @@ class StoreWriter:
     def _encode_loop(self) -> None:
         chunk, self._first_chunk = self._first_chunk, None
         number = in_chunk = 0
+        item: tuple[np.ndarray, int, float] | None = None
         try:
             while (item := self._queue.get()) is not None:
                 if chunk is None:
@@ -196,14 +197,17 @@ class StoreWriter:
                 if in_chunk == self._chunksize:
                     self._finish_chunk(chunk, number)
                     chunk, number, in_chunk = None, number + 1, 0
-            if chunk is not None:
+            if chunk is not None and in_chunk:
                 self._finish_chunk(chunk, number)
+            elif chunk is not None:  # closed before any frame: leave no empty chunk behind
+                chunk.abort()
+                self._remove_chunk(number)
         except BaseException as exc:  # handed to the caller's thread by _check_open/close
             self._error = exc
             if chunk is not None:
                 chunk.abort()
-            while self._queue.get() is not None:  # keep the caller from blocking forever
-                pass
+            while item is not None:  # keep the caller from blocking on a full queue
+                item = self._queue.get()
 
     def _new_chunk(self, n: int) -> ChunkWriter:
         layout = self._layout
@@ -227,14 +231,17 @@ class StoreWriter:
 
     def _finish_chunk(self, chunk: ChunkWriter, n: int) -> None:
         columns = chunk.close()
-        if not len(columns["frame_number"]):  # closed before any frame: leave no empty chunk
-            path = self._layout.chunk_path(n)
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-            self._layout.journal_path(n).unlink(missing_ok=True)
-            return
         if self._format.video is not None:
             _fsync_path(self._layout.chunk_path(n))
         write_index(self._layout.index_path(n), columns)
+        self._layout.journal_path(n).unlink(missing_ok=True)
+
+    def _remove_chunk(self, n: int) -> None:
+        path = self._layout.chunk_path(n)
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
         self._layout.journal_path(n).unlink(missing_ok=True)
 
 
