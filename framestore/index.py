@@ -16,6 +16,7 @@ import numpy as np
 from .codecs.base import FRAME_NUMBER, FRAME_TIME, RESERVED_COLUMNS
 from .errors import CorruptStoreError, FrameIndexError, FrameNotFoundError, StoreWarning
 from .journal import JournalContents
+from .npzio import read_npz
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,7 @@ class ChunkIndex:
 def load_npz_index(number: int, path: Path) -> ChunkIndex:
     """Read ``NNNNNN.npz``, checking that it holds equal-length frame columns."""
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
-            columns = {key: np.asarray(data[key]) for key in data.files}
+        columns = read_npz(path)
     except FileNotFoundError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
@@ -64,11 +64,19 @@ def checked_chunk_index(
                 f"{path}: column '{key}' has {len(values)} rows, expected {n} like frame_number"
             )
     try:
-        columns[FRAME_NUMBER] = columns[FRAME_NUMBER].astype(np.int64, casting="same_kind")
-        columns[FRAME_TIME] = columns[FRAME_TIME].astype(np.float64)
+        columns[FRAME_NUMBER] = _as_type(columns[FRAME_NUMBER], np.int64)
+        columns[FRAME_TIME] = _as_type(columns[FRAME_TIME], np.float64)
     except (TypeError, ValueError) as exc:
         raise CorruptStoreError(f"{path}: frame_number/frame_time of the wrong type ({exc})") from None
     return ChunkIndex(number, path, columns, journal)
+
+
+def _as_type(values: np.ndarray, dtype: type) -> np.ndarray:
+    if values.dtype == dtype:
+        return values
+    if dtype is np.int64 and not np.issubdtype(values.dtype, np.integer):
+        raise TypeError(f"expected integers, got {values.dtype}")
+    return values.astype(dtype)
 
 
 @dataclass
@@ -85,8 +93,8 @@ class StoreIndex:
         self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.frame_number = _concat([c.columns[FRAME_NUMBER] for c in self.chunks], np.int64)
         self.frame_time = _concat([c.columns[FRAME_TIME] for c in self.chunks], np.float64)
-        self._fn_order = np.argsort(self.frame_number, kind="stable")
-        self._ft_order = np.argsort(self.frame_time, kind="stable")
+        self._by_number = _SortedView(self.frame_number)
+        self._by_time = _SortedView(self.frame_time)
         self._warn_irregular()
 
     def __len__(self) -> int:
@@ -158,45 +166,67 @@ class StoreIndex:
         return chunk, frame_indices - self.starts[chunk]
 
     def index_of_frame_number(self, frame_number: int) -> int:
-        fn = self.frame_number
-        i = int(np.searchsorted(fn, frame_number, sorter=self._fn_order))
-        if i < len(fn) and fn[self._fn_order[i]] == frame_number:
-            return int(self._fn_order[i])
+        fn, view = self.frame_number, self._by_number
+        i = view.search(frame_number)
+        if i < len(fn) and view.value(i) == frame_number:
+            return view.at(i)
         raise FrameNotFoundError(
             f"frame_number {frame_number} is not in the store "
             f"(it holds {len(fn)} frames numbered {self.frame_min}..{self.frame_max})"
         )
 
     def nearest_frame_number(self, frame_number: float) -> int:
-        return _nearest(self.frame_number, self._fn_order, frame_number)
+        return _nearest(self._by_number, frame_number)
 
     def nearest_frame_time(self, frame_time: float) -> int:
-        return _nearest(self.frame_time, self._ft_order, frame_time)
+        return _nearest(self._by_time, frame_time)
 
     @property
     def frame_min(self) -> int | None:
-        return int(self.frame_number[self._fn_order[0]]) if len(self) else None
+        return int(self._by_number.value(0)) if len(self) else None
 
     @property
     def frame_max(self) -> int | None:
-        return int(self.frame_number[self._fn_order[-1]]) if len(self) else None
+        return int(self._by_number.value(len(self) - 1)) if len(self) else None
 
 
 def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
     return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
 
 
-def _nearest(values: np.ndarray, order: np.ndarray, target: float) -> int:
+class _SortedView:
+    """Values in stable sorted order; no sort at all when they are sorted already."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+        ordered = len(values) < 2 or bool(np.all(values[1:] >= values[:-1]))
+        self.order = None if ordered else np.argsort(values, kind="stable")
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def at(self, j: int) -> int:
+        """frame_index of the j-th smallest value (the earliest frame among equals)."""
+        return int(j) if self.order is None else int(self.order[j])
+
+    def value(self, j: int) -> float:
+        return self.values[self.at(j)]
+
+    def search(self, x: float, side: str = "left") -> int:
+        return int(np.searchsorted(self.values, x, side=side, sorter=self.order))
+
+
+def _nearest(view: _SortedView, target: float) -> int:
     """Frame index whose value is nearest ``target``; ties go to the earliest frame."""
-    if len(values) == 0:
+    if len(view) == 0:
         raise FrameNotFoundError("the store holds no frames")
     if not np.isfinite(target):
         raise FrameNotFoundError(f"cannot look up a non-finite value {target!r}")
-    i = int(np.searchsorted(values, target, sorter=order))
+    i = view.search(target)
     candidates = []
     for j in (i - 1, i):
-        if 0 <= j < len(values):
-            v = values[order[j]]
-            first = int(np.searchsorted(values, v, side="left", sorter=order))
-            candidates.append((abs(float(v) - target), int(order[first])))  # stable sort
+        if 0 <= j < len(view):
+            v = view.value(j)
+            first = view.search(v, side="left")  # earliest frame with this value
+            candidates.append((abs(float(v) - target), view.at(first)))
     return min(candidates)[1]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 WRITING_MARKER = ".framestore-writing"
+INDEX_CACHE = "framestore-index.npz"
 INDEX_SUFFIX = ".npz"
 JOURNAL_SUFFIX = ".journal"
 EXTRA_SUFFIX = ".extra.json"
@@ -51,6 +52,10 @@ class Layout:
 
     def image_path(self, n: int, k: int) -> Path:
         return self.chunk_path(n) / f"{k:06d}{self.extension}"
+
+    @property
+    def index_cache_path(self) -> Path:
+        return self.root / INDEX_CACHE
 
     @property
     def marker_path(self) -> Path:

@@ -26,8 +26,8 @@ from .errors import (
     StoreClosedError,
     UnknownFormatError,
 )
-from .index import ChunkIndex, StoreIndex, checked_chunk_index, load_npz_index
-from .journal import read_journal
+from .index import ChunkIndex, StoreIndex
+from .index_cache import load_chunk_indexes
 from .layout import Layout
 from .metadata import StoreMetadata, metadata_path, read_metadata
 
@@ -35,32 +35,6 @@ _OPEN_CHUNKS = 3  # chunk readers kept open at once: memory stays bounded by a f
 
 Frame = tuple[np.ndarray, tuple[int, float]]
 Roi = tuple[int, int, int, int]
-
-
-def load_chunk_indexes(layout: Layout) -> list[ChunkIndex]:
-    """Every non-empty chunk's index: from its ``.npz``, or its journal if unfinished."""
-    chunks = []
-    for n in layout.chunk_numbers():
-        index_path, journal_path = layout.index_path(n), layout.journal_path(n)
-        if index_path.is_file():
-            chunk = load_npz_index(n, index_path)
-        elif journal_path.is_file():
-            journal = read_journal(journal_path)
-            columns = {
-                FRAME_NUMBER: journal.frame_number,
-                FRAME_TIME: journal.frame_time,
-                VIDEO_PTS: journal.pts,
-                VIDEO_KEYFRAME: journal.keyframe,
-            }
-            chunk = checked_chunk_index(n, journal_path, columns, journal)
-        else:
-            raise CorruptStoreError(
-                f"{index_path}: missing; chunk {layout.chunk_path(n).name} has no index, "
-                "so its frame numbers and times are unknown"
-            )
-        if chunk.count:
-            chunks.append(chunk)
-    return chunks
 
 
 class StoreReader(Sequence[np.ndarray]):

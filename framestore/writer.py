@@ -31,6 +31,7 @@ from .errors import (
     StoreClosedError,
     StoreExistsError,
 )
+from .index_cache import write_index_cache
 from .layout import Layout
 from .metadata import FRAMESTORE_KEY, METADATA_FILENAME, STORE_KEY, StoreMetadata, write_metadata
 
@@ -158,6 +159,7 @@ class StoreWriter:
                 f"{self._root}: writing failed ({self._error}); frames written before the "
                 "failure stay readable"
             ) from self._error
+        write_index_cache(self._layout)
         self._layout.marker_path.unlink(missing_ok=True)
 
     def __enter__(self) -> StoreWriter:

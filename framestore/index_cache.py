@@ -1,0 +1,114 @@
+"""Finding and loading every chunk index of a store, through a one-file cache when valid.
+
+A finished store also holds ``framestore-index.npz``: all chunk indexes concatenated,
+with each chunk index file's size and modification time. Opening a store uses it only
+while every chunk index file still matches its stamp and no chunk is unfinished, and
+otherwise reads the chunk indexes one by one, so the cache can be stale but never wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .codecs.base import FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS
+from .errors import CorruptStoreError
+from .index import ChunkIndex, checked_chunk_index, load_npz_index
+from .journal import read_journal
+from .layout import Layout
+from .npzio import read_npz
+
+_NUMBERS, _COUNTS, _SIZES, _MTIMES = "chunk_number", "chunk_count", "stamp_size", "stamp_mtime_ns"
+_COLUMN = "column:"
+
+
+def load_chunk_indexes(layout: Layout) -> list[ChunkIndex]:
+    """Every non-empty chunk's index: from the cache, its ``.npz``, or its journal."""
+    numbers = layout.chunk_numbers()
+    cached = _read_cache(layout, numbers)
+    if cached is not None:
+        return cached
+    chunks = []
+    for n in numbers:
+        index_path, journal_path = layout.index_path(n), layout.journal_path(n)
+        if index_path.is_file():
+            chunk = load_npz_index(n, index_path)
+        elif journal_path.is_file():
+            journal = read_journal(journal_path)
+            columns = {
+                FRAME_NUMBER: journal.frame_number,
+                FRAME_TIME: journal.frame_time,
+                VIDEO_PTS: journal.pts,
+                VIDEO_KEYFRAME: journal.keyframe,
+            }
+            chunk = checked_chunk_index(n, journal_path, columns, journal)
+        else:
+            raise CorruptStoreError(
+                f"{index_path}: missing; chunk {layout.chunk_path(n).name} has no index, "
+                "so its frame numbers and times are unknown"
+            )
+        if chunk.count:
+            chunks.append(chunk)
+    return chunks
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def write_index_cache(layout: Layout) -> None:
+    """Write the one-file cache of a finished store's chunk indexes (atomically)."""
+    chunks = load_chunk_indexes(layout)
+    if not chunks or any(not c.complete for c in chunks):
+        return
+    names = list(chunks[0].columns)
+    if any(list(c.columns) != names for c in chunks):
+        return  # chunks with different columns: not worth a cache
+    stamps = np.array([_stamp(c.source) for c in chunks], dtype=np.int64).reshape(-1, 2)
+    arrays = {
+        _NUMBERS: np.array([c.number for c in chunks], dtype=np.int64),
+        _COUNTS: np.array([c.count for c in chunks], dtype=np.int64),
+        _SIZES: stamps[:, 0],
+        _MTIMES: stamps[:, 1],
+        **{_COLUMN + k: np.concatenate([c.columns[k] for c in chunks]) for k in names},
+    }
+    path = layout.index_cache_path
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
+def _read_cache(layout: Layout, numbers: list[int]) -> list[ChunkIndex] | None:
+    path = layout.index_cache_path
+    if not path.is_file():
+        return None
+    try:
+        data = read_npz(path)
+        cached_numbers = data[_NUMBERS]
+        counts = data[_COUNTS]
+        sizes, mtimes = data[_SIZES], data[_MTIMES]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None  # an unreadable cache is only a slower open
+    if cached_numbers.tolist() != numbers:
+        return None
+    for n, size, mtime in zip(numbers, sizes, mtimes, strict=True):
+        index_path = layout.index_path(n)
+        if layout.journal_path(n).exists() or not index_path.is_file():
+            return None
+        if _stamp(index_path) != (int(size), int(mtime)):
+            return None
+    columns = {k[len(_COLUMN) :]: v for k, v in data.items() if k.startswith(_COLUMN)}
+    if any(len(v) != int(counts.sum()) for v in columns.values()):
+        return None
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    return [
+        checked_chunk_index(
+            n, layout.index_path(n), {k: v[starts[i] : starts[i + 1]] for k, v in columns.items()}
+        )
+        for i, n in enumerate(numbers)
+    ]

@@ -1,0 +1,60 @@
+"""Fast reading of the small ``.npz`` index files every chunk has.
+
+``np.load`` re-parses each array header with ``ast.literal_eval``; a store of a million
+frames has thousands of identical headers, so this reader parses each distinct header once
+and maps the data with ``np.frombuffer``. Anything unusual goes through ``np.load``.
+"""
+
+from __future__ import annotations
+
+import ast
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+_MAGIC = b"\x93NUMPY"
+_headers: dict[bytes, tuple[np.dtype, tuple[int, ...]] | None] = {}
+
+
+def _parse_header(header: bytes) -> tuple[np.dtype, tuple[int, ...]] | None:
+    if header not in _headers:
+        try:
+            d = ast.literal_eval(header.decode("latin1"))
+            dtype = np.dtype(d["descr"])
+            simple = not d["fortran_order"] and not dtype.hasobject
+            _headers[header] = (dtype, tuple(d["shape"])) if simple else None
+        except (ValueError, SyntaxError, KeyError, TypeError):
+            _headers[header] = None
+    return _headers[header]
+
+
+def _from_npy_bytes(data: bytes) -> np.ndarray | None:
+    if data[:6] != _MAGIC or len(data) < 10:
+        return None
+    if data[6] == 1:
+        length, start = int.from_bytes(data[8:10], "little"), 10
+    else:
+        length, start = int.from_bytes(data[8:12], "little"), 12
+    meta = _parse_header(data[start : start + length])
+    if meta is None:
+        return None
+    dtype, shape = meta
+    count = int(np.prod(shape)) if shape else 1
+    if start + length + count * dtype.itemsize > len(data):
+        return None
+    return np.frombuffer(data, dtype, count=count, offset=start + length).reshape(shape)
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of an ``.npz`` file (raises OSError, ValueError or zipfile.BadZipFile)."""
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            array = _from_npy_bytes(archive.read(info))
+            if array is None:  # unusual layout: let numpy handle the whole file
+                with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
+                    return {key: np.asarray(data[key]) for key in data.files}
+            out[name] = array
+    return out

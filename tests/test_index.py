@@ -1,0 +1,86 @@
+"""The index: lookups, the one-file cache and its invalidation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import write_recording
+
+import framestore
+import framestore.index_cache
+from framestore.index import ChunkIndex, StoreIndex
+
+
+def index_of(numbers, times=None) -> StoreIndex:
+    numbers = np.asarray(numbers, dtype=np.int64)
+    times = np.asarray(times if times is not None else numbers / 10.0, dtype=np.float64)
+    cols = {"frame_number": numbers, "frame_time": times}
+    return StoreIndex([ChunkIndex(0, framestore.index.Path("x.npz"), cols)])
+
+
+def test_nearest_ties_go_to_the_earliest_frame():
+    idx = index_of([10, 12, 14])
+    assert idx.nearest_frame_number(11) == 0
+    assert idx.nearest_frame_number(13) == 1
+    assert idx.nearest_frame_number(-100) == 0 and idx.nearest_frame_number(100) == 2
+
+
+def test_lookups_on_unsorted_numbers_and_times():
+    with pytest.warns(framestore.StoreWarning):
+        idx = index_of([5, 3, 9, 3, 7], times=[0.5, 0.1, 0.9, 0.3, 0.2])
+    assert idx.index_of_frame_number(3) == 1  # first of the duplicates
+    assert idx.index_of_frame_number(9) == 2
+    assert idx.nearest_frame_time(0.21) == 4
+    assert idx.nearest_frame_number(8) == 2  # 7 and 9 tie: frame_index 2 comes first
+    assert idx.frame_min == 3 and idx.frame_max == 9
+    with pytest.raises(framestore.FrameNotFoundError, match="numbered 3..9"):
+        idx.index_of_frame_number(4)
+
+
+def test_locate_across_chunks():
+    chunks = [
+        ChunkIndex(
+            n,
+            framestore.index.Path(f"{n}.npz"),
+            {"frame_number": np.arange(a, b), "frame_time": np.arange(a, b) * 1.0},
+        )
+        for n, (a, b) in enumerate([(0, 5), (5, 12), (12, 13)])
+    ]
+    idx = StoreIndex(chunks)
+    assert [idx.locate(i) for i in (0, 4, 5, 11, 12, -1)] == [(0, 0), (0, 4), (1, 0), (1, 6), (2, 0), (2, 0)]
+    with pytest.raises(framestore.FrameIndexError):
+        idx.locate(13)
+
+
+@pytest.fixture
+def rec(tmp_path):
+    return write_recording(tmp_path / "s", "ffv1", "gray8", count=50, chunksize=10)
+
+
+def test_a_closed_store_opens_from_its_index_cache(rec, monkeypatch):
+    assert (rec.path / "framestore-index.npz").is_file()
+
+    def no_chunk_reads(*args):
+        raise AssertionError("read a chunk index although the cache is valid")
+
+    monkeypatch.setattr(framestore.index_cache, "load_npz_index", no_chunk_reads)
+    store = framestore.new_for_filename(rec.path)
+    np.testing.assert_array_equal(store.frame_numbers, rec.frame_numbers)
+    np.testing.assert_array_equal(store[[0, 25, 49]], rec.images[[0, 25, 49]])
+
+
+def test_a_stale_cache_is_never_used(rec):
+    path = rec.path / "000002.npz"
+    with np.load(path) as data:
+        cols = {k: data[k].copy() for k in data.files}
+    cols["frame_number"] += 1_000_000
+    np.savez(path, **cols)
+    with pytest.warns(framestore.StoreWarning, match="000003.npz"):  # numbers now go backwards
+        store = framestore.new_for_filename(rec.path)
+    np.testing.assert_array_equal(store.frame_numbers[20:30], rec.frame_numbers[20:30] + 1_000_000)
+
+
+def test_a_damaged_cache_only_slows_opening(rec):
+    (rec.path / "framestore-index.npz").write_bytes(b"not a zip")
+    store = framestore.new_for_filename(rec.path)
+    np.testing.assert_array_equal(store.frame_numbers, rec.frame_numbers)
