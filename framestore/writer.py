@@ -1,8 +1,9 @@
 """The store writer: validates each frame, encodes off the caller's thread, rolls chunks.
 
-Frames go through a small bounded queue to one encoder thread (the codecs use a second
-core through their own threads). ``add_image`` blocks when the queue is full, so a slow
-disk slows the caller down instead of dropping frames. Every finished frame is in its
+Frames go through a small bounded queue to one encoder thread; a full chunk is finished
+on another thread while the next one is encoded, and the codecs add threads of their own.
+``add_image`` blocks when the queue is full, so a slow disk slows the caller down instead
+of dropping frames. Every finished frame is in its
 chunk's journal at once, so a killed writer loses only what was still queued.
 """
 
@@ -15,6 +16,7 @@ import queue
 import shutil
 import socket
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +192,10 @@ class StoreWriter:
         chunk, self._first_chunk = self._first_chunk, None
         number = in_chunk = 0
         item: tuple[np.ndarray, int, float] | None = None
+        # a full chunk is finished (flushed, checksummed, indexed) on a second thread
+        # while this one encodes the next
+        finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="framestore-finish")
+        finishing: Future[None] | None = None
         try:
             while (item := self._queue.get()) is not None:
                 if chunk is None:
@@ -197,19 +203,26 @@ class StoreWriter:
                 chunk.add(*item)
                 in_chunk += 1
                 if in_chunk == self._chunksize:
-                    self._finish_chunk(chunk, number)
+                    if finishing is not None:
+                        finishing.result()  # at most one chunk waits to be finished
+                    finishing = finisher.submit(self._finish_chunk, chunk, number)
                     chunk, number, in_chunk = None, number + 1, 0
             if chunk is not None and in_chunk:
                 self._finish_chunk(chunk, number)
             elif chunk is not None:  # closed before any frame: leave no empty chunk behind
                 chunk.abort()
                 self._remove_chunk(number)
+            chunk = None
+            if finishing is not None:
+                finishing.result()
         except BaseException as exc:  # handed to the caller's thread by _check_open/close
             self._error = exc
             if chunk is not None:
                 chunk.abort()
             while item is not None:  # keep the caller from blocking on a full queue
                 item = self._queue.get()
+        finally:
+            finisher.shutdown(wait=True)
 
     def _new_chunk(self, n: int) -> ChunkWriter:
         layout = self._layout
