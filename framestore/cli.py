@@ -33,6 +33,17 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recover(args: argparse.Namespace) -> int:
+    from .recover import recover
+
+    report = recover(args.path)
+    if not report.chunks:
+        print(f"{report.path}: nothing to recover")
+    for n, frames in report.chunks.items():
+        print(f"{report.path}: chunk {n:06d} finished from its journal, {frames} frames")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="framestore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -44,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="describe a store")
     info.add_argument("path", type=Path)
     info.set_defaults(func=_info)
+    recover = sub.add_parser("recover", help="finish the chunks a killed writer left open")
+    recover.add_argument("path", type=Path)
+    recover.set_defaults(func=_recover)
     return parser
 
 

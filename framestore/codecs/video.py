@@ -54,7 +54,7 @@ class VideoCodec:
 
 
 def _pts_step(extension: str, fps: float) -> Fraction:
-    """Codec/stream time base and the pts distance between consecutive frames."""
+    """The pts distance between consecutive frames, in the codec's time base."""
     if extension == ".mkv":  # Matroska stores times in milliseconds
         return Fraction(1000) / Fraction(fps).limit_denominator(1001)
     return Fraction(1)
@@ -124,10 +124,11 @@ class VideoChunkWriter:
         self._journal = JournalWriter(
             journal_path,
             {
-                "decoder": stream.codec_context.codec.name,
+                "decoder": stream.codec_context.codec.canonical_name,
                 "width": spec.width,
                 "height": spec.height,
                 "pix_fmt": pix_fmt,
+                "codec_tag": cc.codec_tag or "",  # Ut Video's decoder needs its fourcc
                 "extradata": base64.b64encode(cc.extradata or b"").decode("ascii"),
             },
         )
@@ -158,6 +159,23 @@ class VideoChunkWriter:
             else:
                 rows[:] = 128
         return frame
+
+    def add_packet(
+        self, payload: bytes, pts: int, keyframe: bool, frame_number: int, frame_time: float
+    ) -> None:
+        """Mux an already encoded frame (stream time base pts), as recovery does."""
+        packet = av.Packet(payload)
+        packet.pts = packet.dts = pts
+        packet.time_base = self._stream.time_base
+        packet.stream = self._stream
+        packet.is_keyframe = keyframe
+        self._container.mux(packet)
+        self._journal.append(frame_number, frame_time, pts, keyframe, payload)
+        self._rows.append((frame_number, frame_time, pts, keyframe))
+
+    @property
+    def extradata(self) -> bytes:
+        return bytes(self._stream.codec_context.extradata or b"")
 
     def _emit(self, packets: list[av.Packet]) -> None:
         for packet in packets:
@@ -381,6 +399,8 @@ class JournalVideoReader(_DecodingReader):
         header = self._journal.header
         ctx = av.CodecContext.create(header["decoder"], "r")
         ctx.width, ctx.height = header["width"], header["height"]
+        if header.get("codec_tag"):
+            ctx.codec_tag = header["codec_tag"]
         extradata = base64.b64decode(header.get("extradata", ""))
         if extradata:
             ctx.extradata = extradata
