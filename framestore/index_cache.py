@@ -34,6 +34,8 @@ def load_chunk_indexes(layout: Layout) -> list[ChunkIndex]:
     chunks = []
     for n in numbers:
         index_path, journal_path = layout.index_path(n), layout.journal_path(n)
+        if n == numbers[-1] and opened_when_killed(layout, n):
+            continue  # the writer died creating this chunk: it holds no finished frame
         if index_path.is_file():
             chunk = load_npz_index(n, index_path)
         elif journal_path.is_file():
@@ -53,6 +55,16 @@ def load_chunk_indexes(layout: Layout) -> list[ChunkIndex]:
         if chunk.count:
             chunks.append(chunk)
     return chunks
+
+
+def opened_when_killed(layout: Layout, n: int) -> bool:
+    """A store still marked as being written whose newest chunk has no index and no
+    journal yet: the writer was killed between creating the chunk file and its journal."""
+    return (
+        layout.marker_path.exists()
+        and not layout.index_path(n).exists()
+        and not layout.journal_path(n).exists()
+    )
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -40,9 +40,12 @@ class JournalWriter:
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        # the header goes in under a temporary name: a journal never exists without it
+        tmp = path.with_name(path.name + ".tmp")
+        self._fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         blob = json.dumps(header).encode()
         self._write_all(MAGIC + _HEADER_LEN.pack(len(blob)) + blob)
+        os.replace(tmp, path)
 
     def append(
         self,

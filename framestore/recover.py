@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from .codecs import FormatSpec, resolve_format
 from .codecs.base import CRC32, FRAME_NUMBER, FRAME_TIME, ImageSpec
 from .codecs.video import VideoChunkWriter
 from .errors import CorruptStoreError
-from .index_cache import write_index_cache
+from .index_cache import opened_when_killed, write_index_cache
 from .journal import JournalContents, read_journal
 from .layout import Layout
 from .metadata import metadata_path, read_metadata
@@ -47,7 +48,12 @@ def recover(path: str | os.PathLike[str]) -> RecoveryReport:
     layout = Layout(mpath.parent, md.extension or fmt.extension, fmt.image_chunks)
     spec = ImageSpec(md.imgshape, md.dtype)
     report = RecoveryReport(layout.root)
-    for n in layout.chunk_numbers():
+    numbers = layout.chunk_numbers()
+    if numbers and opened_when_killed(layout, numbers[-1]):  # nothing finished in it
+        _remove(layout.chunk_path(numbers[-1]))
+    for leftover in layout.root.glob("*.journal.tmp"):
+        leftover.unlink()
+    for n in numbers:
         journal_path = layout.journal_path(n)
         if not journal_path.is_file():
             continue
@@ -66,6 +72,13 @@ def recover(path: str | os.PathLike[str]) -> RecoveryReport:
     write_index_cache(layout)
     layout.marker_path.unlink(missing_ok=True)
     return report
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _recover_images(layout: Layout, n: int, journal: JournalContents) -> dict[str, np.ndarray]:

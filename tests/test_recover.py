@@ -59,3 +59,17 @@ def test_recover_finishes_a_killed_store(tmp_path, fmt):
     np.testing.assert_array_equal(after[:], frames_before)  # remuxed, not re-encoded
     assert [read_barcode(f) for f in after[:]] == after.frame_numbers.tolist()
     assert recover(path).frames == 0  # nothing left to do
+
+
+def test_recover_drops_a_chunk_the_writer_died_creating(tmp_path):
+    """Killed between creating a chunk's file and its journal: the chunk holds nothing."""
+    path = tmp_path / "s"
+    killed_store(path, "ffv1")
+    newest = max(int(p.name[:6]) for p in path.glob("*.journal"))
+    orphan = path / f"{newest + 1:06d}.mkv"
+    orphan.write_bytes(b"")  # what av.open leaves before the first packet
+    with pytest.warns(framestore.IncompleteStoreWarning):
+        frames_before = framestore.new_for_filename(path)[:]
+    recover(path)
+    assert not orphan.exists()
+    np.testing.assert_array_equal(framestore.new_for_filename(path)[:], frames_before)

@@ -399,6 +399,7 @@ class JournalVideoReader(_DecodingReader):
         header = self._journal.header
         ctx = av.CodecContext.create(header["decoder"], "r")
         ctx.width, ctx.height = header["width"], header["height"]
+        ctx.pix_fmt = header["pix_fmt"]  # raw video has nothing else to tell it
         if header.get("codec_tag"):
             ctx.codec_tag = header["codec_tag"]
         extradata = base64.b64decode(header.get("extradata", ""))
