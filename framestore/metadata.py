@@ -1,8 +1,9 @@
 """``metadata.yaml``: the store's description, read and written with safe YAML only.
 
 The ``__store`` block keeps imgstore's keys so imgstore opens our stores in the formats
-it knows; the ``framestore`` block holds our own settings; every other top-level key is
-user metadata.
+it knows; our own settings are a ``framestore`` block inside it (so imgstore, which
+treats every other top-level key as user metadata, reports the same user metadata as we
+do); every other top-level key is user metadata.
 """
 
 from __future__ import annotations
@@ -87,17 +88,18 @@ class StoreMetadata:
         }
         if self.derived_from is not None:
             own["derived_from"] = self.derived_from
-        return {STORE_KEY: store, FRAMESTORE_KEY: own, **self.user}
+        store[FRAMESTORE_KEY] = own
+        return {STORE_KEY: store, **self.user}
 
     @classmethod
     def from_yaml_dict(cls, data: Any, path: Path) -> StoreMetadata:
         if not isinstance(data, dict) or not isinstance(data.get(STORE_KEY), dict):
             raise CorruptStoreError(f"{path}: expected a mapping with a '{STORE_KEY}' block")
         store = data[STORE_KEY]
-        own = data.get(FRAMESTORE_KEY) or {}
+        own = store.get(FRAMESTORE_KEY) or {}
         if not isinstance(own, dict):
             raise CorruptStoreError(f"{path}: the '{FRAMESTORE_KEY}' block must be a mapping")
-        user = {k: v for k, v in data.items() if k not in (STORE_KEY, FRAMESTORE_KEY)}
+        user = {k: v for k, v in data.items() if k != STORE_KEY}
         try:
             fmt = str(store["format"])
             chunksize = int(store["chunksize"])

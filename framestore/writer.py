@@ -35,7 +35,7 @@ from .errors import (
 )
 from .index_cache import write_index_cache
 from .layout import Layout
-from .metadata import FRAMESTORE_KEY, METADATA_FILENAME, STORE_KEY, StoreMetadata, write_metadata
+from .metadata import METADATA_FILENAME, STORE_KEY, StoreMetadata, write_metadata
 
 DEFAULT_CHUNKSIZE = 500
 DEFAULT_FPS = 25.0
@@ -349,9 +349,8 @@ def _frame_number(value: Any) -> int:
 
 def _checked_user_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
     user = dict(metadata or {})
-    for key in (STORE_KEY, FRAMESTORE_KEY):
-        if key in user:
-            raise ValueError(f"metadata key '{key}' is reserved for the store's own settings")
+    if STORE_KEY in user:
+        raise ValueError(f"metadata key '{STORE_KEY}' is reserved for the store's own settings")
     try:
         yaml.safe_dump(user)
     except yaml.YAMLError as exc:
