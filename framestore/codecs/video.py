@@ -346,33 +346,60 @@ class VideoChunkReader(_DecodingReader):
         self._container: Any = None
         self._stream: Any = None
 
-    def _open(self) -> None:
-        if self._container is not None:
-            return
+    def _open_stream(self, thread_type: str) -> tuple[Any, Any]:
         try:
-            self._container = av.open(str(self._path))
-            self._stream = self._container.streams.video[0]
+            container = av.open(str(self._path))
+            stream = container.streams.video[0]
         except (av.FFmpegError, IndexError) as exc:
-            self._container = None
             raise CorruptStoreError(f"{self._path}: not a readable video file ({exc})") from None
-        self._stream.thread_type = self._thread_type
-        self._stream.thread_count = 2
+        stream.thread_type = thread_type
+        stream.thread_count = 0  # as many as the machine has
+        return container, stream
 
-    def _decode_from(self, start: int) -> Iterator[tuple[int, av.VideoFrame]]:
-        self._open()
+    def _seek(self, container: Any, stream: Any, start: int) -> None:
         try:
-            self._container.seek(int(self._pts[start]), stream=self._stream, backward=True, any_frame=False)
+            container.seek(int(self._pts[start]), stream=stream, backward=True, any_frame=False)
         except av.FFmpegError as exc:
             raise CorruptStoreError(f"{self._path}: cannot seek ({exc})") from None
-        return self._generate()
 
-    def _generate(self) -> Iterator[tuple[int, av.VideoFrame]]:
-        for packet in self._container.demux(self._stream):
+    def _decode_from(self, start: int) -> Iterator[tuple[int, av.VideoFrame]]:
+        if self._container is None:
+            self._container, self._stream = self._open_stream(self._thread_type)
+        self._seek(self._container, self._stream, start)
+        return self._generate(self._container, self._stream)
+
+    def iter_from(self, start: int, stop: int) -> Iterator[np.ndarray]:
+        """Frames ``start .. stop - 1`` through a decoder of their own with frame threads,
+        which decode a run of frames faster than the seek-friendly one ``read`` uses."""
+        container, stream = self._open_stream("AUTO")
+        expected = start
+        try:
+            self._seek(container, stream, self._keyframe_before(start))
+            for pos, frame in self._generate(container, stream):
+                if pos < expected:
+                    continue
+                if pos != expected:
+                    break
+                yield frame_to_array(frame, self._spec)
+                expected += 1
+                if expected == stop:
+                    return
+        except av.FFmpegError as exc:
+            raise CorruptStoreError(f"{self._path}: cannot decode frame {expected} ({exc})") from None
+        finally:
+            container.close()
+        raise CorruptStoreError(
+            f"{self._path}: the index lists {len(self)} frames but frame {expected} (0-based "
+            "in this chunk) could not be decoded: the file is truncated or does not match its index"
+        )
+
+    def _generate(self, container: Any, stream: Any) -> Iterator[tuple[int, av.VideoFrame]]:
+        for packet in container.demux(stream):
             if self._crc is not None and packet.pts is not None:
                 pos = self._position_of(packet.pts)
                 if zlib.crc32(packet) != self._crc[pos]:
                     # frames decoded before the damage are fine: drain them, then stop
-                    for frame in self._stream.codec_context.decode(None):
+                    for frame in stream.codec_context.decode(None):
                         yield self._position_of(frame.pts), frame
                     raise CorruptStoreError(
                         f"{self._path}: frame {pos} (0-based in this chunk) fails its CRC32 "
