@@ -31,7 +31,7 @@ _RECORD_SIZE = _FIELDS.size + _CRC.size
 FLAG_KEYFRAME = 1
 
 
-def _crc(fields: bytes, payload: bytes) -> int:
+def _crc(fields: bytes, payload: Any) -> int:
     return zlib.crc32(payload, zlib.crc32(fields))
 
 
@@ -53,11 +53,16 @@ class JournalWriter:
         frame_time: float,
         pts: int,
         keyframe: bool,
-        payload: bytes = b"",
+        payload: Any = b"",  # anything with the buffer protocol (bytes, av.Packet)
     ) -> None:
+        """Append one record with a single ``writev`` (the payload is not copied)."""
         flags = FLAG_KEYFRAME if keyframe else 0
-        head = _FIELDS.pack(frame_number, frame_time, pts, flags, len(payload))
-        self._write_all(head + _CRC.pack(_crc(head, payload)) + payload)
+        size = memoryview(payload).nbytes
+        head = _FIELDS.pack(frame_number, frame_time, pts, flags, size)
+        parts = [head, _CRC.pack(_crc(head, payload)), payload]
+        written = os.writev(self._fd, parts)
+        if written < len(head) + _CRC.size + size:  # a short write: finish it the slow way
+            self._write_all(b"".join(bytes(p) for p in parts)[written:])
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)

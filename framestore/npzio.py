@@ -29,14 +29,15 @@ def _parse_header(header: bytes) -> tuple[np.dtype, tuple[int, ...]] | None:
     return _headers[header]
 
 
-def _from_npy_bytes(data: bytes) -> np.ndarray | None:
+def npy_from_bytes(data: bytes | bytearray) -> np.ndarray | None:
+    """The array in ``.npy`` bytes, sharing their memory; None for unusual layouts."""
     if data[:6] != _MAGIC or len(data) < 10:
         return None
     if data[6] == 1:
         length, start = int.from_bytes(data[8:10], "little"), 10
     else:
         length, start = int.from_bytes(data[8:12], "little"), 12
-    meta = _parse_header(data[start : start + length])
+    meta = _parse_header(bytes(data[start : start + length]))
     if meta is None:
         return None
     dtype, shape = meta
@@ -52,7 +53,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-            array = _from_npy_bytes(archive.read(info))
+            array = npy_from_bytes(archive.read(info))
             if array is None:  # unusual layout: let numpy handle the whole file
                 with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
                     return {key: np.asarray(data[key]) for key in data.files}

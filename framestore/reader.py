@@ -31,7 +31,10 @@ from .index_cache import load_chunk_indexes
 from .layout import Layout
 from .metadata import StoreMetadata, metadata_path, read_metadata
 
-_OPEN_CHUNKS = 3  # chunk readers kept open at once: memory stays bounded by a few chunks
+# Chunk readers kept open at once (a decoder holds a few frames): enough that random reads
+# rarely reopen a chunk, few enough that memory stays bounded by a few chunks.
+_OPEN_FRAMES_BUDGET = 256 * 2**20
+_OPEN_CHUNKS_MIN, _OPEN_CHUNKS_MAX = 2, 32
 
 Frame = tuple[np.ndarray, tuple[int, float]]
 Roi = tuple[int, int, int, int]
@@ -45,8 +48,9 @@ class StoreReader(Sequence[np.ndarray]):
     ``frame_time`` are explicit methods. Color frames are BGR, as in OpenCV and imgstore.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], verify: bool = True) -> None:
         mpath = metadata_path(path)
+        self._verify = verify
         self._metadata: StoreMetadata = read_metadata(mpath)
         self._root = mpath.parent
         try:
@@ -59,6 +63,10 @@ class StoreReader(Sequence[np.ndarray]):
         )
         self._index = StoreIndex(load_chunk_indexes(self._layout))
         self._open: OrderedDict[int, ChunkReader] = OrderedDict()
+        frame_bytes = int(np.prod(self._spec.shape)) * self._spec.dtype.itemsize
+        self._open_limit = int(
+            np.clip(_OPEN_FRAMES_BUDGET // (8 * frame_bytes), _OPEN_CHUNKS_MIN, _OPEN_CHUNKS_MAX)
+        )
         self._cursor = -1
         self._closed = False
         self.frame_number: int | None = None
@@ -323,7 +331,7 @@ class StoreReader(Sequence[np.ndarray]):
             return reader
         reader = self._new_reader(self._index.chunks[c])
         self._open[c] = reader
-        while len(self._open) > _OPEN_CHUNKS:
+        while len(self._open) > self._open_limit:
             _, old = self._open.popitem(last=False)
             old.close()
         return reader
@@ -335,7 +343,7 @@ class StoreReader(Sequence[np.ndarray]):
                 chunk.count,
                 self._format.image,
                 self._spec,
-                chunk.columns.get(CRC32),
+                chunk.columns.get(CRC32) if self._verify else None,
             )
         assert self._format.video is not None
         if chunk.journal is not None:
@@ -348,7 +356,7 @@ class StoreReader(Sequence[np.ndarray]):
             self._spec,
             chunk.columns[VIDEO_PTS].astype(np.int64),
             keyframe.astype(bool),
-            chunk.columns.get(CRC32),
+            chunk.columns.get(CRC32) if self._verify else None,
             self._format.video.decode_thread_type,
         )
 

@@ -352,3 +352,16 @@ def test_no_warnings_on_a_clean_store(store_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         framestore.new_for_filename(store_path).close()
+
+
+@pytest.mark.parametrize("fmt", ["utvideo", "png"])
+def test_verify_false_skips_the_checksum(tmp_path, fmt):
+    rec = write_recording(tmp_path / "s", fmt, "gray8", count=10, chunksize=10)
+    index = rec.path / ("000000.npz" if fmt == "utvideo" else "000000/index.npz")
+    with np.load(index) as data:
+        cols = {k: data[k].copy() for k in data.files}
+    cols["crc32"][4] ^= 1  # the index now disagrees with frame 4's bytes
+    np.savez(index, **cols)
+    with pytest.raises(framestore.CorruptStoreError, match="CRC32"):
+        framestore.new_for_filename(rec.path)[4]
+    np.testing.assert_array_equal(framestore.new_for_filename(rec.path, verify=False)[4], rec.images[4])

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import CorruptStoreError
 from ..journal import JournalWriter
+from ..npzio import npy_from_bytes
 from .base import CRC32, FRAME_NUMBER, FRAME_TIME, ImageSpec
 
 
@@ -25,7 +26,7 @@ class ImageCodec:
     lossless: bool
     kinds: tuple[str, ...]  # image kinds it holds: gray8, gray16, color
     encode: Callable[[np.ndarray], bytes]
-    decode: Callable[[bytes, ImageSpec], np.ndarray | None]
+    decode: Callable[[bytearray, ImageSpec], np.ndarray | None]
 
 
 def _encode_npy(image: np.ndarray) -> bytes:
@@ -34,7 +35,10 @@ def _encode_npy(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _decode_npy(data: bytes, spec: ImageSpec) -> np.ndarray | None:
+def _decode_npy(data: bytearray, spec: ImageSpec) -> np.ndarray | None:
+    image = npy_from_bytes(data)  # the header is parsed once per distinct header
+    if image is not None:
+        return image
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError:
@@ -51,7 +55,7 @@ def _cv2_encoder(ext: str, params: list[int]) -> Callable[[np.ndarray], bytes]:
     return encode
 
 
-def _decode_cv2(data: bytes, spec: ImageSpec) -> np.ndarray | None:
+def _decode_cv2(data: bytearray, spec: ImageSpec) -> np.ndarray | None:
     flags = cv2.IMREAD_UNCHANGED
     if spec.kind == "color":
         flags = cv2.IMREAD_COLOR
@@ -145,7 +149,9 @@ class ImageChunkReader:
             raise IndexError(f"frame {k} outside 0..{self._count - 1}")
         path = self._image_path(k)
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:  # into a bytearray: arrays made on it are writable
+                data = bytearray(os.fstat(f.fileno()).st_size)
+                f.readinto(data)
         except FileNotFoundError:
             raise CorruptStoreError(f"{path}: image file listed in the index is missing") from None
         if self._crc is not None and zlib.crc32(data) != self._crc[k]:

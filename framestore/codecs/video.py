@@ -179,12 +179,11 @@ class VideoChunkWriter:
 
     def _emit(self, packets: list[av.Packet]) -> None:
         for packet in packets:
-            payload = bytes(packet)
             frame_number, frame_time = self._pending.pop(int(packet.pts))
             pts = math.floor(packet.pts * self._to_stream + Fraction(1, 2))  # as av_rescale_q
             keyframe = bool(packet.is_keyframe)
-            self._container.mux(packet)
-            self._journal.append(frame_number, frame_time, pts, keyframe, payload)
+            self._journal.append(frame_number, frame_time, pts, keyframe, packet)  # before mux
+            self._container.mux(packet)  # which may take the packet's data
             self._rows.append((frame_number, frame_time, pts, keyframe))
 
     def close(self) -> dict[str, np.ndarray]:
