@@ -71,13 +71,12 @@ class StoreReader(Sequence[np.ndarray]):
         self._closed = False
         self.frame_number: int | None = None
         self.frame_time: float | None = None
-        marker = self._layout.marker_path
-        if marker.exists() or not all(c.complete for c in self._index.chunks):
+        if not self.is_complete:
+            unfinished = sum(not c.complete for c in self._index.chunks)
             warnings.warn(
                 f"{self._root}: this store is still being written or its writer did not "
-                f"close it ({'writing marker present' if marker.exists() else 'no marker'}, "
-                f"{sum(not c.complete for c in self._index.chunks)} unfinished chunk(s) read "
-                "from their journals)",
+                f"close it ({unfinished} unfinished chunk(s) read from their journals); if "
+                f"no writer is running, 'framestore recover {self._root}' finishes it",
                 IncompleteStoreWarning,
                 stacklevel=2,
             )
@@ -379,16 +378,21 @@ class StoreReader(Sequence[np.ndarray]):
 
 
 def read_extra_data_file(path: Path) -> list[dict[str, Any]]:
-    """Records of a ``.extra.json`` file, also when a crash left off its closing bracket."""
+    """Records of a ``.extra.json`` file; when a crash cut the file short (no closing
+    bracket, maybe half a record), the complete records before the cut."""
     text = path.read_text(encoding="utf-8").strip()
     if not text:
         return []
-    if not text.endswith("]"):
-        text = text.rstrip(", \n") + "]"
-    try:
-        records = json.loads(text)
-    except ValueError as exc:
-        raise CorruptStoreError(f"{path}: extra data is not a JSON list of records ({exc})") from None
+    candidate = text
+    while True:
+        try:
+            records = json.loads(candidate if candidate.endswith("]") else candidate + "]")
+            break
+        except ValueError as exc:
+            cut = candidate.rfind("}", 0, len(candidate) - 1 if candidate.endswith("}") else None)
+            if text.endswith("]") or cut < 0:
+                raise CorruptStoreError(f"{path}: extra data is not a JSON list of records ({exc})") from None
+            candidate = candidate[: cut + 1]
     if not isinstance(records, list):
         raise CorruptStoreError(f"{path}: extra data is not a JSON list of records")
     return records
