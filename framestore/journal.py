@@ -22,17 +22,13 @@ import numpy as np
 
 from .errors import CorruptStoreError
 
-MAGIC = b"FRAMESTORE-JOURNAL-1\n"
+MAGIC = b"FRAMESTORE-JOURNAL-2\n"
 _HEADER_LEN = struct.Struct("<I")
-# frame_number, frame_time, pts, flags, payload size; then the crc32 of those and the payload
-_FIELDS = struct.Struct("<qdqBI")
+# frame_number, frame_time, pts, flags, payload size, payload crc32; then the fields' crc32
+_FIELDS = struct.Struct("<qdqBII")
 _CRC = struct.Struct("<I")
 _RECORD_SIZE = _FIELDS.size + _CRC.size
 FLAG_KEYFRAME = 1
-
-
-def _crc(fields: bytes, payload: Any) -> int:
-    return zlib.crc32(payload, zlib.crc32(fields))
 
 
 class JournalWriter:
@@ -54,12 +50,15 @@ class JournalWriter:
         pts: int,
         keyframe: bool,
         payload: Any = b"",  # anything with the buffer protocol (bytes, av.Packet)
+        payload_crc: int | None = None,
     ) -> None:
-        """Append one record with a single ``writev`` (the payload is not copied)."""
+        """Append one record with a single ``writev`` (the payload is not copied).
+        ``payload_crc``, the payload's CRC32, is computed here unless given."""
         flags = FLAG_KEYFRAME if keyframe else 0
         size = memoryview(payload).nbytes
-        head = _FIELDS.pack(frame_number, frame_time, pts, flags, size)
-        parts = [head, _CRC.pack(_crc(head, payload)), payload]
+        crc = zlib.crc32(payload) if payload_crc is None else payload_crc
+        head = _FIELDS.pack(frame_number, frame_time, pts, flags, size, crc)
+        parts = [head, _CRC.pack(zlib.crc32(head)), payload]
         written = os.writev(self._fd, parts)
         if written < len(head) + _CRC.size + size:  # a short write: finish it the slow way
             self._write_all(b"".join(bytes(p) for p in parts)[written:])
@@ -91,6 +90,7 @@ class JournalContents:
     keyframe: np.ndarray
     payload_offset: np.ndarray
     payload_size: np.ndarray
+    payload_crc: np.ndarray
 
     def __len__(self) -> int:
         return len(self.frame_number)
@@ -123,18 +123,19 @@ def read_journal(path: Path) -> JournalContents:
     except ValueError:
         raise CorruptStoreError(f"{path}: journal header is not valid JSON") from None
     pos += hlen
-    rows: list[tuple[int, float, int, int, int, int]] = []
+    rows: list[tuple[int, float, int, int, int, int, int]] = []
     while pos + _RECORD_SIZE <= len(data):
-        fn, ft, pts, flags, size = _FIELDS.unpack_from(data, pos)
-        (crc,) = _CRC.unpack_from(data, pos + _FIELDS.size)
-        start = pos + _RECORD_SIZE
-        if start + size > len(data):
+        head = data[pos : pos + _FIELDS.size]
+        (head_crc,) = _CRC.unpack_from(data, pos + _FIELDS.size)
+        if zlib.crc32(head) != head_crc:
             break  # torn: the writer died while writing this record
-        if _crc(data[pos : pos + _FIELDS.size], data[start : start + size]) != crc:
+        fn, ft, pts, flags, size, crc = _FIELDS.unpack(head)
+        start = pos + _RECORD_SIZE
+        if start + size > len(data) or zlib.crc32(data[start : start + size]) != crc:
             break
-        rows.append((fn, ft, pts, flags, start, size))
+        rows.append((fn, ft, pts, flags, start, size, crc))
         pos = start + size
-    cols = list(zip(*rows, strict=False)) if rows else [()] * 6
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 7
     return JournalContents(
         path=path,
         header=header,
@@ -144,4 +145,5 @@ def read_journal(path: Path) -> JournalContents:
         keyframe=(np.array(cols[3], dtype=np.uint8) & FLAG_KEYFRAME).astype(bool),
         payload_offset=np.array(cols[4], dtype=np.int64),
         payload_size=np.array(cols[5], dtype=np.int64),
+        payload_crc=np.array(cols[6], dtype=np.uint32),
     )

@@ -108,6 +108,7 @@ _FORMATS: dict[str, FormatSpec] = {
                 options={"preset": "ultrafast", "tune": "zerolatency", "crf": "18"},
                 full_range_gray=True,
                 even_size_only=True,
+                muxer_rewrites_packets=True,
                 decode_thread_type="AUTO",
             ),
         ),

@@ -46,6 +46,7 @@ class VideoCodec:
     full_range_gray: bool = False
     quantizer: int | None = None  # fixed quantizer (qmin = qmax) for MJPEG-like encoders
     odd_size_pix_fmts: dict[str, str] = field(default_factory=dict)  # where 4:2:0 cannot go
+    muxer_rewrites_packets: bool = False  # H.264 in Matroska: Annex B becomes length-prefixed
 
     def pix_fmt_for(self, spec: ImageSpec) -> str | None:
         if spec.width % 2 or spec.height % 2:
@@ -95,6 +96,7 @@ class VideoChunkWriter:
         self._spec = spec
         self._pix_fmt = pix_fmt
         self._step = _pts_step(codec.extension, fps)
+        self._rewrites_packets = codec.muxer_rewrites_packets
         self._container = av.open(str(path), "w")
         try:
             stream = self._container.add_stream(codec.encoder, rate=Fraction(fps).limit_denominator(1001))
@@ -169,9 +171,10 @@ class VideoChunkWriter:
         packet.time_base = self._stream.time_base
         packet.stream = self._stream
         packet.is_keyframe = keyframe
+        crc = zlib.crc32(payload)
+        self._journal.append(frame_number, frame_time, pts, keyframe, payload, crc)
         self._container.mux(packet)
-        self._journal.append(frame_number, frame_time, pts, keyframe, payload)
-        self._rows.append((frame_number, frame_time, pts, keyframe))
+        self._rows.append((frame_number, frame_time, pts, keyframe, crc))
 
     @property
     def extradata(self) -> bytes:
@@ -182,9 +185,10 @@ class VideoChunkWriter:
             frame_number, frame_time = self._pending.pop(int(packet.pts))
             pts = math.floor(packet.pts * self._to_stream + Fraction(1, 2))  # as av_rescale_q
             keyframe = bool(packet.is_keyframe)
-            self._journal.append(frame_number, frame_time, pts, keyframe, packet)  # before mux
+            crc = zlib.crc32(packet)
+            self._journal.append(frame_number, frame_time, pts, keyframe, packet, crc)  # before mux,
             self._container.mux(packet)  # which may take the packet's data
-            self._rows.append((frame_number, frame_time, pts, keyframe))
+            self._rows.append((frame_number, frame_time, pts, keyframe, crc))
 
     def close(self) -> dict[str, np.ndarray]:
         self._emit(self._stream.encode(None))
@@ -195,7 +199,9 @@ class VideoChunkWriter:
                 f"{self._path}: the encoder returned no packet for {len(self._pending)} frames"
             )
         columns = _columns(self._rows)
-        columns[CRC32] = stored_packet_crcs(self._path, columns[VIDEO_PTS])
+        stored = check_stored_packets(self._path, columns[VIDEO_PTS], self._rewrites_packets)
+        if stored is not None:
+            columns[CRC32] = stored
         return columns
 
     def abort(self) -> None:
@@ -203,31 +209,31 @@ class VideoChunkWriter:
         self._container.close()
 
 
-def _columns(rows: list[tuple[int, float, int, bool]]) -> dict[str, np.ndarray]:
-    cols = list(zip(*rows, strict=False)) if rows else [(), (), (), ()]
+def _columns(rows: list[tuple[int, float, int, bool, int]]) -> dict[str, np.ndarray]:
+    cols = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
     return {
         FRAME_NUMBER: np.array(cols[0], dtype=np.int64),
         FRAME_TIME: np.array(cols[1], dtype=np.float64),
         VIDEO_PTS: np.array(cols[2], dtype=np.int64),
         VIDEO_KEYFRAME: np.array(cols[3], dtype=bool),
+        CRC32: np.array(cols[4], dtype=np.uint32),
     }
 
 
-def stored_packet_crcs(path: Path, pts: np.ndarray) -> np.ndarray:
-    """CRC32 of each frame's packet as the container stores it, in index order.
-
-    Reading the finished file back also proves it holds exactly the indexed frames.
-    """
+def check_stored_packets(path: Path, pts: np.ndarray, rewritten: bool) -> np.ndarray | None:
+    """Read a finished chunk file back (demuxing only) to prove it holds exactly the
+    indexed frames. Where the muxer rewrote the packets, return the CRC32 of each as
+    stored, in index order; otherwise None (the encoder's packets are what is stored)."""
     crcs: dict[int, int] = {}
     with av.open(str(path)) as container:
         for packet in container.demux(container.streams.video[0]):
             if packet.pts is not None:
-                crcs[int(packet.pts)] = zlib.crc32(packet)
+                crcs[int(packet.pts)] = zlib.crc32(packet) if rewritten else 0
     if len(crcs) != len(pts) or any(int(p) not in crcs for p in pts):
         raise CorruptStoreError(
             f"{path}: the finished file holds {len(crcs)} frames, not the {len(pts)} just written"
         )
-    return np.array([crcs[int(p)] for p in pts], dtype=np.uint32)
+    return np.array([crcs[int(p)] for p in pts], dtype=np.uint32) if rewritten else None
 
 
 def frame_to_array(frame: av.VideoFrame, spec: ImageSpec) -> np.ndarray:
