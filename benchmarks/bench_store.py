@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -55,7 +56,11 @@ from framestore.synthetic import read_barcode, synthetic_frame
 HERE = Path(__file__).resolve().parent
 SHAPE = (512, 640)  # (height, width)
 FPS = 30
-DEFAULT_IMGSTORE_PYTHON = "/tmp/venv-imgstore/bin/python"
+# imgstore 0.4.0 runs in its own interpreter: this one when it has imgstore (pip install
+# '.[test]' brings it), else the venv tools/bench_all.sh makes
+DEFAULT_IMGSTORE_PYTHON = (
+    sys.executable if importlib.util.find_spec("imgstore") else "/tmp/venv-imgstore/bin/python"
+)
 # image formats: what a plain loop uses to write the same files (framestore's settings)
 IMAGE_WRITE_PARAMS = {
     "png": [cv2.IMWRITE_PNG_COMPRESSION, 1],
