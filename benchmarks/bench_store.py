@@ -621,9 +621,9 @@ def bench_format(fmt: str, frames: np.ndarray, args, workdir: Path, indices, war
     r["rand_median_ms"], r["rand_p95_ms"] = float(np.median(lat)), float(np.percentile(lat, 95))
     r["rand_wrong"] = wrong
     if spec.video is not None:
-        import framestore.reader as fsr
-
-        hits = lru_hits(indices, args.chunksize, getattr(fsr, "_OPEN_CHUNKS", 3), warm)
+        with framestore.new_for_filename(path) as probe:
+            open_limit = probe._open_limit  # chunk readers the reader keeps open (LRU)
+        hits = lru_hits(indices, args.chunksize, open_limit, warm)
         r["rand_hit_median_ms"] = float(np.median(lat[hits])) if hits.any() else None
         r["rand_miss_median_ms"] = float(np.median(lat[~hits])) if (~hits).any() else None
         r["rand_miss_fraction"] = float((~hits).mean())
@@ -811,7 +811,7 @@ def render(results, memory, survey, imgstore, env) -> str:
             "(backward, keyframes only) and decode forward to it, with the codec's decode_thread_type "
             "and 2 threads: what framestore's random read does, hand-rolled, without its per-read "
             "overhead. Hit/miss: whether the chunk was among the reader's open chunks "
-            "(framestore keeps `_OPEN_CHUNKS` chunk readers open, LRU)."
+            "(framestore keeps up to `StoreReader._open_limit` chunk readers open, LRU)."
         )
         L.append("")
     L.append("## Peers in the same run")
