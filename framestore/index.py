@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,10 +38,11 @@ class ChunkIndex:
         return self.journal is None
 
 
-def load_npz_index(number: int, path: Path) -> ChunkIndex:
-    """Read ``NNNNNN.npz``, checking that it holds equal-length frame columns."""
+def load_npz_index(number: int, path: Path, keys: Collection[str] | None = None) -> ChunkIndex:
+    """Read ``NNNNNN.npz`` (only the columns ``keys``, when given), checking that it holds
+    equal-length frame columns."""
     try:
-        columns = read_npz(path)
+        columns = read_npz(path, keys)
     except FileNotFoundError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +26,11 @@ _NUMBERS, _COUNTS, _SIZES, _MTIMES = "chunk_number", "chunk_count", "stamp_size"
 _COLUMN = "column:"
 
 
-def load_chunk_indexes(layout: Layout) -> list[ChunkIndex]:
-    """Every non-empty chunk's index: from the cache, its ``.npz``, or its journal."""
+def load_chunk_indexes(layout: Layout, keys: Collection[str] | None = None) -> list[ChunkIndex]:
+    """Every non-empty chunk's index: from the cache, its ``.npz``, or its journal.
+    ``keys`` limits the columns read (imgstore's indexes also hold its settings)."""
     numbers = layout.chunk_numbers()
-    cached = _read_cache(layout, numbers)
+    cached = _read_cache(layout, numbers) if keys is None else None
     if cached is not None:
         return cached
     chunks = []
@@ -37,7 +39,7 @@ def load_chunk_indexes(layout: Layout) -> list[ChunkIndex]:
         if n == numbers[-1] and opened_when_killed(layout, n):
             continue  # the writer died creating this chunk: it holds no finished frame
         if index_path.is_file():
-            chunk = load_npz_index(n, index_path)
+            chunk = load_npz_index(n, index_path, keys)
         elif journal_path.is_file():
             journal = read_journal(journal_path)
             columns = {

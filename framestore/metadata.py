@@ -46,6 +46,7 @@ class StoreMetadata:
     fps: float | None = None
     codec_options: dict[str, Any] = field(default_factory=dict)
     derived_from: dict[str, Any] | None = None
+    written_by_framestore: bool = True  # False for stores imgstore or Motif wrote
     user: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -132,6 +133,7 @@ class StoreMetadata:
             fps=float(fps) if fps else None,
             codec_options=dict(own.get("codec_options") or {}),
             derived_from=own.get("derived_from"),
+            written_by_framestore=bool(own),
             user=user,
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import zipfile
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -47,15 +48,19 @@ def npy_from_bytes(data: bytes | bytearray) -> np.ndarray | None:
     return np.frombuffer(data, dtype, count=count, offset=start + length).reshape(shape)
 
 
-def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """All arrays of an ``.npz`` file (raises OSError, ValueError or zipfile.BadZipFile)."""
+def read_npz(path: Path, keys: Collection[str] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file (only ``keys``, when given), raising OSError,
+    ValueError or zipfile.BadZipFile."""
     out: dict[str, np.ndarray] = {}
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if keys is not None and name not in keys:
+                continue
             array = npy_from_bytes(archive.read(info))
             if array is None:  # unusual layout: let numpy handle the whole file
                 with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
-                    return {key: np.asarray(data[key]) for key in data.files}
+                    wanted = data.files if keys is None else [k for k in data.files if k in keys]
+                    return {key: np.asarray(data[key]) for key in wanted}
             out[name] = array
     return out

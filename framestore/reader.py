@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
-from .codecs import FormatSpec, resolve_format
+from .codecs import FormatSpec
 from .codecs.base import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS, ChunkReader, ImageSpec
 from .codecs.images import ImageChunkReader
 from .codecs.video import JournalVideoReader, VideoChunkReader
@@ -26,6 +26,7 @@ from .errors import (
     StoreClosedError,
     UnknownFormatError,
 )
+from .imgstore_formats import read_format, scan_video_chunk
 from .index import ChunkIndex, StoreIndex
 from .index_cache import load_chunk_indexes
 from .layout import Layout
@@ -54,14 +55,16 @@ class StoreReader(Sequence[np.ndarray]):
         self._metadata: StoreMetadata = read_metadata(mpath)
         self._root = mpath.parent
         try:
-            self._format: FormatSpec = resolve_format(self._metadata.format)
+            self._format: FormatSpec = read_format(self._metadata)
         except UnknownFormatError as exc:
             raise UnknownFormatError(f"{mpath}: {exc}") from None
         self._spec = ImageSpec(self._metadata.imgshape, self._metadata.dtype)
         self._layout = Layout(
             self._root, self._metadata.extension or self._format.extension, self._format.image_chunks
         )
-        self._index = StoreIndex(load_chunk_indexes(self._layout))
+        # of an index imgstore wrote, only the frame columns: it also holds imgstore's settings
+        keys = None if self._metadata.written_by_framestore else (FRAME_NUMBER, FRAME_TIME)
+        self._index = StoreIndex(load_chunk_indexes(self._layout, keys))
         self._open: OrderedDict[int, ChunkReader] = OrderedDict()
         frame_bytes = int(np.prod(self._spec.shape)) * self._spec.dtype.itemsize
         self._open_limit = int(
@@ -347,16 +350,21 @@ class StoreReader(Sequence[np.ndarray]):
         assert self._format.video is not None
         if chunk.journal is not None:
             return JournalVideoReader(chunk.journal, self._spec)
-        if VIDEO_PTS not in chunk.columns:
-            raise CorruptStoreError(f"{chunk.source}: chunk index has no '{VIDEO_PTS}' column")
-        keyframe = chunk.columns.get(VIDEO_KEYFRAME, np.zeros(chunk.count, bool))
+        path = self._layout.chunk_path(chunk.number)
+        if VIDEO_PTS in chunk.columns:
+            pts = chunk.columns[VIDEO_PTS].astype(np.int64)
+            keyframe = chunk.columns.get(VIDEO_KEYFRAME, np.zeros(chunk.count, bool)).astype(bool)
+        else:  # written by imgstore: find each frame's timestamp in the file itself
+            pts, keyframe = scan_video_chunk(path, chunk.count)
+        video = self._format.video
         return VideoChunkReader(
-            self._layout.chunk_path(chunk.number),
+            path,
             self._spec,
-            chunk.columns[VIDEO_PTS].astype(np.int64),
-            keyframe.astype(bool),
+            pts,
+            keyframe,
             chunk.columns.get(CRC32) if self._verify else None,
-            self._format.video.decode_thread_type,
+            video.decode_thread_type,
+            video.gray_via_bgr,
         )
 
     def close(self) -> None:

@@ -55,7 +55,7 @@ def _cv2_encoder(ext: str, params: list[int]) -> Callable[[np.ndarray], bytes]:
     return encode
 
 
-def _decode_cv2(data: bytearray, spec: ImageSpec) -> np.ndarray | None:
+def decode_cv2(data: bytearray, spec: ImageSpec) -> np.ndarray | None:
     flags = cv2.IMREAD_UNCHANGED
     if spec.kind == "color":
         flags = cv2.IMREAD_COLOR
@@ -71,14 +71,14 @@ IMAGE_CODECS = {
         True,
         ("gray8", "gray16", "color"),
         _cv2_encoder(".png", [cv2.IMWRITE_PNG_COMPRESSION, 1]),
-        _decode_cv2,
+        decode_cv2,
     ),
     "jpg": ImageCodec(
         ".jpg",
         False,
         ("gray8", "color"),
         _cv2_encoder(".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]),
-        _decode_cv2,
+        decode_cv2,
     ),
 }
 

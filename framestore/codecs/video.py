@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 
 from ..errors import CorruptStoreError, InvalidFrameError
@@ -47,6 +48,7 @@ class VideoCodec:
     quantizer: int | None = None  # fixed quantizer (qmin = qmax) for MJPEG-like encoders
     odd_size_pix_fmts: dict[str, str] = field(default_factory=dict)  # where 4:2:0 cannot go
     muxer_rewrites_packets: bool = False  # H.264 in Matroska: Annex B becomes length-prefixed
+    gray_via_bgr: bool = False  # decode gray as imgstore does: to BGR, then OpenCV's BGR2GRAY
 
     def pix_fmt_for(self, spec: ImageSpec) -> str | None:
         if spec.width % 2 or spec.height % 2:
@@ -236,10 +238,12 @@ def check_stored_packets(path: Path, pts: np.ndarray, rewritten: bool) -> np.nda
     return np.array([crcs[int(p)] for p in pts], dtype=np.uint32) if rewritten else None
 
 
-def frame_to_array(frame: av.VideoFrame, spec: ImageSpec) -> np.ndarray:
+def frame_to_array(frame: av.VideoFrame, spec: ImageSpec, via_bgr: bool = False) -> np.ndarray:
     """The decoded frame as a new array of the store's shape and dtype."""
     if spec.is_color:
         return frame.to_ndarray(format="bgr24")
+    if via_bgr:
+        return cv2.cvtColor(frame.to_ndarray(format="bgr24"), cv2.COLOR_BGR2GRAY)
     name = frame.format.name
     if spec.dtype == np.uint16:
         if name != "gray16le":
@@ -265,6 +269,7 @@ class _DecodingReader:
         self._keyframes = np.flatnonzero(keyframe) if len(keyframe) else np.zeros(0, np.int64)
         self._frames: Iterator[tuple[int, av.VideoFrame]] | None = None
         self._next = -1  # position the running decode yields next
+        self._via_bgr = False
 
     def __len__(self) -> int:
         return len(self._pts)
@@ -320,12 +325,12 @@ class _DecodingReader:
             raise IndexError(f"{self._label}: frame {k} outside 0..{len(self) - 1}")
         self._restart_for(k)
         try:
-            return frame_to_array(self._advance_to(k), self._spec)
+            return frame_to_array(self._advance_to(k), self._spec, self._via_bgr)
         except CorruptStoreError:
             # one retry from the very first frame, in case a seek landed past the target
             self._frames = self._decode_from(0)
             self._next = 0
-            return frame_to_array(self._advance_to(k), self._spec)
+            return frame_to_array(self._advance_to(k), self._spec, self._via_bgr)
 
     def iter_from(self, start: int, stop: int) -> Iterator[np.ndarray]:
         for k in range(start, stop):
@@ -343,10 +348,12 @@ class VideoChunkReader(_DecodingReader):
         keyframe: np.ndarray,
         crc: np.ndarray | None = None,
         decode_thread_type: str = "SLICE",
+        gray_via_bgr: bool = False,
     ) -> None:
         super().__init__(str(path), spec, pts, keyframe)
         self._path = path
         self._crc = crc
+        self._via_bgr = gray_via_bgr
         self._thread_type = decode_thread_type
         self._container: Any = None
         self._stream: Any = None
@@ -385,7 +392,7 @@ class VideoChunkReader(_DecodingReader):
                     continue
                 if pos != expected:
                     break
-                yield frame_to_array(frame, self._spec)
+                yield frame_to_array(frame, self._spec, self._via_bgr)
                 expected += 1
                 if expected == stop:
                     return

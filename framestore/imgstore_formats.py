@@ -1,0 +1,70 @@
+"""Reading stores that imgstore or its Motif recorder wrote, as imgstore reads them.
+
+Their chunk indexes hold only frame numbers and times, so each video chunk's frame
+timestamps and keyframes are found once by demuxing it (no decoding); gray frames are
+decoded to BGR and converted with OpenCV, as imgstore does, so the pixels are identical.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .codecs import DIRECTORY_STORE, FormatSpec, resolve_format
+from .codecs.images import IMAGE_CODECS, ImageCodec, decode_cv2
+from .codecs.video import VideoCodec
+from .errors import CorruptStoreError, UnknownFormatError
+from .metadata import StoreMetadata
+
+_CV2_IMAGE_FORMATS = ("tif", "png", "jpg", "ppm", "pgm", "bmp")
+_ANY_KIND = {"gray8": "", "gray16": "", "color": ""}
+
+
+def read_format(md: StoreMetadata) -> FormatSpec:
+    """The format to read a store with: ours, or a read-only one for imgstore's stores."""
+    if md.written_by_framestore:
+        return resolve_format(md.format)
+    name = md.format.removesuffix("+color")
+    if md.store_class == DIRECTORY_STORE:
+        if name == "npy":
+            return FormatSpec(md.format, "imgstore npy chunks", image=IMAGE_CODECS["npy"])
+        if name in _CV2_IMAGE_FORMATS:
+            codec = ImageCodec(f".{md.format}", name != "jpg", tuple(_ANY_KIND), _read_only, decode_cv2)
+            return FormatSpec(md.format, f"imgstore {name} chunks", image=codec)
+        raise UnknownFormatError(f"imgstore directory format '{md.format}' is not supported")
+    extension = md.extension or (".avi" if md.format == "mjpeg" else ".mp4")
+    codec = VideoCodec(
+        encoder="",
+        extension=extension,
+        pix_fmts=dict(_ANY_KIND),
+        lossless=False,
+        gop=0,
+        decode_thread_type="AUTO",
+        gray_via_bgr=True,
+    )
+    return FormatSpec(md.format, f"imgstore video chunks ({md.format})", video=codec)
+
+
+def _read_only(image: np.ndarray) -> bytes:
+    raise UnknownFormatError("stores in imgstore's formats are read here, not written")
+
+
+def scan_video_chunk(path: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Presentation timestamps and keyframe flags of the first ``count`` frames of a
+    video file, in presentation order, found by demuxing it once."""
+    pts: list[int] = []
+    key: list[bool] = []
+    try:
+        with av.open(str(path)) as container:
+            for packet in container.demux(container.streams.video[0]):
+                if packet.pts is not None:
+                    pts.append(int(packet.pts))
+                    key.append(bool(packet.is_keyframe))
+    except (av.FFmpegError, IndexError) as exc:
+        raise CorruptStoreError(f"{path}: not a readable video file ({exc})") from None
+    if len(pts) < count:
+        raise CorruptStoreError(f"{path}: its index lists {count} frames but the file holds {len(pts)}")
+    order = np.argsort(np.array(pts, dtype=np.int64), kind="stable")
+    return np.array(pts, dtype=np.int64)[order][:count], np.array(key, dtype=bool)[order][:count]

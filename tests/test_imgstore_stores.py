@@ -1,0 +1,96 @@
+"""Stores that imgstore 0.4.0 wrote open in framestore and read exactly as in imgstore."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import framestore
+from framestore.synthetic import frame_numbers_with_gaps, frame_times_for, read_barcode, synthetic_frame
+
+imgstore = pytest.importorskip("imgstore")
+
+CASES = [
+    ("mjpeg", "gray"),
+    ("mjpeg/avi", "gray"),
+    ("mjpeg/avi", "color"),
+    ("npy", "gray"),
+    ("npy", "color"),
+    ("png", "gray"),
+    ("png", "color"),
+    ("jpg", "gray"),
+    ("jpg", "color"),
+    ("bmp", "gray"),
+    ("pgm", "gray"),
+    ("ppm", "color"),
+    ("tif", "gray"),
+]
+
+
+def write_with_imgstore(path, fmt, kind, count=45, chunksize=20):
+    shape = (48, 64, 3) if kind == "color" else (48, 64)
+    numbers = frame_numbers_with_gaps(count, start=3_000_000, gap_every=7)
+    times = frame_times_for(numbers)
+    store = imgstore.new_for_format(
+        fmt,
+        mode="w",
+        basedir=str(path),
+        imgshape=shape,
+        imgdtype="uint8",
+        chunksize=chunksize,
+        metadata={"animal": "m3", "session": 2},
+    )
+    for n, t in zip(numbers, times, strict=True):
+        store.add_image(synthetic_frame(int(n), shape), int(n), float(t))
+        if n % 3 == 0:
+            store.add_extra_data(temperature=float(n % 17), note=f"n{n}")
+    store.close()
+    return numbers
+
+
+def imgstore_frames(path):
+    store = imgstore.new_for_filename(str(path))
+    frames, meta = [], []
+    while True:
+        try:
+            image, m = store.get_next_image()
+        except EOFError:
+            return store, np.stack(frames), meta
+        frames.append(image)
+        meta.append(m)
+
+
+@pytest.mark.parametrize("fmt,kind", CASES, ids=[f"{f}-{k}" for f, k in CASES])
+def test_reads_like_imgstore(tmp_path, fmt, kind):
+    numbers = write_with_imgstore(tmp_path / "s", fmt, kind)
+    theirs, frames, meta = imgstore_frames(tmp_path / "s")
+    ours = framestore.new_for_filename(tmp_path / "s")
+
+    np.testing.assert_array_equal(ours[:], frames)  # pixel-identical, every frame
+    assert [read_barcode(f) for f in frames] == numbers.tolist()
+    assert ours.frame_numbers.tolist() == [m[0] for m in meta]
+    assert ours.frame_times.tolist() == [m[1] for m in meta]
+    assert ours.user_metadata == theirs.user_metadata == {"animal": "m3", "session": 2}
+    assert ours.get_frame_metadata() == theirs.get_frame_metadata()
+    assert ours.get_extra_data().equals(theirs.get_extra_data())
+    assert (ours.frame_count, ours.frame_min, ours.frame_max) == (
+        theirs.frame_count,
+        theirs.frame_min,
+        theirs.frame_max,
+    )
+
+    rng = np.random.default_rng(5)
+    for i in rng.permutation(len(ours))[:15]:
+        number = int(numbers[i])
+        image, m = ours.get_image(number)
+        their_image, their_m = theirs.get_image(number)
+        assert m == their_m
+        np.testing.assert_array_equal(image, their_image)
+        t = float(meta[i][1]) + 0.003
+        assert ours.get_nearest_image(t)[1] == theirs.get_nearest_image(t)[1]
+
+    gap = int(np.flatnonzero(np.diff(numbers) > 1)[0])
+    missing = int(numbers[gap]) + 1
+    with pytest.raises(KeyError):
+        ours.get_image(missing)
+    assert ours.get_image(missing, exact_only=False)[1][0] == int(numbers[gap])
