@@ -7,7 +7,10 @@ decoded to BGR and converted with OpenCV, as imgstore does, so the pixels are id
 
 from __future__ import annotations
 
+import datetime
+import re
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import av
 import numpy as np
@@ -16,7 +19,7 @@ from .codecs import DIRECTORY_STORE, FormatSpec, resolve_format
 from .codecs.images import IMAGE_CODECS, ImageCodec, decode_cv2
 from .codecs.video import VideoCodec
 from .errors import CorruptStoreError, UnknownFormatError
-from .metadata import StoreMetadata
+from .metadata import METADATA_FILENAME, StoreMetadata, local_timezone_name
 
 _CV2_IMAGE_FORMATS = ("tif", "png", "jpg", "ppm", "pgm", "bmp")
 _ANY_KIND = {"gray8": "", "gray16": "", "color": ""}
@@ -68,3 +71,26 @@ def scan_video_chunk(path: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
         raise CorruptStoreError(f"{path}: its index lists {count} frames but the file holds {len(pts)}")
     order = np.argsort(np.array(pts, dtype=np.int64), kind="stable")
     return np.array(pts, dtype=np.int64)[order][:count], np.array(key, dtype=bool)[order][:count]
+
+
+def store_timezone(md: StoreMetadata) -> datetime.tzinfo:
+    """The recording machine's time zone: ``timezone_local``, else an old store's
+    ``timezone`` user key, else this machine's (imgstore's rule), else UTC."""
+    for name in (md.timezone_local, md.user.get("timezone"), local_timezone_name()):
+        if name:
+            try:
+                return ZoneInfo(str(name))
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return datetime.UTC
+
+
+def synthesized_created_utc(root: Path, md: StoreMetadata) -> datetime.datetime:
+    """When an old store has no ``created_utc``: the local time in a ``YYYYMMDD_HHMMSS``
+    directory name, else the modification time of its ``metadata.yaml`` (imgstore's rule)."""
+    match = re.match(r"(.*)(20\d{6}_\d{6}).*", root.name)
+    if match:
+        local = datetime.datetime.strptime(match.group(2), "%Y%m%d_%H%M%S")
+        return local.replace(tzinfo=store_timezone(md)).astimezone(datetime.UTC)
+    mtime = (root / METADATA_FILENAME).stat().st_mtime
+    return datetime.datetime.fromtimestamp(mtime, tz=datetime.UTC)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from .codecs.base import FRAME_NUMBER, FRAME_TIME, RESERVED_COLUMNS
 from .errors import CorruptStoreError, FrameIndexError, FrameNotFoundError, StoreWarning
@@ -50,6 +51,17 @@ def load_npz_index(number: int, path: Path, keys: Collection[str] | None = None)
     return checked_chunk_index(number, path, columns)
 
 
+def load_yaml_index(number: int, path: Path) -> ChunkIndex:
+    """Read an old imgstore ``.yaml`` chunk index (safe YAML only)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+        columns = {key: np.asarray(data[key]) for key in (FRAME_NUMBER, FRAME_TIME)}
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise CorruptStoreError(f"{path}: unreadable chunk index ({exc})") from None
+    return checked_chunk_index(number, path, columns)
+
+
 def checked_chunk_index(
     number: int,
     path: Path,
@@ -76,6 +88,8 @@ def checked_chunk_index(
 def _as_type(values: np.ndarray, dtype: type) -> np.ndarray:
     if values.dtype == dtype:
         return values
+    if values.size == 0:  # imgstore's empty trailing chunk stores [] as float64
+        return values.astype(dtype)
     if dtype is np.int64 and not np.issubdtype(values.dtype, np.integer):
         raise TypeError(f"expected integers, got {values.dtype}")
     return values.astype(dtype)

@@ -17,7 +17,7 @@ import numpy as np
 
 from .codecs.base import FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS
 from .errors import CorruptStoreError
-from .index import ChunkIndex, checked_chunk_index, load_npz_index
+from .index import ChunkIndex, checked_chunk_index, load_npz_index, load_yaml_index
 from .journal import read_journal
 from .layout import Layout
 from .npzio import read_npz
@@ -38,8 +38,11 @@ def load_chunk_indexes(layout: Layout, keys: Collection[str] | None = None) -> l
         index_path, journal_path = layout.index_path(n), layout.journal_path(n)
         if n == numbers[-1] and opened_when_killed(layout, n):
             continue  # the writer died creating this chunk: it holds no finished frame
+        legacy_path = index_path.with_suffix(".yaml")  # what imgstore wrote before .npz
         if index_path.is_file():
             chunk = load_npz_index(n, index_path, keys)
+        elif legacy_path.is_file():
+            chunk = load_yaml_index(n, legacy_path)
         elif journal_path.is_file():
             journal = read_journal(journal_path)
             columns = {

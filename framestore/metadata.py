@@ -128,7 +128,7 @@ class StoreMetadata:
             extension=extension,
             encoding=store.get("encoding") or None,
             created_utc=str(store.get("created_utc") or ""),
-            timezone_local=str(store.get("timezone_local") or "UTC"),
+            timezone_local=str(store.get("timezone_local") or ""),
             uuid=str(store.get("uuid") or ""),
             fps=float(fps) if fps else None,
             codec_options=dict(own.get("codec_options") or {}),

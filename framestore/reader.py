@@ -10,7 +10,6 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -26,7 +25,7 @@ from .errors import (
     StoreClosedError,
     UnknownFormatError,
 )
-from .imgstore_formats import read_format, scan_video_chunk
+from .imgstore_formats import read_format, scan_video_chunk, store_timezone, synthesized_created_utc
 from .index import ChunkIndex, StoreIndex
 from .index_cache import load_chunk_indexes
 from .layout import Layout
@@ -136,19 +135,17 @@ class StoreReader(Sequence[np.ndarray]):
     @property
     def created(self) -> tuple[datetime.datetime | None, datetime.tzinfo]:
         """(creation time in UTC, the recording machine's time zone), as in imgstore."""
-        created = None
-        if self._metadata.created_utc:
-            created = datetime.datetime.fromisoformat(self._metadata.created_utc)
-            if created.tzinfo is None:
-                created = created.replace(tzinfo=datetime.UTC)
-        return created, self.timezone
+        if not self._metadata.created_utc:  # an old imgstore store
+            return synthesized_created_utc(self._root, self._metadata), self.timezone
+        created = datetime.datetime.fromisoformat(self._metadata.created_utc)
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=datetime.UTC)
+        return created.astimezone(datetime.UTC), self.timezone
 
     @property
     def timezone(self) -> datetime.tzinfo:
-        try:
-            return ZoneInfo(self._metadata.timezone_local)
-        except (ZoneInfoNotFoundError, ValueError):
-            return datetime.UTC
+        """The recording machine's time zone, in which frame times are shown."""
+        return store_timezone(self._metadata)
 
     @property
     def is_complete(self) -> bool:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
+
 import numpy as np
 import pytest
+import yaml
 
 import framestore
 from framestore.synthetic import frame_numbers_with_gaps, frame_times_for, read_barcode, synthetic_frame
@@ -94,3 +97,41 @@ def test_reads_like_imgstore(tmp_path, fmt, kind):
     with pytest.raises(KeyError):
         ours.get_image(missing)
     assert ours.get_image(missing, exact_only=False)[1][0] == int(numbers[gap])
+
+
+@pytest.mark.parametrize("fmt", ["mjpeg/avi", "npy"])
+def test_empty_trailing_chunk(tmp_path, fmt):
+    """imgstore leaves an empty last chunk when the frame count is a multiple of chunksize."""
+    numbers = write_with_imgstore(tmp_path / "s", fmt, "gray", count=40, chunksize=20)
+    _, frames, _ = imgstore_frames(tmp_path / "s")
+    ours = framestore.new_for_filename(tmp_path / "s")
+    assert ours.frame_numbers.tolist() == numbers.tolist()
+    np.testing.assert_array_equal(ours[:], frames)
+
+
+def test_old_store_details(tmp_path):
+    """A legacy .yaml chunk index, no 'extension' (mjpeg means .avi), no created_utc (taken
+    from a YYYYMMDD_HHMMSS directory name, in the store's time zone) and no timezone_local."""
+    path = tmp_path / "cam1_20190314_153000"
+    numbers = write_with_imgstore(path, "mjpeg", "gray", count=30, chunksize=20)
+    _, frames, meta = imgstore_frames(path)
+    md_path = path / "metadata.yaml"
+    md = yaml.safe_load(md_path.read_text())
+    for key in ("extension", "created_utc", "timezone_local"):
+        md["__store"].pop(key)
+    md["__store"]["format"] = "mjpeg"  # as old stores wrote it
+    md["timezone"] = "Europe/Vienna"
+    md_path.write_text(yaml.safe_dump(md))
+    with np.load(path / "000001.npz") as data:
+        legacy = {"frame_number": data["frame_number"].tolist(), "frame_time": data["frame_time"].tolist()}
+    (path / "000001.npz").unlink()
+    (path / "000001.yaml").write_text(yaml.safe_dump(legacy))
+
+    ours = framestore.new_for_filename(path)
+    assert ours.frame_numbers.tolist() == numbers.tolist()
+    np.testing.assert_array_equal(ours[:], frames)
+    created, tz = ours.created
+    assert str(tz) == "Europe/Vienna"
+    assert created == datetime.datetime(2019, 3, 14, 14, 30, tzinfo=datetime.UTC)  # 15:30 CET
+    theirs = imgstore.new_for_filename(str(path))
+    assert created == theirs.created[0]
