@@ -44,6 +44,20 @@ def _recover(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert(args: argparse.Namespace) -> int:
+    from .convert import convert
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r{args.dst}: {done}/{total} frames ({100 * done // total}%)", end="", file=sys.stderr)
+
+    convert(
+        args.src, args.dst, args.format, chunksize=args.chunksize, overwrite=args.force, progress=progress
+    )
+    print(file=sys.stderr)
+    print(f"{args.src} -> {args.dst} ({args.format})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="framestore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="describe a store")
     info.add_argument("path", type=Path)
     info.set_defaults(func=_info)
+    convert = sub.add_parser(
+        "convert", help="rewrite a store (imgstore's too) in another format, keeping all metadata"
+    )
+    convert.add_argument("src", type=Path)
+    convert.add_argument("dst", type=Path)
+    convert.add_argument("--format", default=DEFAULT_FORMAT, help=f"default {DEFAULT_FORMAT}")
+    convert.add_argument("--chunksize", type=int, help="default: the source's")
+    convert.add_argument("--force", action="store_true", help="replace DST if it is a store")
+    convert.set_defaults(func=_convert)
     recover = sub.add_parser("recover", help="finish the chunks a killed writer left open")
     recover.add_argument("path", type=Path)
     recover.set_defaults(func=_recover)

@@ -1,0 +1,67 @@
+"""Rewriting a store (ours or one imgstore wrote) into another format, losing nothing
+but what a lossy target format loses: frame numbers, times, user metadata and extra data
+are kept."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .reader import StoreReader
+from .writer import StoreWriter
+
+_FRAME_KEYS = ("frame_index", "frame_number", "frame_time")
+
+
+def convert(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    fmt: str,
+    *,
+    chunksize: int | None = None,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write every frame of the store ``src`` to a new store ``dst`` in format ``fmt``.
+
+    ``progress(done, total)`` is called as frames are written. Returns ``dst``.
+    """
+    with StoreReader(src) as source:
+        extra = source.get_extra_data()
+        by_frame: dict[int, list[dict]] = {}
+        for record in extra.to_dict("records") if len(extra) else []:
+            index = int(record["frame_index"])
+            values = {k: v for k, v in record.items() if k not in _FRAME_KEYS and not _missing(v)}
+            by_frame.setdefault(index, []).append(values)
+        writer = StoreWriter(
+            fmt,
+            dst,
+            imgshape=source.image_shape,
+            imgdtype=source.dtype,
+            chunksize=chunksize or source.chunksize,
+            fps=source.fps or _fps_from_times(source.frame_times),
+            metadata=source.user_metadata,
+            overwrite=overwrite,
+        )
+        with writer:
+            numbers, times = source.frame_numbers, source.frame_times
+            for i, image in enumerate(source):
+                writer.add_image(image, int(numbers[i]), float(times[i]))
+                for values in by_frame.get(i, ()):
+                    writer.add_extra_data(**values)
+                if progress is not None and (i % 100 == 99 or i == len(source) - 1):
+                    progress(i + 1, len(source))
+    return Path(dst)
+
+
+def _missing(value: object) -> bool:
+    return isinstance(value, float) and np.isnan(value)
+
+
+def _fps_from_times(times: np.ndarray) -> float:
+    steps = np.diff(times)
+    steps = steps[np.isfinite(steps) & (steps > 0)]
+    return float(1 / np.median(steps)) if len(steps) else 25.0
