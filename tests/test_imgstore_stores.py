@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 
+import av
 import numpy as np
 import pytest
 import yaml
@@ -135,3 +136,59 @@ def test_old_store_details(tmp_path):
     assert created == datetime.datetime(2019, 3, 14, 14, 30, tzinfo=datetime.UTC)  # 15:30 CET
     theirs = imgstore.new_for_filename(str(path))
     assert created == theirs.created[0]
+
+
+def write_motif_store(path, kind, count=45, chunksize=20):
+    """A store in the layout of loopbio's Motif recorder: class VideoImgStoreFFMPEG, H.264
+    chunks in MP4 with B-frames (built with PyAV: pip's OpenCV cannot write H.264), index
+    files that also hold settings as byte strings."""
+    path.mkdir()
+    shape = (48, 64, 3) if kind == "color" else (48, 64)
+    numbers = frame_numbers_with_gaps(count, start=4_000_000, gap_every=7)
+    times = frame_times_for(numbers)
+    for c, start in enumerate(range(0, count, chunksize)):
+        with av.open(str(path / f"{c:06d}.mp4"), "w") as out:
+            stream = out.add_stream("libx264", rate=30)
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+            stream.codec_context.options = {"preset": "medium"}  # B-frames: pts order != decode order
+            for k, n in enumerate(numbers[start : start + chunksize]):
+                image = synthetic_frame(int(n), shape)
+                bgr = image if kind == "color" else np.stack([image] * 3, axis=-1)
+                frame = av.VideoFrame.from_ndarray(bgr, format="bgr24")
+                frame.pts = k
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+        np.savez(
+            path / f"{c:06d}.npz",
+            frame_number=numbers[start : start + chunksize],
+            frame_time=times[start : start + chunksize],
+            format=np.array(b"libx264"),
+            encoder=np.array([b"x264", b"motif"]),
+        )
+    store = {
+        "class": "VideoImgStoreFFMPEG",
+        "format": "libx264",
+        "chunksize": chunksize,
+        "imgshape": list(shape),
+        "imgdtype": "uint8",
+        "encoding": None,
+        "extension": ".mp4",
+        "version": 2,
+        "uuid": "0123abcd",
+        "created_utc": "2021-05-01T08:00:00",
+        "timezone_local": "Europe/Berlin",
+    }
+    (path / "metadata.yaml").write_text(yaml.safe_dump({"__store": store, "camera_serial": "X1"}))
+    return numbers
+
+
+@pytest.mark.parametrize("kind", ["gray", "color"])
+def test_motif_h264_store(tmp_path, kind):
+    numbers = write_motif_store(tmp_path / "s", kind)
+    theirs, frames, meta = imgstore_frames(tmp_path / "s")
+    ours = framestore.new_for_filename(tmp_path / "s")
+    assert ours.frame_numbers.tolist() == numbers.tolist() == [m[0] for m in meta]
+    np.testing.assert_array_equal(ours[:], frames)
+    for i in (44, 3, 25, 19, 20, 0, 33):  # random access across chunks and B-frames
+        np.testing.assert_array_equal(ours[i], frames[i])
+    assert ours.user_metadata == theirs.user_metadata == {"camera_serial": "X1"}
