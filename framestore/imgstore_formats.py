@@ -13,6 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import av
+import cv2
 import numpy as np
 
 from .codecs import DIRECTORY_STORE, FormatSpec, resolve_format
@@ -94,3 +95,24 @@ def synthesized_created_utc(root: Path, md: StoreMetadata) -> datetime.datetime:
         return local.replace(tzinfo=store_timezone(md)).astimezone(datetime.UTC)
     mtime = (root / METADATA_FILENAME).stat().st_mtime
     return datetime.datetime.fromtimestamp(mtime, tz=datetime.UTC)
+
+
+def stored_image_shape(md: StoreMetadata) -> tuple[int, ...]:
+    """The shape of the frames in the chunk files. imgstore's video stores hold even sizes
+    whatever ``imgshape`` says (imgstore truncates odd ones to even when reading)."""
+    if md.written_by_framestore or md.store_class == DIRECTORY_STORE:
+        return md.imgshape
+    return (md.imgshape[0] & -2, md.imgshape[1] & -2, *md.imgshape[2:])
+
+
+def encoding_conversion(md: StoreMetadata) -> int | None:
+    """The OpenCV colour conversion imgstore applies on read for an ``encoding`` such as
+    ``cv_bayerbg`` (raw Bayer frames become BGR), or None."""
+    if not md.encoding:
+        return None
+    wanted = md.encoding.lower()
+    for name in dir(cv2):
+        m = re.match(r"^COLOR_([A-Za-z0-9_]+)2BGR$", name)
+        if m and "cv_" + m.group(1).lower().replace("_", "") == wanted:
+            return int(getattr(cv2, name))
+    raise UnknownFormatError(f"image encoding '{md.encoding}' is not an OpenCV conversion to BGR")

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -25,7 +26,14 @@ from .errors import (
     StoreClosedError,
     UnknownFormatError,
 )
-from .imgstore_formats import read_format, scan_video_chunk, store_timezone, synthesized_created_utc
+from .imgstore_formats import (
+    encoding_conversion,
+    read_format,
+    scan_video_chunk,
+    store_timezone,
+    stored_image_shape,
+    synthesized_created_utc,
+)
 from .index import ChunkIndex, StoreIndex
 from .index_cache import load_chunk_indexes
 from .layout import Layout
@@ -57,7 +65,10 @@ class StoreReader(Sequence[np.ndarray]):
             self._format: FormatSpec = read_format(self._metadata)
         except UnknownFormatError as exc:
             raise UnknownFormatError(f"{mpath}: {exc}") from None
-        self._spec = ImageSpec(self._metadata.imgshape, self._metadata.dtype)
+        self._spec = ImageSpec(stored_image_shape(self._metadata), self._metadata.dtype)
+        # an imgstore encoding (raw Bayer frames) is converted to BGR on read, as imgstore does
+        self._conversion = encoding_conversion(self._metadata)
+        self._shape = self._spec.shape if self._conversion is None else (*self._spec.shape[:2], 3)
         self._layout = Layout(
             self._root, self._metadata.extension or self._format.extension, self._format.image_chunks
         )
@@ -110,7 +121,7 @@ class StoreReader(Sequence[np.ndarray]):
 
     @property
     def image_shape(self) -> tuple[int, ...]:
-        return self._spec.shape
+        return self._shape
 
     @property
     def dtype(self) -> np.dtype:
@@ -262,11 +273,12 @@ class StoreReader(Sequence[np.ndarray]):
 
     @property
     def _spec_ndim(self) -> int:
-        return len(self._spec.shape)
+        return len(self._shape)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for c, chunk in enumerate(self._index.chunks):
-            yield from self._reader(c).iter_from(0, chunk.count)
+            for image in self._reader(c).iter_from(0, chunk.count):
+                yield self._converted(image)
 
     def get_frames(self, indices: Sequence[int] | np.ndarray, roi: Roi | None = None) -> np.ndarray:
         """Frames at ``indices`` (frame_index, negatives count from the end) as one array.
@@ -286,14 +298,14 @@ class StoreReader(Sequence[np.ndarray]):
         rows, cols = self._roi_slices(roi)
         h = rows.stop - rows.start
         w = cols.stop - cols.start
-        out = np.empty((len(idx), h, w, *self._spec.shape[2:]), dtype=self._spec.dtype)
+        out = np.empty((len(idx), h, w, *self._shape[2:]), dtype=self._spec.dtype)
         chunk, offset = self._index.locate_many(idx)
         order = np.lexsort((offset, chunk))
         previous = (-1, -1)
         for i in order:
             key = (int(chunk[i]), int(offset[i]))
             if key != previous:
-                image = self._reader(key[0]).read(key[1])[rows, cols]
+                image = self._converted(self._reader(key[0]).read(key[1]))[rows, cols]
                 previous = key
             out[i] = image
         return out
@@ -319,7 +331,10 @@ class StoreReader(Sequence[np.ndarray]):
 
     def _read(self, i: int) -> np.ndarray:
         c, k = self._index.locate(i)
-        return self._reader(c).read(k)
+        return self._converted(self._reader(c).read(k))
+
+    def _converted(self, image: np.ndarray) -> np.ndarray:
+        return image if self._conversion is None else cv2.cvtColor(image, self._conversion)
 
     def _reader(self, c: int) -> ChunkReader:
         if self._closed:

@@ -192,3 +192,37 @@ def test_motif_h264_store(tmp_path, kind):
     for i in (44, 3, 25, 19, 20, 0, 33):  # random access across chunks and B-frames
         np.testing.assert_array_equal(ours[i], frames[i])
     assert ours.user_metadata == theirs.user_metadata == {"camera_serial": "X1"}
+
+
+@pytest.mark.parametrize("fmt", ["mjpeg/avi", "npy"])
+def test_bayer_encoding_is_decoded_as_imgstore_does(tmp_path, fmt):
+    store = imgstore.new_for_format(
+        fmt,
+        mode="w",
+        basedir=str(tmp_path / "s"),
+        imgshape=(48, 64),
+        imgdtype="uint8",
+        chunksize=20,
+        encoding="cv_bayerbg",
+    )
+    for i in range(30):
+        store.add_image(synthetic_frame(100 + i, (48, 64)), 100 + i, 1.0 + i)
+    store.close()
+    theirs, frames, _ = imgstore_frames(tmp_path / "s")
+    ours = framestore.new_for_filename(tmp_path / "s")
+    assert ours.image_shape == theirs.image_shape == (48, 64, 3)
+    np.testing.assert_array_equal(ours[:], frames)
+    np.testing.assert_array_equal(np.stack(list(ours)), frames)
+    np.testing.assert_array_equal(ours.get_frames([29, 3], roi=(5, 6, 20, 10)), frames[[29, 3], 6:16, 5:25])
+
+
+def test_odd_imgshape_of_an_old_video_store(tmp_path):
+    write_with_imgstore(tmp_path / "s", "mjpeg/avi", "gray", count=25, chunksize=20)
+    md_path = tmp_path / "s" / "metadata.yaml"
+    md = yaml.safe_load(md_path.read_text())
+    md["__store"]["imgshape"] = [49, 65]  # what old stores said; their videos hold 48x64
+    md_path.write_text(yaml.safe_dump(md))
+    theirs, frames, _ = imgstore_frames(tmp_path / "s")
+    ours = framestore.new_for_filename(tmp_path / "s")
+    assert ours.image_shape == theirs.image_shape == (48, 64)
+    np.testing.assert_array_equal(ours[:], frames)
