@@ -50,6 +50,10 @@ class Layout:
             return self.chunk_path(n) / f"index{EXTRA_SUFFIX}"
         return self.root / f"{n:06d}{EXTRA_SUFFIX}"
 
+    def motif_extra_path(self, n: int) -> Path:
+        """Where Motif's recorder puts a chunk's extra data (always the store's root)."""
+        return self.root / f"{n:06d}.extra_data.json"
+
     def image_path(self, n: int, k: int) -> Path:
         return self.chunk_path(n) / f"{k:06d}{self.extension}"
 

@@ -229,14 +229,31 @@ class StoreReader(Sequence[np.ndarray]):
         }
 
     def get_extra_data(self) -> pd.DataFrame:
-        """Everything written with ``add_extra_data``, one row per call."""
+        """Everything written with ``add_extra_data``, one row per call (imgstore's and
+        Motif's extra data files too)."""
         frames = []
-        for chunk in self._index.chunks:
-            path = self._layout.extra_path(chunk.number)
-            if path.is_file():
-                records = read_extra_data_file(path)
-                if records:
-                    frames.append(pd.DataFrame(records))
+        for n in self._layout.chunk_numbers():
+            motif = self._layout.motif_extra_path(n)
+            ours = self._layout.extra_path(n)
+            if motif.is_file():
+                records = read_extra_data_file(motif)
+                df = pd.DataFrame(records)
+                if len(df):  # as imgstore reads Motif's: real frames only, in frame order
+                    df = df[df["frame_number"] >= 0]
+                    by = ["frame_index", "sensor_time"] if "sensor_time" in df else ["frame_index"]
+                    df = df.sort_values(by=by, ignore_index=True)
+            else:
+                path = next(
+                    (
+                        p
+                        for p in (ours, ours.with_name(ours.name.replace(".extra.", ".extra_data.")))
+                        if p.is_file()
+                    ),
+                    None,
+                )
+                df = pd.DataFrame(read_extra_data_file(path)) if path is not None else pd.DataFrame()
+            if len(df):
+                frames.append(df)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def index_dataframe(self) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 
 import av
 import numpy as np
@@ -226,3 +227,36 @@ def test_odd_imgshape_of_an_old_video_store(tmp_path):
     ours = framestore.new_for_filename(tmp_path / "s")
     assert ours.image_shape == theirs.image_shape == (48, 64)
     np.testing.assert_array_equal(ours[:], frames)
+
+
+def test_extra_data_of_the_empty_trailing_chunk(tmp_path):
+    """imgstore files the last frame's extra data under the new, empty chunk."""
+    write_with_imgstore(tmp_path / "s", "npy", "gray", count=39, chunksize=20)
+    store = imgstore.new_for_format(
+        "npy", mode="w", basedir=str(tmp_path / "t"), imgshape=(48, 64), imgdtype="uint8", chunksize=20
+    )
+    for i in range(40):
+        store.add_image(synthetic_frame(10 + i, (48, 64)), 10 + i, float(i))
+        store.add_extra_data(i=i)
+    store.close()
+    theirs = imgstore.new_for_filename(str(tmp_path / "t"))
+    ours = framestore.new_for_filename(tmp_path / "t")
+    assert ours.get_extra_data().equals(theirs.get_extra_data())
+    assert ours.get_extra_data()["i"].tolist() == list(range(40))
+
+
+def test_motif_extra_data(tmp_path):
+    write_motif_store(tmp_path / "s", "gray")
+    records = [
+        {"frame_index": 1, "frame_number": 4000001, "frame_time": 2.0, "sensor_time": 5, "x": 1},
+        {"frame_index": 0, "frame_number": 4000000, "frame_time": 1.0, "sensor_time": 4, "x": 0},
+        {"frame_index": -1, "frame_number": -1, "frame_time": 0.5, "sensor_time": 3, "x": 9},
+    ]
+    text = json.dumps(records)
+    (tmp_path / "s" / "000000.extra_data.json").write_text(text)
+    (tmp_path / "s" / "000001.extra_data.json").write_text(text[: text.rindex(",")])  # crashed
+    theirs = imgstore.new_for_filename(str(tmp_path / "s")).get_extra_data(ignore_corrupt_chunks=True)
+    ours = framestore.new_for_filename(tmp_path / "s").get_extra_data()
+    # unnumbered samples dropped, sorted by frame; the crash-cut file keeps its 2 whole records
+    assert ours["x"].tolist() == [0, 1, 0, 1]
+    assert ours.iloc[:2].equals(theirs.iloc[:2])  # imgstore skips the cut file altogether
