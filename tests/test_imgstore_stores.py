@@ -260,3 +260,91 @@ def test_motif_extra_data(tmp_path):
     # unnumbered samples dropped, sorted by frame; the crash-cut file keeps its 2 whole records
     assert ours["x"].tolist() == [0, 1, 0, 1]
     assert ours.iloc[:2].equals(theirs.iloc[:2])  # imgstore skips the cut file altogether
+
+
+@pytest.mark.parametrize("fmt", ["png+color", "jpg+color", "bmp+color"])
+def test_color_variants_encoded_on_write(tmp_path, fmt):
+    store = imgstore.new_for_format(
+        fmt,
+        mode="w",
+        basedir=str(tmp_path / "s"),
+        imgshape=(48, 64),
+        imgdtype="uint8",
+        chunksize=20,
+        encoding="cv_bayerrg",
+    )
+    for i in range(25):
+        store.add_image(synthetic_frame(100 + i, (48, 64)), 100 + i, 1.0 + i)
+    store.close()
+    theirs, frames, _ = imgstore_frames(tmp_path / "s")
+    ours = framestore.new_for_filename(tmp_path / "s")
+    assert ours.image_shape == theirs.image_shape
+    np.testing.assert_array_equal(ours[:], frames)
+
+
+def test_wrapped_frame_counter_and_ties_like_imgstore(tmp_path):
+    """A camera counter that wraps (numbers repeat), and nearest-number lookups that tie."""
+    path = tmp_path / "s"
+    store = imgstore.new_for_format(
+        "npy", mode="w", basedir=str(path), imgshape=(48, 64), imgdtype="uint8", chunksize=10
+    )
+    numbers = [65530 + i for i in range(6)] + [0, 1, 2, 4, 6, 8] + list(range(65533, 65536)) + [10, 11]
+    for i, n in enumerate(numbers):
+        store.add_image(synthetic_frame(i, (48, 64)), n, 100.0 + i / 30)
+    store.close()
+    theirs = imgstore.new_for_filename(str(path))
+    with pytest.warns(framestore.StoreWarning, match="backwards or repeat"):
+        ours = framestore.new_for_filename(path)
+    for n in (65530, 65533, 0, 4, 11):  # 65533..65535 appear twice: the first frame wins
+        image, m = ours.get_image(n)
+        their_image, their_m = theirs.get_image(n)
+        assert m == their_m
+        np.testing.assert_array_equal(image, their_image)
+    for n in (3, 5, 7, 9, 30000):  # 3, 5, 7 tie between two neighbours
+        assert ours.get_image(n, exact_only=False)[1] == theirs.get_image(n, exact_only=False)[1]
+
+
+def test_avc1_mp4_video_store(tmp_path):
+    """imgstore's 'avc1/mp4' format: H.264 in MP4 under the VideoImgStore class."""
+    numbers = write_motif_store(tmp_path / "s", "color")
+    md_path = tmp_path / "s" / "metadata.yaml"
+    md = yaml.safe_load(md_path.read_text())
+    md["__store"].update({"class": "VideoImgStore", "format": "avc1/mp4"})
+    md_path.write_text(yaml.safe_dump(md))
+    theirs, frames, _ = imgstore_frames(tmp_path / "s")
+    ours = framestore.new_for_filename(tmp_path / "s")
+    assert ours.frame_numbers.tolist() == numbers.tolist()
+    np.testing.assert_array_equal(ours[:], frames)
+    np.testing.assert_array_equal(ours[[40, 2, 21]], frames[[40, 2, 21]])
+
+
+def test_a_missing_index_is_an_error_not_a_short_store(tmp_path):
+    """imgstore's get_next_image silently stops at a chunk whose index is missing."""
+    write_with_imgstore(tmp_path / "s", "mjpeg/avi", "gray", count=45, chunksize=20)
+    (tmp_path / "s" / "000001.npz").unlink()
+    _, frames, _ = imgstore_frames(tmp_path / "s")
+    assert len(frames) == 20  # imgstore: 20 of 45 frames, and no word about the rest
+    with pytest.raises(framestore.CorruptStoreError, match="000001.npz"):
+        framestore.new_for_filename(tmp_path / "s")
+
+
+def test_h264_mkv_video_store(tmp_path):
+    """imgstore's 'h264/mkv' format (OpenCV from pip cannot write it: made with PyAV)."""
+    numbers = write_motif_store(tmp_path / "s", "gray")
+    for mp4 in sorted((tmp_path / "s").glob("*.mp4")):
+        with av.open(str(mp4)) as src, av.open(str(mp4.with_suffix(".mkv")), "w") as dst:
+            stream = dst.add_stream_from_template(src.streams.video[0])
+            for packet in src.demux(src.streams.video[0]):
+                if packet.dts is not None:
+                    packet.stream = stream
+                    dst.mux(packet)
+        mp4.unlink()
+    md_path = tmp_path / "s" / "metadata.yaml"
+    md = yaml.safe_load(md_path.read_text())
+    md["__store"].update({"class": "VideoImgStore", "format": "h264/mkv", "extension": ".mkv"})
+    md_path.write_text(yaml.safe_dump(md))
+    theirs, frames, _ = imgstore_frames(tmp_path / "s")
+    ours = framestore.new_for_filename(tmp_path / "s")
+    assert ours.frame_numbers.tolist() == numbers.tolist()
+    np.testing.assert_array_equal(ours[:], frames)
+    np.testing.assert_array_equal(ours[[40, 2, 21]], frames[[40, 2, 21]])
