@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .align import AlignedFrames, align
 from .codecs import DEFAULT_FORMAT, get_supported_formats
 from .errors import (
     CorruptStoreError,
@@ -31,6 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_FORMAT",
+    "AlignedFrames",
     "CorruptStoreError",
     "FrameIndexError",
     "FrameNotFoundError",
@@ -44,6 +46,7 @@ __all__ = [
     "StoreWarning",
     "StoreWriter",
     "UnknownFormatError",
+    "align",
     "extract_only_frame",
     "get_supported_formats",
     "new_for_filename",
