@@ -25,11 +25,15 @@ def convert(
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Write every frame of the store ``src`` to a new store ``dst`` in format ``fmt``.
+    """Write every frame of the store ``src`` to a new store ``dst`` in format ``fmt``,
+    with its per-frame columns, user metadata and extra data.
 
     ``progress(done, total)`` is called as frames are written. Returns ``dst``.
     """
     with StoreReader(src) as source:
+        index = source.index_dataframe()
+        extra_columns = [c for c in index.columns if c not in _FRAME_KEYS]
+        table = {name: index[name].to_numpy() for name in extra_columns}
         extra = source.get_extra_data()
         by_frame: dict[int, list[dict]] = {}
         for record in extra.to_dict("records") if len(extra) else []:
@@ -45,11 +49,13 @@ def convert(
             fps=source.fps or _fps_from_times(source.frame_times),
             metadata=source.user_metadata,
             overwrite=overwrite,
+            frame_columns={name: table[name].dtype for name in extra_columns},
         )
         with writer:
             numbers, times = source.frame_numbers, source.frame_times
             for i, image in enumerate(source):
-                writer.add_image(image, int(numbers[i]), float(times[i]))
+                row = {name: table[name][i] for name in extra_columns}
+                writer.add_image(image, int(numbers[i]), float(times[i]), **row)
                 for values in by_frame.get(i, ()):
                     writer.add_extra_data(**values)
                 if progress is not None and (i % 100 == 99 or i == len(source) - 1):

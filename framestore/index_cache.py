@@ -50,6 +50,7 @@ def load_chunk_indexes(layout: Layout, keys: Collection[str] | None = None) -> l
                 FRAME_TIME: journal.frame_time,
                 VIDEO_PTS: journal.pts,
                 VIDEO_KEYFRAME: journal.keyframe,
+                **journal.columns,
             }
             chunk = checked_chunk_index(n, journal_path, columns, journal)
         else:

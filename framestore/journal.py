@@ -27,7 +27,6 @@ _HEADER_LEN = struct.Struct("<I")
 # frame_number, frame_time, pts, flags, payload size, payload crc32; then the fields' crc32
 _FIELDS = struct.Struct("<qdqBII")
 _CRC = struct.Struct("<I")
-_RECORD_SIZE = _FIELDS.size + _CRC.size
 FLAG_KEYFRAME = 1
 
 
@@ -36,6 +35,7 @@ class JournalWriter:
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
+        self._extra_size = columns_dtype(header).itemsize
         # the header goes in under a temporary name: a journal never exists without it
         tmp = path.with_name(path.name + ".tmp")
         self._fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -51,13 +51,17 @@ class JournalWriter:
         keyframe: bool,
         payload: Any = b"",  # anything with the buffer protocol (bytes, av.Packet)
         payload_crc: int | None = None,
+        columns: bytes = b"",
     ) -> None:
         """Append one record with a single ``writev`` (the payload is not copied).
-        ``payload_crc``, the payload's CRC32, is computed here unless given."""
+        ``payload_crc``, the payload's CRC32, is computed here unless given; ``columns``
+        are the frame's per-frame column values, packed as the header's ``columns`` say."""
+        if len(columns) != self._extra_size:
+            raise ValueError(f"expected {self._extra_size} bytes of column values, got {len(columns)}")
         flags = FLAG_KEYFRAME if keyframe else 0
         size = memoryview(payload).nbytes
         crc = zlib.crc32(payload) if payload_crc is None else payload_crc
-        head = _FIELDS.pack(frame_number, frame_time, pts, flags, size, crc)
+        head = _FIELDS.pack(frame_number, frame_time, pts, flags, size, crc) + columns
         parts = [head, _CRC.pack(zlib.crc32(head)), payload]
         written = os.writev(self._fd, parts)
         if written < len(head) + _CRC.size + size:  # a short write: finish it the slow way
@@ -91,6 +95,7 @@ class JournalContents:
     payload_offset: np.ndarray
     payload_size: np.ndarray
     payload_crc: np.ndarray
+    columns: dict[str, np.ndarray]  # the per-frame columns the header declares
 
     def __len__(self) -> int:
         return len(self.frame_number)
@@ -123,18 +128,23 @@ def read_journal(path: Path) -> JournalContents:
     except ValueError:
         raise CorruptStoreError(f"{path}: journal header is not valid JSON") from None
     pos += hlen
+    extra = columns_dtype(header)
+    head_size = _FIELDS.size + extra.itemsize
     rows: list[tuple[int, float, int, int, int, int, int]] = []
-    while pos + _RECORD_SIZE <= len(data):
-        head = data[pos : pos + _FIELDS.size]
-        (head_crc,) = _CRC.unpack_from(data, pos + _FIELDS.size)
+    extras: list[bytes] = []
+    while pos + head_size + _CRC.size <= len(data):
+        head = data[pos : pos + head_size]
+        (head_crc,) = _CRC.unpack_from(data, pos + head_size)
         if zlib.crc32(head) != head_crc:
             break  # torn: the writer died while writing this record
-        fn, ft, pts, flags, size, crc = _FIELDS.unpack(head)
-        start = pos + _RECORD_SIZE
+        fn, ft, pts, flags, size, crc = _FIELDS.unpack_from(head)
+        start = pos + head_size + _CRC.size
         if start + size > len(data) or zlib.crc32(data[start : start + size]) != crc:
             break
         rows.append((fn, ft, pts, flags, start, size, crc))
+        extras.append(head[_FIELDS.size :])
         pos = start + size
+    values = np.frombuffer(b"".join(extras), dtype=extra) if extra.itemsize else None
     cols = list(zip(*rows, strict=True)) if rows else [()] * 7
     return JournalContents(
         path=path,
@@ -146,4 +156,10 @@ def read_journal(path: Path) -> JournalContents:
         payload_offset=np.array(cols[4], dtype=np.int64),
         payload_size=np.array(cols[5], dtype=np.int64),
         payload_crc=np.array(cols[6], dtype=np.uint32),
+        columns={} if values is None else {name: values[name].copy() for name in extra.names},
     )
+
+
+def columns_dtype(header: dict[str, Any]) -> np.dtype:
+    """The packed record dtype of the per-frame columns a journal header declares."""
+    return np.dtype([(name, np.dtype(kind)) for name, kind in header.get("columns", [])])

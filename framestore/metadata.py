@@ -46,6 +46,7 @@ class StoreMetadata:
     fps: float | None = None
     codec_options: dict[str, Any] = field(default_factory=dict)
     derived_from: dict[str, Any] | None = None
+    frame_columns: dict[str, str] = field(default_factory=dict)  # per-frame column -> dtype
     written_by_framestore: bool = True  # False for stores imgstore or Motif wrote
     user: dict[str, Any] = field(default_factory=dict)
 
@@ -87,6 +88,8 @@ class StoreMetadata:
             "fps": self.fps,
             "codec_options": dict(self.codec_options),
         }
+        if self.frame_columns:
+            own["frame_columns"] = dict(self.frame_columns)
         if self.derived_from is not None:
             own["derived_from"] = self.derived_from
         store[FRAMESTORE_KEY] = own
@@ -133,6 +136,7 @@ class StoreMetadata:
             fps=float(fps) if fps else None,
             codec_options=dict(own.get("codec_options") or {}),
             derived_from=own.get("derived_from"),
+            frame_columns={str(k): str(v) for k, v in (own.get("frame_columns") or {}).items()},
             written_by_framestore=bool(own),
             user=user,
         )

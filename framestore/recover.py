@@ -22,7 +22,7 @@ from .codecs.base import CRC32, FRAME_NUMBER, FRAME_TIME, ImageSpec
 from .codecs.video import VideoChunkWriter
 from .errors import CorruptStoreError
 from .index_cache import opened_when_killed, write_index_cache
-from .journal import JournalContents, read_journal
+from .journal import JournalContents, columns_dtype, read_journal
 from .layout import Layout
 from .metadata import metadata_path, read_metadata
 from .writer import write_index
@@ -90,6 +90,7 @@ def _recover_images(layout: Layout, n: int, journal: JournalContents) -> dict[st
         FRAME_NUMBER: journal.frame_number,
         FRAME_TIME: journal.frame_time,
         CRC32: np.array(crcs, dtype=np.uint32),
+        **journal.columns,
     }
 
 
@@ -106,7 +107,11 @@ def _recover_video(
     target = layout.chunk_path(n)
     tmp = target.with_name(f"{n:06d}.recovering{target.suffix}")
     tmp_journal = tmp.with_name(tmp.name + ".journal")
-    writer = VideoChunkWriter(tmp, tmp_journal, fmt.video, spec, fps, options)
+    columns_header = journal.header.get("columns", [])
+    writer = VideoChunkWriter(tmp, tmp_journal, fmt.video, spec, fps, options, columns_header)
+    packed = np.empty(len(journal), dtype=columns_dtype(journal.header))
+    for name, values in journal.columns.items():
+        packed[name] = values
     try:
         if writer.extradata != base64.b64decode(journal.header.get("extradata", "")):
             raise CorruptStoreError(
@@ -121,8 +126,9 @@ def _recover_video(
                 bool(journal.keyframe[k]),
                 int(journal.frame_number[k]),
                 float(journal.frame_time[k]),
+                packed[k].tobytes() if packed.dtype.itemsize else b"",
             )
-        columns = writer.close()
+        columns = {**writer.close(), **journal.columns}
     except BaseException:
         writer.abort()
         tmp.unlink(missing_ok=True)

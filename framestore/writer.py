@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from .codecs import DEFAULT_FORMAT, FormatSpec, resolve_format
-from .codecs.base import ChunkWriter, ImageSpec
+from .codecs.base import RESERVED_COLUMNS, ChunkWriter, ImageSpec
 from .codecs.images import ImageChunkWriter
 from .codecs.video import VideoChunkWriter, check_fps
 from .errors import (
@@ -57,6 +57,7 @@ class StoreWriter:
         metadata: dict[str, Any] | None = None,
         overwrite: bool = False,
         codec_options: dict[str, str] | None = None,
+        frame_columns: dict[str, Any] | None = None,
     ) -> None:
         if path is None:
             raise TypeError("new_for_format needs the path of the store to write")
@@ -70,6 +71,8 @@ class StoreWriter:
         if self._format.video is not None:
             check_fps(self._format.video, self._fps)
         user = _checked_user_metadata(metadata)
+        self._columns = _columns_dtype(frame_columns)
+        self._columns_header = [[n, self._columns[n].str] for n in self._columns.names or ()]
         self._root = Path(path)
         _prepare_directory(self._root, overwrite)
         self._layout = Layout(self._root, self._format.extension, self._format.image_chunks)
@@ -83,6 +86,7 @@ class StoreWriter:
             extension=self._format.extension,
             fps=self._fps,
             codec_options=self._codec_options,
+            frame_columns={n: str(self._columns[n]) for n in self._columns.names or ()},
             user=user,
         )
         _write_marker(self._layout.marker_path)
@@ -94,7 +98,7 @@ class StoreWriter:
         self._closed = False
         self._error: BaseException | None = None
         self._extra: _ExtraDataWriter = _ExtraDataWriter(self._layout, self._chunksize)
-        self._queue: queue.Queue[tuple[np.ndarray, int, float] | None] = queue.Queue(QUEUE_FRAMES)
+        self._queue: queue.Queue[tuple[np.ndarray, int, float, bytes] | None] = queue.Queue(QUEUE_FRAMES)
         # open the first chunk here, so a codec that refuses these frames fails now, here
         try:
             self._first_chunk: ChunkWriter | None = self._new_chunk(0)
@@ -122,9 +126,13 @@ class StoreWriter:
     def uuid(self) -> str:
         return self._metadata.uuid
 
-    def add_image(self, img: np.ndarray, frame_number: int, frame_time: float) -> None:
-        """Queue one frame for writing; blocks while the encoder is a queue-length behind."""
+    def add_image(self, img: np.ndarray, frame_number: int, frame_time: float, **columns: Any) -> None:
+        """Queue one frame for writing; blocks while the encoder is a queue-length behind.
+
+        ``columns``: the frame's value for each per-frame column declared with
+        ``frame_columns`` when the store was created (all of them, every frame)."""
         self._check_open()
+        packed = self._pack_columns(columns)
         image = np.asarray(img)
         if image.shape != self._spec.shape or image.dtype != self._spec.dtype:
             raise InvalidFrameError(
@@ -135,7 +143,7 @@ class StoreWriter:
         time = float(frame_time)
         if not np.isfinite(time):
             raise InvalidFrameError(f"{self._root}: frame_time must be finite, got {frame_time!r}")
-        self._put((np.ascontiguousarray(image).copy(), number, time))
+        self._put((np.ascontiguousarray(image).copy(), number, time, packed))
         self._frame_count += 1
         self.frame_number, self.frame_time = number, time
 
@@ -180,7 +188,21 @@ class StoreWriter:
         if self._error is not None:
             raise FramestoreError(f"{self._root}: the encoder failed ({self._error})") from self._error
 
-    def _put(self, item: tuple[np.ndarray, int, float]) -> None:
+    def _pack_columns(self, values: dict[str, Any]) -> bytes:
+        names = self._columns.names or ()
+        if set(values) != set(names):
+            raise InvalidFrameError(
+                f"{self._root}: per-frame columns must be exactly {list(names)} (declared with "
+                f"frame_columns), got {sorted(values)}"
+            )
+        if not names:
+            return b""
+        try:
+            return np.array(tuple(values[n] for n in names), dtype=self._columns).tobytes()
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidFrameError(f"{self._root}: bad per-frame column value ({exc})") from None
+
+    def _put(self, item: tuple[np.ndarray, int, float, bytes]) -> None:
         while True:
             try:
                 self._queue.put(item, timeout=0.5)
@@ -191,7 +213,8 @@ class StoreWriter:
     def _encode_loop(self) -> None:
         chunk, self._first_chunk = self._first_chunk, None
         number = in_chunk = 0
-        item: tuple[np.ndarray, int, float] | None = None
+        item: tuple[np.ndarray, int, float, bytes] | None = None
+        packed: list[bytes] = []  # the current chunk's per-frame column values
         # a full chunk is finished (flushed, checksummed, indexed) on a second thread
         # while this one encodes the next
         finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="framestore-finish")
@@ -201,14 +224,15 @@ class StoreWriter:
                 if chunk is None:
                     chunk = self._new_chunk(number)
                 chunk.add(*item)
+                packed.append(item[3])
                 in_chunk += 1
                 if in_chunk == self._chunksize:
                     if finishing is not None:
                         finishing.result()  # at most one chunk waits to be finished
-                    finishing = finisher.submit(self._finish_chunk, chunk, number)
-                    chunk, number, in_chunk = None, number + 1, 0
+                    finishing = finisher.submit(self._finish_chunk, chunk, number, packed)
+                    chunk, number, in_chunk, packed = None, number + 1, 0, []
             if chunk is not None and in_chunk:
-                self._finish_chunk(chunk, number)
+                self._finish_chunk(chunk, number, packed)
             elif chunk is not None:  # closed before any frame: leave no empty chunk behind
                 chunk.abort()
                 self._remove_chunk(number)
@@ -233,6 +257,7 @@ class StoreWriter:
                 lambda k: layout.image_path(n, k),
                 self._format.image,
                 self._spec,
+                self._columns_header,
             )
         assert self._format.video is not None
         return VideoChunkWriter(
@@ -242,10 +267,14 @@ class StoreWriter:
             self._spec,
             self._fps,
             self._codec_options,
+            self._columns_header,
         )
 
-    def _finish_chunk(self, chunk: ChunkWriter, n: int) -> None:
+    def _finish_chunk(self, chunk: ChunkWriter, n: int, packed: list[bytes]) -> None:
         columns = chunk.close()
+        if self._columns.names:
+            values = np.frombuffer(b"".join(packed), dtype=self._columns)
+            columns.update({name: values[name].copy() for name in self._columns.names})
         if self._format.video is not None:
             _fsync_path(self._layout.chunk_path(n))
         write_index(self._layout.index_path(n), columns)
@@ -335,6 +364,21 @@ def _image_spec(imgshape: Any, imgdtype: Any) -> ImageSpec:
     if dtype == np.uint16 and len(shape) == 3:
         raise InvalidFrameError("uint16 frames must be grayscale (height, width)")
     return ImageSpec(shape, dtype)
+
+
+def _columns_dtype(frame_columns: dict[str, Any] | None) -> np.dtype:
+    """The packed dtype of the declared per-frame columns (numbers and booleans only)."""
+    fields = []
+    for name, kind in (frame_columns or {}).items():
+        if not isinstance(name, str) or not name.isidentifier() or name in RESERVED_COLUMNS:
+            raise ValueError(
+                f"per-frame column name {name!r} must be an identifier and not one of {RESERVED_COLUMNS}"
+            )
+        dtype = np.dtype(kind)
+        if dtype.kind not in "biuf":
+            raise ValueError(f"per-frame column '{name}' must be numeric or boolean, got {dtype}")
+        fields.append((name, dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype))
+    return np.dtype(fields)
 
 
 def _frame_number(value: Any) -> int:

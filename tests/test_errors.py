@@ -156,10 +156,10 @@ def test_add_image_blocks_instead_of_dropping(tmp_path, monkeypatch):
 def test_encoder_failure_reaches_the_caller(tmp_path, monkeypatch):
     real_add = VideoChunkWriter.add
 
-    def failing_add(self, image, number, t):
+    def failing_add(self, image, number, *rest):
         if number == 15:
             raise OSError("disk full")
-        real_add(self, image, number, t)
+        real_add(self, image, number, *rest)
 
     monkeypatch.setattr(VideoChunkWriter, "add", failing_add)
     w = small_writer(tmp_path / "s")

@@ -47,7 +47,9 @@ class ImageSpec:
 class ChunkWriter(Protocol):
     """Writes one chunk; every ``add`` that returns is recorded in the chunk's journal."""
 
-    def add(self, image: np.ndarray, frame_number: int, frame_time: float) -> None: ...
+    def add(self, image: np.ndarray, frame_number: int, frame_time: float, columns: bytes = b"") -> None:
+        """One frame; ``columns``: its per-frame column values, packed, for the journal."""
+        ...
 
     def close(self) -> dict[str, np.ndarray]:
         """Finish the chunk file and return its index columns (pts etc. included)."""

@@ -93,14 +93,15 @@ class ImageChunkWriter:
         image_path: Callable[[int], Path],
         codec: ImageCodec,
         spec: ImageSpec,
+        columns: list[list[str]] | None = None,
     ) -> None:
         directory.mkdir(exist_ok=True)
         self._image_path = image_path
         self._codec = codec
-        self._journal = JournalWriter(journal_path, {"images": codec.extension})
+        self._journal = JournalWriter(journal_path, {"images": codec.extension, "columns": columns or []})
         self._rows: list[tuple[int, float]] = []
 
-    def add(self, image: np.ndarray, frame_number: int, frame_time: float) -> None:
+    def add(self, image: np.ndarray, frame_number: int, frame_time: float, columns: bytes = b"") -> None:
         k = len(self._rows)
         path = self._image_path(k)
         tmp = path.with_name(path.name + ".tmp")
@@ -108,7 +109,7 @@ class ImageChunkWriter:
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-        self._journal.append(frame_number, frame_time, k, True)
+        self._journal.append(frame_number, frame_time, k, True, columns=columns)
         self._rows.append((frame_number, frame_time, zlib.crc32(data)))
 
     def close(self) -> dict[str, np.ndarray]:

@@ -90,6 +90,7 @@ class VideoChunkWriter:
         spec: ImageSpec,
         fps: float,
         options: dict[str, str] | None = None,
+        columns: list[list[str]] | None = None,
     ) -> None:
         pix_fmt = codec.pix_fmt_for(spec)
         if pix_fmt is None:
@@ -134,17 +135,18 @@ class VideoChunkWriter:
                 "pix_fmt": pix_fmt,
                 "codec_tag": cc.codec_tag or "",  # Ut Video's decoder needs its fourcc
                 "extradata": base64.b64encode(cc.extradata or b"").decode("ascii"),
+                "columns": columns or [],
             },
         )
-        self._pending: dict[int, tuple[int, float]] = {}
+        self._pending: dict[int, tuple[int, float, bytes]] = {}
         self._rows: list[tuple[int, float, int, bool]] = []
         self._count = 0
 
-    def add(self, image: np.ndarray, frame_number: int, frame_time: float) -> None:
+    def add(self, image: np.ndarray, frame_number: int, frame_time: float, columns: bytes = b"") -> None:
         frame = self._to_frame(image)
         frame.pts = round(self._count * self._step)
         self._count += 1
-        self._pending[frame.pts] = (frame_number, frame_time)
+        self._pending[frame.pts] = (frame_number, frame_time, columns)
         self._emit(self._stream.encode(frame))
 
     def _to_frame(self, image: np.ndarray) -> av.VideoFrame:
@@ -165,7 +167,13 @@ class VideoChunkWriter:
         return frame
 
     def add_packet(
-        self, payload: bytes, pts: int, keyframe: bool, frame_number: int, frame_time: float
+        self,
+        payload: bytes,
+        pts: int,
+        keyframe: bool,
+        frame_number: int,
+        frame_time: float,
+        columns: bytes = b"",
     ) -> None:
         """Mux an already encoded frame (stream time base pts), as recovery does."""
         packet = av.Packet(payload)
@@ -174,7 +182,7 @@ class VideoChunkWriter:
         packet.stream = self._stream
         packet.is_keyframe = keyframe
         crc = zlib.crc32(payload)
-        self._journal.append(frame_number, frame_time, pts, keyframe, payload, crc)
+        self._journal.append(frame_number, frame_time, pts, keyframe, payload, crc, columns)
         self._container.mux(packet)
         self._rows.append((frame_number, frame_time, pts, keyframe, crc))
 
@@ -184,12 +192,12 @@ class VideoChunkWriter:
 
     def _emit(self, packets: list[av.Packet]) -> None:
         for packet in packets:
-            frame_number, frame_time = self._pending.pop(int(packet.pts))
+            frame_number, frame_time, columns = self._pending.pop(int(packet.pts))
             pts = math.floor(packet.pts * self._to_stream + Fraction(1, 2))  # as av_rescale_q
             keyframe = bool(packet.is_keyframe)
             crc = zlib.crc32(packet)
-            self._journal.append(frame_number, frame_time, pts, keyframe, packet, crc)  # before mux,
-            self._container.mux(packet)  # which may take the packet's data
+            self._journal.append(frame_number, frame_time, pts, keyframe, packet, crc, columns)
+            self._container.mux(packet)  # after the journal: muxing may take the packet's data
             self._rows.append((frame_number, frame_time, pts, keyframe, crc))
 
     def close(self) -> dict[str, np.ndarray]:
