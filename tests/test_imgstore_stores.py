@@ -195,20 +195,26 @@ def test_motif_h264_store(tmp_path, kind):
     assert ours.user_metadata == theirs.user_metadata == {"camera_serial": "X1"}
 
 
-@pytest.mark.parametrize("fmt", ["mjpeg/avi", "npy"])
-def test_bayer_encoding_is_decoded_as_imgstore_does(tmp_path, fmt):
+def write_bayer_with_imgstore(path, fmt, encoding, count):
+    """Raw Bayer frames under an imgstore ``encoding`` (for +color formats imgstore
+    converts them on write; otherwise on read)."""
     store = imgstore.new_for_format(
         fmt,
         mode="w",
-        basedir=str(tmp_path / "s"),
+        basedir=str(path),
         imgshape=(48, 64),
         imgdtype="uint8",
         chunksize=20,
-        encoding="cv_bayerbg",
+        encoding=encoding,
     )
-    for i in range(30):
+    for i in range(count):
         store.add_image(synthetic_frame(100 + i, (48, 64)), 100 + i, 1.0 + i)
     store.close()
+
+
+@pytest.mark.parametrize("fmt", ["mjpeg/avi", "npy"])
+def test_bayer_encoding_is_decoded_as_imgstore_does(tmp_path, fmt):
+    write_bayer_with_imgstore(tmp_path / "s", fmt, "cv_bayerbg", count=30)
     theirs, frames, _ = imgstore_frames(tmp_path / "s")
     ours = framestore.new_for_filename(tmp_path / "s")
     assert ours.image_shape == theirs.image_shape == (48, 64, 3)
@@ -264,18 +270,7 @@ def test_motif_extra_data(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["png+color", "jpg+color", "bmp+color"])
 def test_color_variants_encoded_on_write(tmp_path, fmt):
-    store = imgstore.new_for_format(
-        fmt,
-        mode="w",
-        basedir=str(tmp_path / "s"),
-        imgshape=(48, 64),
-        imgdtype="uint8",
-        chunksize=20,
-        encoding="cv_bayerrg",
-    )
-    for i in range(25):
-        store.add_image(synthetic_frame(100 + i, (48, 64)), 100 + i, 1.0 + i)
-    store.close()
+    write_bayer_with_imgstore(tmp_path / "s", fmt, "cv_bayerrg", count=25)
     theirs, frames, _ = imgstore_frames(tmp_path / "s")
     ours = framestore.new_for_filename(tmp_path / "s")
     assert ours.image_shape == theirs.image_shape
