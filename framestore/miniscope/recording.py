@@ -1,0 +1,119 @@
+"""Importing one receiver's recording (a video plus its buffer CSV) into a store.
+
+One row per video frame: ``frame_number`` is the device's ``frame_num``, ``frame_time`` the
+first receive time of its buffers, and the per-frame columns ``num_buffers``,
+``black_padding_px``, ``first_recv_time`` and ``last_recv_time`` say how complete it is.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+
+from ..errors import CorruptStoreError, StoreWarning
+from ..writer import StoreWriter
+
+FRAME_COLUMNS = {
+    "num_buffers": "int16",
+    "black_padding_px": "int32",
+    "first_recv_time": "float64",
+    "last_recv_time": "float64",
+}
+_NEEDED = ("frame_num", "buffer_recv_unix_time", "black_padding_px", "reconstructed_frame_index")
+
+
+def frame_table(csv: Path, video_frames: int) -> pd.DataFrame:
+    """Per video frame, what its buffer rows say; checked against the video's length."""
+    try:
+        buffers = pd.read_csv(csv)
+    except (OSError, ValueError) as exc:
+        raise CorruptStoreError(f"{csv}: not a readable buffer CSV ({exc})") from None
+    missing = [c for c in _NEEDED if c not in buffers.columns]
+    if missing:
+        raise CorruptStoreError(f"{csv}: lacks the column(s) {missing}")
+    grouped = buffers.groupby("reconstructed_frame_index", sort=True)
+    table = pd.DataFrame(
+        {
+            "frame_num": grouped["frame_num"].agg(lambda s: s.mode().iloc[0]),
+            "disagreeing": grouped["frame_num"].agg(lambda s: int((s != s.mode().iloc[0]).sum())),
+            "num_buffers": grouped.size(),
+            "black_padding_px": grouped["black_padding_px"].sum(),
+            "first_recv_time": grouped["buffer_recv_unix_time"].min(),
+            "last_recv_time": grouped["buffer_recv_unix_time"].max(),
+        }
+    )
+    if len(table) and table.index[-1] == video_frames:
+        warnings.warn(
+            f"{csv}: frame {video_frames} (frame_num {table['frame_num'].iloc[-1]}) has buffers "
+            "but no video frame (still being assembled at stop): left out",
+            StoreWarning,
+            stacklevel=3,
+        )
+        table = table.iloc[:-1]
+    expected = np.arange(video_frames)
+    if not np.array_equal(table.index.to_numpy(), expected):
+        absent = sorted(int(k) for k in set(expected) - set(table.index))
+        extra = sorted(int(k) for k in set(table.index) - set(expected))
+        raise CorruptStoreError(
+            f"{csv}: its buffers do not match the video's {video_frames} frames "
+            f"(video frames without buffers: {absent[:5]}, buffers for frames not in the video: {extra[:5]})"
+        )
+    glitches = table.index[table["disagreeing"] > 0].tolist()
+    if glitches:
+        warnings.warn(
+            f"{csv}: buffers of video frame(s) {glitches[:5]} disagree on frame_num; the majority is used",
+            StoreWarning,
+            stacklevel=3,
+        )
+    return table
+
+
+def import_recording(
+    video: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    csv: str | os.PathLike[str] | None = None,
+    fmt: str = "ffv1/mkv",
+    overwrite: bool = False,
+) -> Path:
+    """Turn a receiver's ``{stem}.avi`` and ``{stem}.csv`` (found beside it by default) into a
+    store at ``output``, one frame per video frame, pixels unchanged in lossless formats."""
+    video = Path(video)
+    csv_path = Path(csv) if csv is not None else video.with_suffix(".csv")
+    try:
+        with av.open(str(video)) as container:
+            stream = container.streams.video[0]
+            count = sum(1 for _ in container.demux(stream) if _.size)
+            height, width = stream.codec_context.height, stream.codec_context.width
+    except (av.FFmpegError, IndexError) as exc:
+        raise CorruptStoreError(f"{video}: not a readable video ({exc})") from None
+    table = frame_table(csv_path, count)
+    writer = StoreWriter(
+        fmt,
+        output,
+        imgshape=(height, width),
+        fps=_fps(table["first_recv_time"].to_numpy()),
+        overwrite=overwrite,
+        frame_columns=FRAME_COLUMNS,
+        metadata={"source_video": video.name, "source_csv": csv_path.name},
+    )
+    with writer, av.open(str(video)) as container:
+        for k, frame in enumerate(container.decode(video=0)):
+            row = table.iloc[k]
+            writer.add_image(
+                frame.to_ndarray(format="gray"),
+                int(row["frame_num"]),
+                float(row["first_recv_time"]),
+                **{name: row[name] for name in FRAME_COLUMNS},
+            )
+    return Path(output)
+
+
+def _fps(times: np.ndarray) -> float:
+    steps = np.diff(times)
+    steps = steps[steps > 0]
+    return float(round(1 / np.median(steps), 3)) if len(steps) else 20.0
