@@ -58,6 +58,7 @@ class StoreWriter:
         overwrite: bool = False,
         codec_options: dict[str, str] | None = None,
         frame_columns: dict[str, Any] | None = None,
+        derived_from: dict[str, Any] | None = None,
     ) -> None:
         if path is None:
             raise TypeError("new_for_format needs the path of the store to write")
@@ -87,6 +88,7 @@ class StoreWriter:
             fps=self._fps,
             codec_options=self._codec_options,
             frame_columns={n: str(self._columns[n]) for n in self._columns.names or ()},
+            derived_from=derived_from,
             user=user,
         )
         _write_marker(self._layout.marker_path)

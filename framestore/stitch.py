@@ -1,0 +1,138 @@
+"""Stitching redundant recordings of one device into one store of the best copies.
+
+For every aligned frame, the candidates (one per source that has the frame) are ranked by
+metadata first (more buffers received, less zero padding), then by image evidence: rows left
+all-zero by lost buffers; with three or more copies, pixels that disagree with the
+consensus (the per-pixel median); and between copies that still tie, the lower Sobel edge
+energy (noise and artifacts add edges). The chosen copy is written unchanged, and a scores
+table says, for every output frame, what each candidate scored and why the winner won.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from .align import _named, align
+from .errors import StoreWarning
+from .reader import StoreReader
+from .writer import StoreWriter
+
+METHOD = "framestore.stitch/1"
+# criteria in order; lower is better for each (buffers are negated)
+CRITERIA = ("missing_buffers", "padding_px", "zero_rows", "disagreeing_px", "edge_energy")
+_REASONS = {
+    "missing_buffers": "more buffers received",
+    "padding_px": "less zero padding",
+    "zero_rows": "fewer zeroed rows (lost buffers)",
+    "disagreeing_px": "agrees with the other copies",
+    "edge_energy": "less edge energy (noise, artifacts)",
+}
+DISAGREE_LEVEL = 8  # grey levels from the consensus that count as disagreement
+
+
+def score_candidates(images: list[np.ndarray], meta: list[dict[str, float]]) -> pd.DataFrame:
+    """One row per candidate copy of a frame, one column per criterion (lower is better)."""
+    rows = []
+    median = np.median(np.stack(images), axis=0) if len(images) >= 3 else None
+    for image, m in zip(images, meta, strict=True):
+        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0)
+        gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1)
+        rows.append(
+            {
+                "missing_buffers": -float(m.get("num_buffers", 0)),
+                "padding_px": float(m.get("black_padding_px", 0)),
+                "zero_rows": float(np.count_nonzero(~gray.any(axis=1))),
+                "disagreeing_px": (
+                    float(np.count_nonzero(np.abs(gray.astype(np.int16) - median) > DISAGREE_LEVEL))
+                    if median is not None
+                    else 0.0
+                ),
+                "edge_energy": float(np.mean(np.abs(gx)) + np.mean(np.abs(gy))),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def choose(scores: pd.DataFrame) -> tuple[int, str]:
+    """The best candidate (lexicographic over CRITERIA) and the reason it beat the next."""
+    if len(scores) == 1:
+        return 0, "only copy"
+    order = scores.sort_values(list(CRITERIA), kind="stable").index.to_list()
+    best, runner = scores.loc[order[0]], scores.loc[order[1]]
+    for criterion in CRITERIA:
+        if best[criterion] != runner[criterion]:
+            return int(order[0]), _REASONS[criterion]
+    return int(order[0]), "identical scores: first source"
+
+
+def stitch(
+    stores: Sequence[StoreReader | str | os.PathLike[str]] | dict[str, StoreReader],
+    output: str | os.PathLike[str],
+    fmt: str = "ffv1/mkv",
+    by: str = "frame_number",
+    tolerance: float | None = None,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Write the best copy of every aligned frame of ``stores`` to a new store ``output``;
+    return the scores table (also saved as ``scores.csv`` in the new store)."""
+    named = _named(stores)
+    if len(named) < 2:
+        raise ValueError("stitch needs at least two stores")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StoreWarning)  # duplicates are reported in the table
+        table = align(named, by=by, tolerance=tolerance)
+    names = list(named)
+    first = named[names[0]]
+    metas = {n: s.index_dataframe() for n, s in named.items()}
+    params = {"by": by, "tolerance": tolerance, "criteria": list(CRITERIA), "disagree_level": DISAGREE_LEVEL}
+    writer = StoreWriter(
+        fmt,
+        output,
+        imgshape=first.image_shape,
+        imgdtype=first.dtype,
+        fps=first.fps or 20.0,
+        overwrite=overwrite,
+        frame_columns={"source": "int16", "candidates": "int16"},
+        derived_from={
+            "sources": [{"name": n, "path": str(s.path), "uuid": s.uuid} for n, s in named.items()],
+            "method": METHOD,
+            "parameters": params,
+        },
+    )
+    records = []
+    with writer:
+        for row in table.itertuples(index=False):
+            present = [n for n in names if not pd.isna(getattr(row, n))]
+            idx = {n: int(getattr(row, n)) for n in present}
+            images = [named[n][idx[n]] for n in present]
+            meta = [metas[n].iloc[idx[n]].to_dict() for n in present]
+            scores = score_candidates(images, meta)
+            k, reason = choose(scores)
+            stack = np.stack(images)
+            differing = int(np.count_nonzero((stack != stack[0]).any(axis=0)))
+            frame_number = int(row.frame_number) if by == "frame_number" else int(meta[k]["frame_number"])
+            frame_time = min(float(m.get("first_recv_time", m["frame_time"])) for m in meta)
+            writer.add_image(
+                images[k], frame_number, frame_time, source=names.index(present[k]), candidates=len(present)
+            )
+            record = {"frame_number": frame_number, "frame_time": frame_time, "chosen": present[k]}
+            record.update({"reason": reason, "candidates": len(present), "differing_px": differing})
+            for j, n in enumerate(present):
+                record[f"{n}_frame_index"] = idx[n]
+                for criterion in CRITERIA:
+                    record[f"{n}_{criterion}"] = scores.loc[j, criterion]
+            records.append(record)
+            if progress is not None:
+                progress(len(records), len(table))
+    result = pd.DataFrame(records)
+    result.to_csv(Path(output) / "scores.csv", index=False)
+    return result

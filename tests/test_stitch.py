@@ -1,0 +1,56 @@
+"""stitch(): the best copy of every frame of several receivers, with a scores table."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import framestore
+from framestore.miniscope.recording import import_recording
+from framestore.miniscope.synthetic import make_session
+from framestore.stitch import stitch
+
+
+@pytest.mark.parametrize("receivers", [2, 3, 4])
+def test_stitch_synthetic_session(tmp_path, receivers):
+    session = make_session(tmp_path / "session", receivers=receivers, frames=150, seed=receivers)
+    stores = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", framestore.StoreWarning)  # trailing frames, split frames
+        for rec in session.receivers:
+            import_recording(session.video(rec.stem), tmp_path / rec.stem)
+            stores[rec.stem] = framestore.new_for_filename(tmp_path / rec.stem)
+        scores = stitch(stores, tmp_path / "stitched")
+        out = framestore.new_for_filename(tmp_path / "stitched")
+
+    # no frame any receiver has is lost, and the order is kept
+    seen = sorted(set().union(*(r.frame_nums for r in session.receivers)))
+    assert out.frame_numbers.tolist() == seen == scores["frame_number"].tolist()
+
+    damage = {r.stem: r.damaged for r in session.receivers}
+    best_chosen = 0
+    for k, row in scores.iterrows():
+        candidates = {
+            n: damage[n][int(row[f"{n}_frame_index"])]
+            for n in damage
+            if f"{n}_frame_index" in row and not pd.isna(row[f"{n}_frame_index"])
+        }
+        chosen = candidates[row["chosen"]]
+        if min(candidates.values()) == 0:
+            assert chosen == 0, (row["frame_number"], candidates, row["reason"])  # a clean copy wins
+        best_chosen += chosen == min(candidates.values())
+        source = stores[row["chosen"]]
+        np.testing.assert_array_equal(out[k], source[int(row[f"{row['chosen']}_frame_index"])])  # bit-exact
+    assert best_chosen >= 0.95 * len(scores)
+
+    # the scores table is in the store, and the store says what it was derived from
+    saved = pd.read_csv(tmp_path / "stitched" / "scores.csv")
+    assert saved["chosen"].tolist() == scores["chosen"].tolist()
+    derived = out.metadata.derived_from
+    assert [s["uuid"] for s in derived["sources"]] == [s.uuid for s in stores.values()]
+    assert derived["method"] == "framestore.stitch/1"
+    sources = out.index_dataframe()["source"].tolist()
+    assert [list(stores)[s] for s in sources] == scores["chosen"].tolist()
