@@ -11,9 +11,11 @@ from .errors import FramestoreError
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .demo import run_demo, run_stitch_demo
 
     run_demo(args.dir, args.format, args.frames)
+    print()
+    run_stitch_demo(args.dir)
     return 0
 
 
@@ -61,7 +63,9 @@ def _convert(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="framestore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="write a synthetic store, read it back, show what it holds")
+    demo = sub.add_parser(
+        "demo", help="write a synthetic store and read it back; stitch a synthetic 3-receiver recording"
+    )
     demo.add_argument("--dir", type=Path, help="where to write the demo store (default: a temp dir)")
     demo.add_argument("--format", default=DEFAULT_FORMAT, choices=get_supported_formats())
     demo.add_argument("--frames", type=int, default=300)

@@ -70,3 +70,34 @@ def run_demo(
             f"check      {frames - wrong}/{frames} frames carry their own number; pixels exact: {lossless_ok}"
         )
     return path
+
+
+def run_stitch_demo(directory: Path | None = None, receivers: int = 3, frames: int = 200, out=print) -> Path:
+    """Generate a wireless-miniscope session recorded by several receivers, each losing
+    different packets, stitch it, and show the summary."""
+    import warnings
+
+    from .errors import StoreWarning
+    from .miniscope.recording import import_recording
+    from .miniscope.synthetic import make_session
+    from .stitch import stitch
+    from .stitch_cli import summary
+
+    root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="framestore-demo-"))
+    session = make_session(root / "session", receivers=receivers, frames=frames)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StoreWarning)
+        stores = {}
+        for rec in session.receivers:
+            import_recording(session.video(rec.stem), root / "stores" / rec.stem)
+            stores[rec.stem] = new_for_filename(root / "stores" / rec.stem)
+        scores = stitch(stores, root / "stitched", overwrite=True)
+    clean = sum(d == 0 for r in session.receivers for d in r.damaged)
+    total = sum(len(r.damaged) for r in session.receivers)
+    out(f"stitched   {receivers} receivers of {frames} frames -> {root / 'stitched'}")
+    out(f"receivers  {clean}/{total} received frames were clean; the rest lost or garbled packets")
+    for line in summary(scores):
+        out(f"           {line}")
+    reasons = scores["reason"].value_counts()
+    out("why       " + "; ".join(f"{n}x {reason}" for reason, n in reasons.items()))
+    return root / "stitched"

@@ -119,6 +119,8 @@ def stitch(
             k, reason = choose(scores)
             stack = np.stack(images)
             differing = int(np.count_nonzero((stack != stack[0]).any(axis=0)))
+            if differing == 0 and len(present) > 1:
+                reason = "identical copies"
             frame_number = int(row.frame_number) if by == "frame_number" else int(meta[k]["frame_number"])
             frame_time = min(float(m.get("first_recv_time", m["frame_time"])) for m in meta)
             writer.add_image(

@@ -54,3 +54,21 @@ def test_stitch_synthetic_session(tmp_path, receivers):
     assert derived["method"] == "framestore.stitch/1"
     sources = out.index_dataframe()["source"].tolist()
     assert [list(stores)[s] for s in sources] == scores["chosen"].tolist()
+
+
+def test_framestore_stitch_command(tmp_path, capsys):
+    from framestore.stitch_cli import main
+
+    session = make_session(tmp_path / "session", receivers=2, frames=60)
+    before = sorted(p.name for p in session.directory.iterdir())
+    videos = [str(session.video(r.stem)) for r in session.receivers]
+    assert main([*videos, "-o", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "frames out: 60" in printed and "frames seen by only one receiver" in printed
+    assert sorted(p.name for p in session.directory.iterdir()) == before  # nothing beside the inputs
+    size = (tmp_path / "out" / "scores.csv").stat().st_size
+    assert main([*videos, "-o", str(tmp_path / "out")]) == 1  # refused, untouched
+    assert "--force" in capsys.readouterr().err
+    assert (tmp_path / "out" / "scores.csv").stat().st_size == size
+    assert main([*videos, "-o", str(tmp_path / "out"), "--force", "--format", "npy"]) == 0
+    assert framestore.new_for_filename(tmp_path / "out").format == "npy"

@@ -1,0 +1,90 @@
+"""``framestore-stitch INPUT... -o OUTPUT``: stitch redundant receivers into one store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import FramestoreError, StoreExistsError, StoreWarning
+from .metadata import METADATA_FILENAME
+from .reader import StoreReader
+
+
+def summary(scores: pd.DataFrame) -> list[str]:
+    """The closing report: frames out, frames per source, frames without a clean copy,
+    frames only one receiver saw."""
+    chosen = [c for c in scores.columns if c.endswith("_missing_buffers")]
+    names = [c.removesuffix("_missing_buffers") for c in chosen]
+    unclean = 0
+    for _, row in scores.iterrows():
+        name = row["chosen"]
+        if (
+            row[f"{name}_missing_buffers"] > -8
+            or row[f"{name}_padding_px"] > 0
+            or row[f"{name}_zero_rows"] > 0
+        ):
+            unclean += 1
+    lines = [f"frames out: {len(scores)}"]
+    counts = scores["chosen"].value_counts()
+    lines += [f"  from {n}: {int(counts.get(n, 0))}" for n in names]
+    lines.append(f"frames with no clean copy: {unclean}")
+    lines.append(f"frames seen by only one receiver: {int((scores['candidates'] == 1).sum())}")
+    return lines
+
+
+def _open_input(path: Path, workdir: Path) -> StoreReader:
+    from .miniscope.recording import import_recording
+
+    if (path / METADATA_FILENAME).is_file() or path.name == METADATA_FILENAME:
+        return StoreReader(path)
+    store = workdir / path.stem  # imported into a scratch directory, never beside the input
+    import_recording(path, store)
+    return StoreReader(store)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="framestore-stitch",
+        description="Stitch redundant recordings of one device (stores, or receiver videos "
+        "with their buffer CSV beside them) into one store of the best copies.",
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
+    parser.add_argument("-o", "--output", required=True, type=Path)
+    parser.add_argument("--format", default="ffv1/mkv", help="output format (lossless default: ffv1/mkv)")
+    parser.add_argument("--force", action="store_true", help="replace OUTPUT if it is a store")
+    parser.add_argument("--by", choices=("frame_number", "frame_time"), default="frame_number")
+    args = parser.parse_args(argv)
+    from .stitch import stitch
+
+    try:
+        if args.output.exists() and not args.force:
+            raise StoreExistsError(f"{args.output}: already exists; pass --force to replace it")
+        with tempfile.TemporaryDirectory(prefix="framestore-stitch-") as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore", StoreWarning)
+            stores = {p.stem: _open_input(p, Path(tmp)) for p in args.inputs}
+
+            def progress(done: int, total: int) -> None:
+                if done % 50 == 0 or done == total:
+                    bar = "#" * (30 * done // total)
+                    print(f"\rstitching [{bar:<30}] {done}/{total}", end="", file=sys.stderr)
+
+            scores = stitch(
+                stores, args.output, fmt=args.format, by=args.by, overwrite=args.force, progress=progress
+            )
+            print(file=sys.stderr)
+    except (FramestoreError, OSError, ValueError) as exc:
+        print(f"framestore-stitch: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.output}: stitched from {len(stores)} inputs (scores in {args.output / 'scores.csv'})")
+    for line in summary(scores):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
