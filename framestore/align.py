@@ -22,7 +22,8 @@ Stores = Mapping[str, StoreReader] | Sequence[StoreReader | str | os.PathLike[st
 MISSING_POLICIES = ("drop", "hold", "blank")
 
 
-def _named(stores: Stores) -> dict[str, StoreReader]:
+def named_stores(stores: Stores) -> dict[str, StoreReader]:
+    """Stores by name: a dict as given, or a list named by directory (made unique)."""
     if isinstance(stores, Mapping):
         named = dict(stores)
     else:
@@ -57,7 +58,7 @@ def align(
 
     ``write``: also save the map as CSV there (``alignment_map.csv`` by convention).
     """
-    named = _named(stores)
+    named = named_stores(stores)
     if by == "frame_number":
         table = _by_frame_number(named)
     elif by == "frame_time":
@@ -133,7 +134,7 @@ class AlignedFrames:
     def __init__(self, stores: Stores, table: pd.DataFrame, missing: str = "blank") -> None:
         if missing not in MISSING_POLICIES:
             raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
-        self.stores = _named(stores)
+        self.stores = named_stores(stores)
         absent = [n for n in self.stores if n not in table.columns]
         if absent:
             raise KeyError(f"the alignment map has no column for {absent}")

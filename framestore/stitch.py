@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .align import _named, align
+from .align import align, named_stores
 from .errors import StoreWarning
 from .reader import StoreReader
 from .writer import StoreWriter
@@ -84,7 +84,7 @@ def stitch(
 ) -> pd.DataFrame:
     """Write the best copy of every aligned frame of ``stores`` to a new store ``output``;
     return the scores table (also saved as ``scores.csv`` in the new store)."""
-    named = _named(stores)
+    named = named_stores(stores)
     if len(named) < 2:
         raise ValueError("stitch needs at least two stores")
     with warnings.catch_warnings():
