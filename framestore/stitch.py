@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pandas as pd
@@ -81,9 +82,14 @@ def stitch(
     tolerance: float | None = None,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    debug_video: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """Write the best copy of every aligned frame of ``stores`` to a new store ``output``;
-    return the scores table (also saved as ``scores.csv`` in the new store)."""
+    return the scores table (also saved as ``scores.csv`` in the new store).
+
+    ``debug_video``: also write a video (MJPEG AVI) showing, for every output frame, the
+    candidates side by side, the pixels where each differs from the chosen one in red, and
+    the chosen one labelled."""
     named = named_stores(stores)
     if len(named) < 2:
         raise ValueError("stitch needs at least two stores")
@@ -109,6 +115,7 @@ def stitch(
         },
     )
     records = []
+    debug = _DebugVideo(Path(debug_video), names, first.image_shape) if debug_video else None
     with writer:
         for row in table.itertuples(index=False):
             present = [n for n in names if not pd.isna(getattr(row, n))]
@@ -133,8 +140,62 @@ def stitch(
                 for criterion in CRITERIA:
                     record[f"{n}_{criterion}"] = scores.loc[j, criterion]
             records.append(record)
+            if debug is not None:
+                debug.add(dict(zip(present, images, strict=True)), present[k], frame_number, reason)
             if progress is not None:
                 progress(len(records), len(table))
+    if debug is not None:
+        debug.close()
     result = pd.DataFrame(records)
     result.to_csv(Path(output) / "scores.csv", index=False)
     return result
+
+
+class _DebugVideo:
+    """Candidates side by side; red where a copy differs from the chosen one."""
+
+    def __init__(self, path: Path, names: list[str], shape: tuple[int, ...]) -> None:
+        self._names = names
+        self._h, self._w = shape[0], shape[1]
+        self._band = 18  # label strip above each candidate
+        self._container = av.open(str(path), "w")
+        self._stream = self._container.add_stream("mjpeg", rate=20)
+        width = len(names) * self._w
+        self._stream.width = width + width % 2
+        self._stream.height = self._h + self._band + (self._h + self._band) % 2
+        self._stream.pix_fmt = "yuvj420p"
+        self._count = 0
+
+    def add(self, images: dict[str, np.ndarray], chosen: str, frame_number: int, reason: str) -> None:
+        canvas = np.zeros((self._stream.height, self._stream.width, 3), np.uint8)
+        best = images[chosen]
+        for j, name in enumerate(self._names):
+            x = j * self._w
+            label = f"{name}: missing"
+            if name in images:
+                image = images[name]
+                bgr = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+                bgr = bgr.copy()
+                differs = (image != best) if image.ndim == 2 else (image != best).any(axis=2)
+                bgr[differs] = (0, 0, 255)
+                canvas[self._band : self._band + self._h, x : x + self._w] = bgr
+                label = f"{name}{' CHOSEN' if name == chosen else ''}"
+            color = (0, 255, 0) if name == chosen else (200, 200, 200)
+            cv2.putText(canvas, label, (x + 3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, color, 1)
+        cv2.putText(
+            canvas,
+            f"#{frame_number} {reason}",
+            (3, self._stream.height - 4),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.35,
+            (255, 255, 0),
+            1,
+        )
+        frame = av.VideoFrame.from_ndarray(canvas, format="bgr24")
+        frame.pts = self._count
+        self._count += 1
+        self._container.mux(self._stream.encode(frame))
+
+    def close(self) -> None:
+        self._container.mux(self._stream.encode(None))
+        self._container.close()

@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", default="ffv1/mkv", help="output format (lossless default: ffv1/mkv)")
     parser.add_argument("--force", action="store_true", help="replace OUTPUT if it is a store")
     parser.add_argument("--by", choices=("frame_number", "frame_time"), default="frame_number")
+    parser.add_argument(
+        "--debug-video", type=Path, help="also write the candidates side by side (MJPEG .avi)"
+    )
     args = parser.parse_args(argv)
     from .stitch import stitch
 
@@ -74,7 +77,13 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"\rstitching [{bar:<30}] {done}/{total}", end="", file=sys.stderr)
 
             scores = stitch(
-                stores, args.output, fmt=args.format, by=args.by, overwrite=args.force, progress=progress
+                stores,
+                args.output,
+                fmt=args.format,
+                by=args.by,
+                overwrite=args.force,
+                progress=progress,
+                debug_video=args.debug_video,
             )
             print(file=sys.stderr)
     except (FramestoreError, OSError, ValueError) as exc:

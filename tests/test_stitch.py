@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import av
 import numpy as np
 import pandas as pd
 import pytest
@@ -72,3 +73,20 @@ def test_framestore_stitch_command(tmp_path, capsys):
     assert (tmp_path / "out" / "scores.csv").stat().st_size == size
     assert main([*videos, "-o", str(tmp_path / "out"), "--force", "--format", "npy"]) == 0
     assert framestore.new_for_filename(tmp_path / "out").format == "npy"
+
+
+def test_debug_video(tmp_path):
+    from framestore.stitch_cli import main
+
+    session = make_session(tmp_path / "session", receivers=3, frames=40)
+    videos = [str(session.video(r.stem)) for r in session.receivers]
+    debug = tmp_path / "debug.avi"
+    assert main([*videos, "-o", str(tmp_path / "out"), "--debug-video", str(debug)]) == 0
+    with av.open(str(debug)) as container:
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(frames) == 40
+    assert frames[0].shape[1] == 3 * 200  # three candidates side by side
+    scores = pd.read_csv(tmp_path / "out" / "scores.csv")
+    k = int(np.flatnonzero(scores["differing_px"] > 1000)[0])
+    red = (frames[k][..., 2] > 200) & (frames[k][..., 1] < 60) & (frames[k][..., 0] < 60)
+    assert red.sum() > 500  # differing pixels are marked
