@@ -157,12 +157,12 @@ class _DebugVideo:
     def __init__(self, path: Path, names: list[str], shape: tuple[int, ...]) -> None:
         self._names = names
         self._h, self._w = shape[0], shape[1]
-        self._band = 18  # label strip above each candidate
+        self._band = 18  # label strips above the candidates and below them
         self._container = av.open(str(path), "w")
         self._stream = self._container.add_stream("mjpeg", rate=20)
         width = len(names) * self._w
         self._stream.width = width + width % 2
-        self._stream.height = self._h + self._band + (self._h + self._band) % 2
+        self._stream.height = self._h + 2 * self._band + self._h % 2
         self._stream.pix_fmt = "yuvj420p"
         self._count = 0
 
@@ -184,8 +184,8 @@ class _DebugVideo:
             cv2.putText(canvas, label, (x + 3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, color, 1)
         cv2.putText(
             canvas,
-            f"#{frame_number} {reason}",
-            (3, self._stream.height - 4),
+            f"frame_number {frame_number}: {reason}",
+            (3, self._band + self._h + 13),
             cv2.FONT_HERSHEY_SIMPLEX,
             0.35,
             (255, 255, 0),
