@@ -114,14 +114,18 @@ def stitch(
             "parameters": params,
         },
     )
-    records = []
+    records: list[dict] = []
+    glitches: list[dict] = []
     debug = _DebugVideo(Path(debug_video), names, first.image_shape) if debug_video else None
     with writer:
         for row in table.itertuples(index=False):
             present = [n for n in names if not pd.isna(getattr(row, n))]
             idx = {n: int(getattr(row, n)) for n in present}
-            images = [named[n][idx[n]] for n in present]
             meta = [metas[n].iloc[idx[n]].to_dict() for n in present]
+            if all(_is_glitch(named[n].frame_numbers, idx[n], m) for n, m in zip(present, meta, strict=True)):
+                glitches.append({"frame_number": int(row.frame_number), **{n: idx[n] for n in present}})
+                continue  # reported, never written as a frame
+            images = [named[n][idx[n]] for n in present]
             scores = score_candidates(images, meta)
             k, reason = choose(scores)
             stack = np.stack(images)
@@ -148,7 +152,26 @@ def stitch(
         debug.close()
     result = pd.DataFrame(records)
     result.to_csv(Path(output) / "scores.csv", index=False)
+    result.attrs["glitches"] = glitches
+    if glitches:
+        pd.DataFrame(glitches).to_csv(Path(output) / "glitches.csv", index=False)
+        warnings.warn(
+            f"{len(glitches)} glitch frame(s) left out (one buffer under an out-of-sequence "
+            f"frame_num): {[g['frame_number'] for g in glitches][:5]}; see glitches.csv",
+            StoreWarning,
+            stacklevel=2,
+        )
     return result
+
+
+def _is_glitch(frame_numbers: np.ndarray, i: int, meta: dict) -> bool:
+    """One buffer at most, under a frame number out of sequence with its neighbours."""
+    if meta.get("num_buffers", 2) > 1:
+        return False
+    before = frame_numbers[i - 1] if i > 0 else None
+    after = frame_numbers[i + 1] if i + 1 < len(frame_numbers) else None
+    fn = frame_numbers[i]
+    return (before is not None and fn <= before) or (after is not None and fn >= after)
 
 
 class _DebugVideo:

@@ -34,6 +34,10 @@ def summary(scores: pd.DataFrame) -> list[str]:
     lines += [f"  from {n}: {int(counts.get(n, 0))}" for n in names]
     lines.append(f"frames with no clean copy: {unclean}")
     lines.append(f"frames seen by only one receiver: {int((scores['candidates'] == 1).sum())}")
+    glitches = scores.attrs.get("glitches", [])
+    if glitches:
+        numbers = ", ".join(str(g["frame_number"]) for g in glitches[:5])
+        lines.append(f"glitch frames left out: {len(glitches)} (frame_num {numbers}; see glitches.csv)")
     return lines
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import framestore
 from framestore.miniscope.recording import import_recording
-from framestore.miniscope.synthetic import make_session
+from framestore.miniscope.synthetic import GLITCH_FRAME_NUM, make_session
 from framestore.stitch import stitch
 
 
@@ -27,9 +27,12 @@ def test_stitch_synthetic_session(tmp_path, receivers):
         scores = stitch(stores, tmp_path / "stitched")
         out = framestore.new_for_filename(tmp_path / "stitched")
 
-    # no frame any receiver has is lost, and the order is kept
-    seen = sorted(set().union(*(r.frame_nums for r in session.receivers)))
+    # no frame any receiver has is lost, and the order is kept; the glitch frame (one stray
+    # buffer under an out-of-range frame_num) is reported, never written
+    seen = sorted(set().union(*(r.frame_nums for r in session.receivers)) - {GLITCH_FRAME_NUM})
     assert out.frame_numbers.tolist() == seen == scores["frame_number"].tolist()
+    assert [g["frame_number"] for g in scores.attrs["glitches"]] == [GLITCH_FRAME_NUM]
+    assert pd.read_csv(tmp_path / "stitched" / "glitches.csv")["frame_number"].tolist() == [GLITCH_FRAME_NUM]
 
     damage = {r.stem: r.damaged for r in session.receivers}
     best_chosen = 0
@@ -66,6 +69,7 @@ def test_framestore_stitch_command(tmp_path, capsys):
     assert main([*videos, "-o", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     assert "frames out: 60" in printed and "frames seen by only one receiver" in printed
+    assert f"glitch frames left out: 1 (frame_num {GLITCH_FRAME_NUM}" in printed
     assert sorted(p.name for p in session.directory.iterdir()) == before  # nothing beside the inputs
     size = (tmp_path / "out" / "scores.csv").stat().st_size
     assert main([*videos, "-o", str(tmp_path / "out")]) == 1  # refused, untouched

@@ -39,6 +39,7 @@ CSV_COLUMNS = [
 SHAPE = (200, 200)
 BUFFERS = 8
 FPS = 20.0
+GLITCH_FRAME_NUM = 2**31 - 1  # what a corrupted header can claim
 
 
 @dataclass
@@ -68,6 +69,7 @@ def make_session(
     first_frame_num: int = 5000,
     seed: int = 0,
     split_frame: bool = True,
+    glitch_frame: bool = True,
 ) -> Session:
     """Write ``receivers`` recordings of one ``frames``-frame device stream to ``directory``."""
     rng = np.random.default_rng(seed)
@@ -163,6 +165,25 @@ def make_session(
             video_frames.append(image)
             info.frame_nums.append(num)
             info.damaged.append(int(np.count_nonzero(image != clean)))
+            if glitch_frame and r == 1 and len(video_frames) == 21:
+                # a header glitch: one stray buffer under an out-of-range frame_num
+                stray = dict(records[-1])
+                stray.update(
+                    frame_num=GLITCH_FRAME_NUM,
+                    frame_buffer_count=0,
+                    black_padding_px=0,
+                    buffer_recv_index=recv_index,
+                    write_buffer_count=recv_index,
+                    buffer_recv_unix_time=records[-1]["buffer_recv_unix_time"] + 0.001,
+                    reconstructed_frame_index=len(video_frames),
+                )
+                records.append(stray)
+                recv_index += 1
+                glitch = np.zeros(SHAPE, np.uint8)
+                glitch[:rows_per_buffer] = rng.integers(0, 256, (rows_per_buffer, SHAPE[1]), dtype=np.uint8)
+                video_frames.append(glitch)
+                info.frame_nums.append(GLITCH_FRAME_NUM)
+                info.damaged.append(SHAPE[0] * SHAPE[1])
         _write_video(directory / f"{stem}.avi", video_frames)
         pd.DataFrame(records, columns=CSV_COLUMNS).to_csv(directory / f"{stem}.csv", index=False)
         out.append(info)
