@@ -88,7 +88,7 @@ def make_session(
         records: list[dict] = []
         video_frames: list[np.ndarray] = []
         recv_index = 0
-        stall_until = -1.0
+        stall_until = last_t = -1.0
         split_at = start + 10 if (split_frame and r == 0) else -1
         for k in range(start, stop + 1):  # one frame more: the trailing CSV-only frame
             num = int(nums[k]) if k < frames else int(nums[-1]) + 1
@@ -113,8 +113,9 @@ def make_session(
                 t = t0 + k / FPS + 0.002 * b + rng.uniform(0, 0.003)
                 if rng.random() < 0.01:
                     stall_until = t + 0.3  # the host stalls; buffers arrive in a burst
-                if t < stall_until:
-                    t = stall_until + 0.0005 * recv_index % 0.01
+                # buffers held up by a stall arrive together at its end, still in order
+                t = max(t, stall_until, last_t + 1e-5)
+                last_t = t
                 frame_records.append((b, padding, t))
                 got += 1
             if got == 0:
