@@ -123,7 +123,9 @@ def stitch(
             idx = {n: int(getattr(row, n)) for n in present}
             meta = [metas[n].iloc[idx[n]].to_dict() for n in present]
             if all(_is_glitch(named[n].frame_numbers, idx[n], m) for n, m in zip(present, meta, strict=True)):
-                glitches.append({"frame_number": int(row.frame_number), **{n: idx[n] for n in present}})
+                glitches.append(
+                    {"frame_number": int(meta[0]["frame_number"]), **{n: idx[n] for n in present}}
+                )
                 continue  # reported, never written as a frame
             images = [named[n][idx[n]] for n in present]
             scores = score_candidates(images, meta)

@@ -94,3 +94,21 @@ def test_debug_video(tmp_path):
     k = int(np.flatnonzero(scores["differing_px"] > 1000)[0])
     red = (frames[k][..., 2] > 200) & (frames[k][..., 1] < 60) & (frames[k][..., 0] < 60)
     assert red.sum() > 500  # differing pixels are marked
+
+
+def test_stitch_by_receive_time(tmp_path):
+    session = make_session(tmp_path / "session", receivers=2, frames=80, seed=9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", framestore.StoreWarning)
+        stores = {}
+        for rec in session.receivers:
+            import_recording(session.video(rec.stem), tmp_path / rec.stem)
+            stores[rec.stem] = framestore.new_for_filename(tmp_path / rec.stem)
+        scores = stitch(stores, tmp_path / "stitched", by="frame_time", tolerance=0.02)
+        # host stalls deliver several frames at once: by receive time, device frame numbers
+        # can come out of order (the StoreWarning says so); by frame_number they cannot
+        out = framestore.new_for_filename(tmp_path / "stitched")
+    seen = sorted(set().union(*(r.frame_nums for r in session.receivers)) - {GLITCH_FRAME_NUM})
+    assert sorted(set(out.frame_numbers.tolist())) == seen  # every device frame, none invented
+    assert (np.diff(out.frame_times) > 0).all()  # in time order
+    assert [g["frame_number"] for g in scores.attrs["glitches"]] == [GLITCH_FRAME_NUM]
