@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .index import fps_from_times
 from .reader import StoreReader
 from .writer import StoreWriter
 
@@ -46,7 +47,7 @@ def convert(
             imgshape=source.image_shape,
             imgdtype=source.dtype,
             chunksize=chunksize or source.chunksize,
-            fps=source.fps or _fps_from_times(source.frame_times),
+            fps=source.fps or fps_from_times(source.frame_times, 25.0),
             metadata=source.user_metadata,
             overwrite=overwrite,
             frame_columns={name: table[name].dtype for name in extra_columns},
@@ -65,9 +66,3 @@ def convert(
 
 def _missing(value: object) -> bool:
     return isinstance(value, float) and np.isnan(value)
-
-
-def _fps_from_times(times: np.ndarray) -> float:
-    steps = np.diff(times)
-    steps = steps[np.isfinite(steps) & (steps > 0)]
-    return float(1 / np.median(steps)) if len(steps) else 25.0

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CorruptStoreError
+from .index import fps_from_times
 from .writer import StoreWriter
 
 
@@ -53,8 +54,7 @@ def import_video(
         seconds = (np.sort(np.array(pts, float)) - min(pts)) * time_base if count else np.zeros(0)
         times = video.stat().st_mtime - (seconds[-1] if count else 0) + seconds
         numbers = np.arange(count)
-    steps = np.diff(times)
-    fps = float(1 / np.median(steps[steps > 0])) if np.any(steps > 0) else 25.0
+    fps = fps_from_times(times, 25.0)
     shape = (height, width) if gray else (height, width, 3)
     with (
         StoreWriter(

@@ -206,6 +206,13 @@ class StoreIndex:
         return int(self._by_number.value(len(self) - 1)) if len(self) else None
 
 
+def fps_from_times(times: np.ndarray, default: float) -> float:
+    """Frames per second from frame times (the median interval), or ``default``."""
+    steps = np.diff(times)
+    steps = steps[np.isfinite(steps) & (steps > 0)]
+    return float(1 / np.median(steps)) if len(steps) else default
+
+
 def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
     return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
 

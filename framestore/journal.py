@@ -100,11 +100,6 @@ class JournalContents:
     def __len__(self) -> int:
         return len(self.frame_number)
 
-    def read_payload(self, k: int) -> bytes:
-        with open(self.path, "rb") as f:
-            f.seek(int(self.payload_offset[k]))
-            return f.read(int(self.payload_size[k]))
-
     def read_payloads(self, start: int, stop: int) -> list[bytes]:
         """Payloads ``start .. stop - 1`` in one pass over the file."""
         out = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,15 @@ class Layout:
     @property
     def marker_path(self) -> Path:
         return self.root / WRITING_MARKER
+
+    def remove_chunk(self, n: int) -> None:
+        """Delete chunk ``n``'s file or folder and its journal (an empty or abandoned chunk)."""
+        path = self.chunk_path(n)
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+        self.journal_path(n).unlink(missing_ok=True)
 
     def chunk_numbers(self) -> list[int]:
         """Numbers of the chunks present: those with a chunk file or folder or a journal."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +49,7 @@ def recover(path: str | os.PathLike[str]) -> RecoveryReport:
     report = RecoveryReport(layout.root)
     numbers = layout.chunk_numbers()
     if numbers and opened_when_killed(layout, numbers[-1]):  # nothing finished in it
-        _remove(layout.chunk_path(numbers[-1]))
+        layout.remove_chunk(numbers[-1])
     for leftover in layout.root.glob("*.journal.tmp"):
         leftover.unlink()
     for n in numbers:
@@ -72,13 +71,6 @@ def recover(path: str | os.PathLike[str]) -> RecoveryReport:
     write_index_cache(layout)
     layout.marker_path.unlink(missing_ok=True)
     return report
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
 
 
 def _recover_images(layout: Layout, n: int, journal: JournalContents) -> dict[str, np.ndarray]:

@@ -237,7 +237,7 @@ class StoreWriter:
                 self._finish_chunk(chunk, number, packed)
             elif chunk is not None:  # closed before any frame: leave no empty chunk behind
                 chunk.abort()
-                self._remove_chunk(number)
+                self._layout.remove_chunk(number)
             chunk = None
             if finishing is not None:
                 finishing.result()
@@ -280,14 +280,6 @@ class StoreWriter:
         if self._format.video is not None:
             _fsync_path(self._layout.chunk_path(n))
         write_index(self._layout.index_path(n), columns)
-        self._layout.journal_path(n).unlink(missing_ok=True)
-
-    def _remove_chunk(self, n: int) -> None:
-        path = self._layout.chunk_path(n)
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
         self._layout.journal_path(n).unlink(missing_ok=True)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CorruptStoreError, StoreWarning
+from ..index import fps_from_times
 from ..writer import StoreWriter
 
 FRAME_COLUMNS = {
@@ -96,7 +97,7 @@ def import_recording(
         fmt,
         output,
         imgshape=(height, width),
-        fps=_fps(table["first_recv_time"].to_numpy()),
+        fps=round(fps_from_times(table["first_recv_time"].to_numpy(), 20.0), 3),
         overwrite=overwrite,
         frame_columns=FRAME_COLUMNS,
         metadata={"source_video": video.name, "source_csv": csv_path.name},
@@ -111,9 +112,3 @@ def import_recording(
                 **{name: row[name] for name in FRAME_COLUMNS},
             )
     return Path(output)
-
-
-def _fps(times: np.ndarray) -> float:
-    steps = np.diff(times)
-    steps = steps[steps > 0]
-    return float(round(1 / np.median(steps), 3)) if len(steps) else 20.0
