@@ -53,6 +53,14 @@ def write_with_imgstore(path, fmt, kind, count=45, chunksize=20):
     return numbers
 
 
+def edit_store_block(path, **changes):
+    """Change keys of a store's ``__store`` block, as an older imgstore would have written it."""
+    md_path = path / "metadata.yaml"
+    md = yaml.safe_load(md_path.read_text())
+    md["__store"].update(changes)
+    md_path.write_text(yaml.safe_dump(md))
+
+
 def imgstore_frames(path):
     store = imgstore.new_for_filename(str(path))
     frames, meta = [], []
@@ -225,10 +233,7 @@ def test_bayer_encoding_is_decoded_as_imgstore_does(tmp_path, fmt):
 
 def test_odd_imgshape_of_an_old_video_store(tmp_path):
     write_with_imgstore(tmp_path / "s", "mjpeg/avi", "gray", count=25, chunksize=20)
-    md_path = tmp_path / "s" / "metadata.yaml"
-    md = yaml.safe_load(md_path.read_text())
-    md["__store"]["imgshape"] = [49, 65]  # what old stores said; their videos hold 48x64
-    md_path.write_text(yaml.safe_dump(md))
+    edit_store_block(tmp_path / "s", imgshape=[49, 65])  # what old stores said; videos hold 48x64
     theirs, frames, _ = imgstore_frames(tmp_path / "s")
     ours = framestore.new_for_filename(tmp_path / "s")
     assert ours.image_shape == theirs.image_shape == (48, 64)
@@ -302,10 +307,7 @@ def test_wrapped_frame_counter_and_ties_like_imgstore(tmp_path):
 def test_avc1_mp4_video_store(tmp_path):
     """imgstore's 'avc1/mp4' format: H.264 in MP4 under the VideoImgStore class."""
     numbers = write_motif_store(tmp_path / "s", "color")
-    md_path = tmp_path / "s" / "metadata.yaml"
-    md = yaml.safe_load(md_path.read_text())
-    md["__store"].update({"class": "VideoImgStore", "format": "avc1/mp4"})
-    md_path.write_text(yaml.safe_dump(md))
+    edit_store_block(tmp_path / "s", **{"class": "VideoImgStore", "format": "avc1/mp4"})
     theirs, frames, _ = imgstore_frames(tmp_path / "s")
     ours = framestore.new_for_filename(tmp_path / "s")
     assert ours.frame_numbers.tolist() == numbers.tolist()
@@ -334,10 +336,7 @@ def test_h264_mkv_video_store(tmp_path):
                     packet.stream = stream
                     dst.mux(packet)
         mp4.unlink()
-    md_path = tmp_path / "s" / "metadata.yaml"
-    md = yaml.safe_load(md_path.read_text())
-    md["__store"].update({"class": "VideoImgStore", "format": "h264/mkv", "extension": ".mkv"})
-    md_path.write_text(yaml.safe_dump(md))
+    edit_store_block(tmp_path / "s", **{"class": "VideoImgStore", "format": "h264/mkv", "extension": ".mkv"})
     theirs, frames, _ = imgstore_frames(tmp_path / "s")
     ours = framestore.new_for_filename(tmp_path / "s")
     assert ours.frame_numbers.tolist() == numbers.tolist()
