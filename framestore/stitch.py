@@ -98,7 +98,8 @@ def stitch(
         table = align(named, by=by, tolerance=tolerance)
     names = list(named)
     first = named[names[0]]
-    metas = {n: s.index_dataframe() for n, s in named.items()}
+    # per-frame metadata of every source as column arrays: one row is a few array lookups
+    metas = {n: {c: v.to_numpy() for c, v in s.index_dataframe().items()} for n, s in named.items()}
     params = {"by": by, "tolerance": tolerance, "criteria": list(CRITERIA), "disagree_level": DISAGREE_LEVEL}
     writer = StoreWriter(
         fmt,
@@ -121,7 +122,7 @@ def stitch(
         for row in table.itertuples(index=False):
             present = [n for n in names if not pd.isna(getattr(row, n))]
             idx = {n: int(getattr(row, n)) for n in present}
-            meta = [metas[n].iloc[idx[n]].to_dict() for n in present]
+            meta = [{c: v[idx[n]] for c, v in metas[n].items()} for n in present]
             if all(_is_glitch(named[n].frame_numbers, idx[n], m) for n, m in zip(present, meta, strict=True)):
                 glitches.append(
                     {"frame_number": int(meta[0]["frame_number"]), **{n: idx[n] for n in present}}
