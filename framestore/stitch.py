@@ -1,11 +1,11 @@
 """Stitching redundant recordings of one device into one store of the best copies.
 
 For every aligned frame, the candidates (one per source that has the frame) are ranked by
-metadata first (more buffers received, less zero padding), then by image evidence: rows left
-all-zero by lost buffers; with three or more copies, pixels that disagree with the
-consensus (the per-pixel median); and between copies that still tie, the lower Sobel edge
-energy (noise and artifacts add edges). The chosen copy is written unchanged, and a scores
-table says, for every output frame, what each candidate scored and why the winner won.
+their estimated damaged pixels (``stitch_scoring``: zeroed where another copy has data,
+outvoted by the other copies, rougher where two copies conflict), then by metadata (more
+buffers received, less zero padding), then by Sobel edge energy. The chosen copy is written
+unchanged, and a scores table says, for every output frame, what each candidate scored and
+why the winner won.
 """
 
 from __future__ import annotations
@@ -23,55 +23,10 @@ import pandas as pd
 from .align import align, named_stores
 from .errors import StoreWarning
 from .reader import StoreReader
+from .stitch_scoring import CRITERIA, SCORES, choose, score_candidates
 from .writer import StoreWriter
 
-METHOD = "framestore.stitch/1"
-# criteria in order; lower is better for each (buffers are negated)
-CRITERIA = ("missing_buffers", "padding_px", "zero_rows", "disagreeing_px", "edge_energy")
-_REASONS = {
-    "missing_buffers": "more buffers received",
-    "padding_px": "less zero padding",
-    "zero_rows": "fewer zeroed rows (lost buffers)",
-    "disagreeing_px": "agrees with the other copies",
-    "edge_energy": "less edge energy (noise, artifacts)",
-}
-DISAGREE_LEVEL = 8  # grey levels from the consensus that count as disagreement
-
-
-def score_candidates(images: list[np.ndarray], meta: list[dict[str, float]]) -> pd.DataFrame:
-    """One row per candidate copy of a frame, one column per criterion (lower is better)."""
-    rows = []
-    median = np.median(np.stack(images), axis=0) if len(images) >= 3 else None
-    for image, m in zip(images, meta, strict=True):
-        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0)
-        gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1)
-        rows.append(
-            {
-                "missing_buffers": -float(m.get("num_buffers", 0)),
-                "padding_px": float(m.get("black_padding_px", 0)),
-                "zero_rows": float(np.count_nonzero(~gray.any(axis=1))),
-                "disagreeing_px": (
-                    float(np.count_nonzero(np.abs(gray.astype(np.int16) - median) > DISAGREE_LEVEL))
-                    if median is not None
-                    else 0.0
-                ),
-                "edge_energy": float(np.mean(np.abs(gx)) + np.mean(np.abs(gy))),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def choose(scores: pd.DataFrame) -> tuple[int, str]:
-    """The best candidate (lexicographic over CRITERIA) and the reason it beat the next."""
-    if len(scores) == 1:
-        return 0, "only copy"
-    order = scores.sort_values(list(CRITERIA), kind="stable").index.to_list()
-    best, runner = scores.loc[order[0]], scores.loc[order[1]]
-    for criterion in CRITERIA:
-        if best[criterion] != runner[criterion]:
-            return int(order[0]), _REASONS[criterion]
-    return int(order[0]), "identical scores: first source"
+METHOD = "framestore.stitch/2"
 
 
 def stitch(
@@ -83,13 +38,20 @@ def stitch(
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
     debug_video: str | os.PathLike[str] | None = None,
+    disagree_level: int = 0,
 ) -> pd.DataFrame:
     """Write the best copy of every aligned frame of ``stores`` to a new store ``output``;
     return the scores table (also saved as ``scores.csv`` in the new store).
 
     ``debug_video``: also write a video (MJPEG AVI) showing, for every output frame, the
     candidates side by side, the pixels where each differs from the chosen one in red, and
-    the chosen one labelled."""
+    the chosen one labelled. ``disagree_level``: grey levels by which two copies may differ
+    and still agree (0: lossless copies of the same bytes agree exactly where undamaged).
+
+    The table has one row per output frame: ``frame_number``, ``frame_time`` (the earliest
+    receive time), ``chosen``, ``reason``, ``candidates``, ``differing_px`` (pixels where the
+    copies differ), ``clean`` (the chosen copy shows no damage: every buffer, no padding, no
+    damaged pixel) and, per source, its ``frame_index`` and every score in ``SCORES``."""
     named = named_stores(stores)
     if len(named) < 2:
         raise ValueError("stitch needs at least two stores")
@@ -100,7 +62,9 @@ def stitch(
     first = named[names[0]]
     # per-frame metadata of every source as column arrays: one row is a few array lookups
     metas = {n: {c: v.to_numpy() for c, v in s.index_dataframe().items()} for n, s in named.items()}
-    params = {"by": by, "tolerance": tolerance, "criteria": list(CRITERIA), "disagree_level": DISAGREE_LEVEL}
+    counts = [m["num_buffers"] for m in metas.values() if len(m.get("num_buffers", ()))]
+    full = max((int(c.max()) for c in counts), default=0)  # buffers in a whole frame
+    params = {"by": by, "tolerance": tolerance, "criteria": list(CRITERIA), "disagree_level": disagree_level}
     writer = StoreWriter(
         fmt,
         output,
@@ -129,7 +93,9 @@ def stitch(
                 )
                 continue  # reported, never written as a frame
             images = [named[n][idx[n]] for n in present]
-            scores = score_candidates(images, meta)
+            buffers = [float(m.get("num_buffers", full)) for m in meta]
+            padding = [float(m.get("black_padding_px", 0)) for m in meta]
+            scores = score_candidates(images, buffers, padding, level=disagree_level)
             k, reason = choose(scores)
             stack = np.stack(images)
             differing = int(np.count_nonzero((stack != stack[0]).any(axis=0)))
@@ -140,12 +106,15 @@ def stitch(
             writer.add_image(
                 images[k], frame_number, frame_time, source=names.index(present[k]), candidates=len(present)
             )
+            clean = scores["damaged_px"][k] == 0 and padding[k] == 0 and buffers[k] >= full
             record = {"frame_number": frame_number, "frame_time": frame_time, "chosen": present[k]}
-            record.update({"reason": reason, "candidates": len(present), "differing_px": differing})
+            record.update(
+                {"reason": reason, "candidates": len(present), "differing_px": differing, "clean": clean}
+            )
             for j, n in enumerate(present):
                 record[f"{n}_frame_index"] = idx[n]
-                for criterion in CRITERIA:
-                    record[f"{n}_{criterion}"] = scores.loc[j, criterion]
+                for name in SCORES:
+                    record[f"{n}_{name}"] = scores[name][j]
             records.append(record)
             if debug is not None:
                 debug.add(dict(zip(present, images, strict=True)), present[k], frame_number, reason)

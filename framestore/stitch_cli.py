@@ -18,17 +18,8 @@ from .reader import StoreReader
 def summary(scores: pd.DataFrame) -> list[str]:
     """The closing report: frames out, frames per source, frames without a clean copy,
     frames only one receiver saw."""
-    chosen = [c for c in scores.columns if c.endswith("_missing_buffers")]
-    names = [c.removesuffix("_missing_buffers") for c in chosen]
-    unclean = 0
-    for _, row in scores.iterrows():
-        name = row["chosen"]
-        if (
-            row[f"{name}_missing_buffers"] > -8
-            or row[f"{name}_padding_px"] > 0
-            or row[f"{name}_zero_rows"] > 0
-        ):
-            unclean += 1
+    names = [c.removesuffix("_frame_index") for c in scores.columns if c.endswith("_frame_index")]
+    unclean = int((~scores["clean"].astype(bool)).sum()) if len(scores) else 0
     lines = [f"frames out: {len(scores)}"]
     counts = scores["chosen"].value_counts()
     lines += [f"  from {n}: {int(counts.get(n, 0))}" for n in names]

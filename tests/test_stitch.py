@@ -34,8 +34,11 @@ def test_stitch_synthetic_session(tmp_path, receivers):
     assert [g["frame_number"] for g in scores.attrs["glitches"]] == [GLITCH_FRAME_NUM]
     assert pd.read_csv(tmp_path / "stitched" / "glitches.csv")["frame_number"].tolist() == [GLITCH_FRAME_NUM]
 
+    # frame by frame, the chosen copy is the least damaged one (fewest pixels differing from
+    # the clean frame), within 1% of a buffer: copies closer than that are alike to any
+    # evidence. A clean copy always wins.
     damage = {r.stem: r.damaged for r in session.receivers}
-    best_chosen = 0
+    best_chosen = clean_right = 0
     for k, row in scores.iterrows():
         candidates = {
             n: damage[n][int(row[f"{n}_frame_index"])]
@@ -44,18 +47,21 @@ def test_stitch_synthetic_session(tmp_path, receivers):
         }
         chosen = candidates[row["chosen"]]
         if min(candidates.values()) == 0:
-            assert chosen == 0, (row["frame_number"], candidates, row["reason"])  # a clean copy wins
-        best_chosen += chosen == min(candidates.values())
+            assert chosen == 0, (row["frame_number"], candidates, row["reason"])
+        best_chosen += chosen <= min(candidates.values()) + 50
+        clean_right += row["clean"] == (chosen == 0)
         source = stores[row["chosen"]]
         np.testing.assert_array_equal(out[k], source[int(row[f"{row['chosen']}_frame_index"])])  # bit-exact
-    assert best_chosen >= 0.95 * len(scores)
+    assert best_chosen >= 0.99 * len(scores), (best_chosen, len(scores))
+    # "clean" (no damage shown) is right but for garbage no other copy can check
+    assert clean_right >= 0.98 * len(scores), (clean_right, len(scores))
 
     # the scores table is in the store, and the store says what it was derived from
     saved = pd.read_csv(tmp_path / "stitched" / "scores.csv")
     assert saved["chosen"].tolist() == scores["chosen"].tolist()
     derived = out.metadata.derived_from
     assert [s["uuid"] for s in derived["sources"]] == [s.uuid for s in stores.values()]
-    assert derived["method"] == "framestore.stitch/1"
+    assert derived["method"] == "framestore.stitch/2"
     sources = out.index_dataframe()["source"].tolist()
     assert [list(stores)[s] for s in sources] == scores["chosen"].tolist()
 
