@@ -118,3 +118,44 @@ def test_stitch_by_receive_time(tmp_path):
     assert sorted(set(out.frame_numbers.tolist())) == seen  # every device frame, none invented
     assert (np.diff(out.frame_times) > 0).all()  # in time order
     assert [g["frame_number"] for g in scores.attrs["glitches"]] == [GLITCH_FRAME_NUM]
+
+
+def _frame(seed: int = 0) -> np.ndarray:
+    """A smooth, never-zero image: what a miniscope frame looks like at pixel scale."""
+    y, x = np.mgrid[0:80, 0:64]
+    return (60 + 40 * np.sin(x / 9.0 + seed) + 30 * np.cos(y / 7.0)).astype(np.uint8)
+
+
+def test_garbled_payload_under_clean_metadata_loses_to_a_padded_copy():
+    from framestore.stitch_scoring import choose, score_candidates
+
+    clean = _frame()
+    garbled = clean.copy()
+    garbled[20:30:2] = np.random.default_rng(1).integers(1, 256, (5, 64), dtype=np.uint8)
+    padded = clean.copy()
+    padded[79, -40:] = 0  # 40 px of padding at the end of the last buffer
+    scores = score_candidates([garbled, padded], num_buffers=[8, 8], padding_px=[0, 40])
+    assert choose(scores) == (1, "smoother where the copies conflict (Sobel edge energy)")
+    assert scores["conflict_px"][0] == np.count_nonzero(garbled != clean) and scores["zeroed_px"][1] == 40
+    # metadata decides only where the pixels cannot: two copies missing different, equal parts
+    a, b = clean.copy(), clean.copy()
+    a[0:10], b[10:20] = 0, 0
+    assert choose(score_candidates([a, b], num_buffers=[7, 6], padding_px=[0, 0])) == (
+        0,
+        "more buffers received",
+    )
+
+
+def test_consensus_outvotes_a_copy_with_clean_metadata():
+    from framestore.stitch_scoring import choose, score_candidates
+
+    clean = _frame(2)
+    garbled = clean.copy()
+    garbled[40:50] = 255 - garbled[40:50]
+    lost = clean.copy()
+    lost[0:10] = 0
+    scores = score_candidates([garbled, lost, clean], num_buffers=[8, 7, 8], padding_px=[0, 0, 0])
+    assert scores["outvoted_px"].tolist() == [640, 0, 0] and scores["zeroed_px"].tolist() == [0, 640, 0]
+    assert choose(scores) == (2, "agrees with the other copies")  # the runner-up is the garbled one
+    same = score_candidates([clean, clean], num_buffers=[8, 8], padding_px=[0, 0])
+    assert choose(same) == (0, "identical scores: first source")
