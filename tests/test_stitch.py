@@ -123,7 +123,7 @@ def test_stitch_by_receive_time(tmp_path):
 def _frame(seed: int = 0) -> np.ndarray:
     """A smooth, never-zero image: what a miniscope frame looks like at pixel scale."""
     y, x = np.mgrid[0:80, 0:64]
-    return (60 + 40 * np.sin(x / 9.0 + seed) + 30 * np.cos(y / 7.0)).astype(np.uint8)
+    return (100 + 40 * np.sin(x / 9.0 + seed) + 30 * np.cos(y / 7.0)).astype(np.uint8)
 
 
 def test_garbled_payload_under_clean_metadata_loses_to_a_padded_copy():
