@@ -74,7 +74,7 @@ def stitch(
         overwrite=overwrite,
         frame_columns={"source": "int16", "candidates": "int16"},
         derived_from={
-            "sources": [{"name": n, "path": str(s.path), "uuid": s.uuid} for n, s in named.items()],
+            "sources": [_source_record(n, s) for n, s in named.items()],
             "method": METHOD,
             "parameters": params,
         },
@@ -134,6 +134,16 @@ def stitch(
             stacklevel=2,
         )
     return result
+
+
+def _source_record(name: str, store: StoreReader) -> dict[str, str]:
+    """What ``derived_from`` says of one source: its name, path and uuid, and the recording
+    it was imported from, if it was."""
+    record = {"name": name, "path": str(store.path), "uuid": store.uuid}
+    record.update(
+        {k: store.user_metadata[k] for k in ("source_video", "source_csv") if k in store.user_metadata}
+    )
+    return record
 
 
 def _is_glitch(frame_numbers: np.ndarray, i: int, meta: dict) -> bool:

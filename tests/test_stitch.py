@@ -82,7 +82,13 @@ def test_framestore_stitch_command(tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
     assert (tmp_path / "out" / "scores.csv").stat().st_size == size
     assert main([*videos, "-o", str(tmp_path / "out"), "--force", "--format", "npy"]) == 0
-    assert framestore.new_for_filename(tmp_path / "out").format == "npy"
+    out = framestore.new_for_filename(tmp_path / "out")
+    assert out.format == "npy"
+    sources = out.metadata.derived_from["sources"]
+    assert [s["source_video"] for s in sources] == [str(session.video(r.stem)) for r in session.receivers]
+    assert [s["source_csv"] for s in sources] == [
+        str(session.video(r.stem).with_suffix(".csv")) for r in session.receivers
+    ]
 
 
 def test_debug_video(tmp_path):
