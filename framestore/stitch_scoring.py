@@ -117,16 +117,18 @@ def score_candidates(
 
 
 def choose(scores: dict[str, np.ndarray]) -> tuple[int, str]:
-    """The best candidate (lexicographic over ``CRITERIA``) and why it beat the runner-up."""
+    """The best candidate (lexicographic over ``CRITERIA``) and why it beat the best of the
+    candidates that scored differently (copies identical to it explain nothing)."""
     if len(scores["damaged_px"]) == 1:
         return 0, "only copy"
     order = np.lexsort([scores[c] for c in reversed(CRITERIA)])
-    best, runner = int(order[0]), int(order[1])
-    for criterion in CRITERIA:
-        if scores[criterion][best] != scores[criterion][runner]:
-            if criterion == "damaged_px":  # name the evidence that made the difference
-                criterion = max(EVIDENCE, key=lambda e: scores[e][runner] - scores[e][best])
-            return best, _REASONS[criterion]
+    best = int(order[0])
+    for runner in order[1:]:
+        for criterion in CRITERIA:
+            if scores[criterion][best] != scores[criterion][runner]:
+                if criterion == "damaged_px":  # name the evidence that made the difference
+                    criterion = max(EVIDENCE, key=lambda e: scores[e][runner] - scores[e][best])
+                return best, _REASONS[criterion]
     return best, "identical scores: first source"
 
 
