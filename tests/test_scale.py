@@ -1,0 +1,109 @@
+"""Chunk-parallel work: lazy dask arrays, and convert / stitch on a local process pool and on
+a Dask cluster writing exactly what the serial run writes."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import kind_shape_dtype
+
+import framestore
+from framestore.convert import convert
+from framestore.index_cache import load_chunk_indexes
+from framestore.miniscope.recording import import_recording
+from framestore.miniscope.synthetic import make_session
+from framestore.reader import StoreReader
+from framestore.stitch import stitch
+from framestore.synthetic import synthetic_frame
+
+distributed = pytest.importorskip("dask.distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A real Dask cluster: a scheduler and two worker processes on this machine."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dashboard and port notices
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _source(path, count=230, chunksize=50):
+    """Frame numbers from 9,000,000 with gaps, a per-frame column, extra data now and then."""
+    shape, dtype = kind_shape_dtype("gray8")
+    numbers = 9_000_000 + np.cumsum(np.where(np.arange(count) % 17 == 5, 3, 1))
+    with framestore.new_for_format(
+        "npy",
+        path,
+        imgshape=shape,
+        imgdtype=dtype,
+        chunksize=chunksize,
+        fps=30,
+        metadata={"rig": "scale"},
+        frame_columns={"exposure": "float32"},
+    ) as w:
+        for k, n in enumerate(numbers):
+            w.add_image(synthetic_frame(int(n), shape), int(n), 1.7e9 + k / 30, exposure=k * 0.5)
+            if k % 7 == 0:
+                w.add_extra_data(temperature=20 + k / 100)
+    return framestore.new_for_filename(path)
+
+
+def _same_store(a: StoreReader, b: StoreReader) -> None:
+    """Same frames, same chunk indexes (pts, keyframes, CRC of every stored frame), same
+    per-frame columns and extra data."""
+    assert len(a) == len(b) and a.chunksize == b.chunksize
+    np.testing.assert_array_equal(a[:], b[:])
+    for ca, cb in zip(load_chunk_indexes(a._layout), load_chunk_indexes(b._layout), strict=True):
+        assert ca.columns.keys() == cb.columns.keys()
+        for key in ca.columns:
+            np.testing.assert_array_equal(ca.columns[key], cb.columns[key], err_msg=key)
+    pd.testing.assert_frame_equal(a.index_dataframe(), b.index_dataframe())
+    pd.testing.assert_frame_equal(a.get_extra_data(), b.get_extra_data())
+    assert a.user_metadata == b.user_metadata and b.is_complete
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["ffv1/mkv", "png"])
+def test_convert_in_parallel_writes_what_the_serial_run_writes(tmp_path, client, fmt):
+    src = _source(tmp_path / "src")
+    serial = convert(src.path, tmp_path / "serial", fmt, chunksize=40, workers=1)
+    pool = convert(src.path, tmp_path / "pool", fmt, chunksize=40, workers=2)
+    dask = convert(src.path, tmp_path / "dask", fmt, chunksize=40, scheduler=client)
+    reference = StoreReader(serial)
+    assert len(reference._index.chunks) == 6
+    for out in (pool, dask):
+        _same_store(reference, StoreReader(out))
+        assert not (out / ".framestore-parts").exists()
+    np.testing.assert_array_equal(reference[:], src[:])
+
+
+@pytest.mark.slow
+def test_stitch_in_parallel_writes_what_the_serial_run_writes(tmp_path, client):
+    session = make_session(tmp_path / "session", receivers=3, frames=130, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", framestore.StoreWarning)
+        paths = []
+        for rec in session.receivers:
+            paths.append(import_recording(session.video(rec.stem), tmp_path / rec.stem))
+        runs = {
+            "serial": stitch(paths, tmp_path / "serial", chunksize=30, workers=1),
+            "pool": stitch(paths, tmp_path / "pool", chunksize=30, workers=2),
+            "dask": stitch(paths, tmp_path / "dask", chunksize=30, scheduler=client),
+        }
+    reference = StoreReader(tmp_path / "serial")
+    assert len(reference._index.chunks) == 5
+    for name in ("pool", "dask"):
+        _same_store(reference, StoreReader(tmp_path / name))
+        pd.testing.assert_frame_equal(runs["serial"], runs[name])
+        saved = pd.read_csv(tmp_path / name / "scores.csv")
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "serial" / "scores.csv"), saved)
+        assert runs[name].attrs["glitches"] == runs["serial"].attrs["glitches"]
