@@ -7,24 +7,36 @@ scheduler address (``"tcp://host:8786"``) or a ``dask.distributed.Client``.
 
 from __future__ import annotations
 
-import functools
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
+from .errors import FramestoreError
 from .reader import StoreReader
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-@functools.lru_cache(maxsize=32)
-def open_reader(path: str) -> StoreReader:
-    """A reader of the store at ``path``, opened once per worker process and reused by the
-    tasks that process runs."""
-    return StoreReader(path)
+_local = threading.local()
+
+
+def open_reader(path: str, uuid: str | None = None) -> StoreReader:
+    """A reader of the store at ``path``, opened once per worker thread and reused by the
+    tasks it runs (readers hold decoders, which one thread at a time may use). ``uuid``:
+    refuse a store that was replaced since the job was planned."""
+    cache: dict[str, StoreReader] = _local.__dict__.setdefault("readers", {})
+    reader = cache.get(path)
+    if reader is None or (uuid is not None and reader.uuid != uuid):
+        reader = cache[path] = StoreReader(path)
+    if uuid is not None and reader.uuid != uuid:
+        raise FramestoreError(
+            f"{path}: is another store (uuid {reader.uuid}) than the one asked for ({uuid})"
+        )
+    return reader
 
 
 def default_workers(tasks: int) -> int:

@@ -305,6 +305,14 @@ class StoreReader(Sequence[np.ndarray]):
                 for image in self._reader(c).iter_from(first, end):
                     yield self._converted(image)
 
+    def to_dask(self, block_frames: int | None = None) -> Any:
+        """The frames as a lazy ``dask.array`` ``(frames, height, width[, channels])``: one
+        block per chunk (or per ``block_frames`` frames), decoded where it is computed by a
+        reader each worker process opens for itself. Needs ``framestore[dask]``."""
+        from .dask_array import to_dask
+
+        return to_dask(self, block_frames)
+
     def get_frames(self, indices: Sequence[int] | np.ndarray, roi: Roi | None = None) -> np.ndarray:
         """Frames at ``indices`` (frame_index, negatives count from the end) as one array.
 

@@ -100,7 +100,7 @@ def stitch(
         if debug_video:
             raise ValueError("a debug video is written by a serial run only: pass workers=1")
         store = PartedStore(fmt, output, overwrite=overwrite, **writer_kwargs)
-        paths = {n: str(s.path) for n, s in named.items()}
+        paths = {n: (str(s.path), s.uuid) for n, s in named.items()}
         tasks = [
             _Part(paths, names, part, store.part(k, first_chunk=k), disagree_level, full)
             for k, part in enumerate(parts)
@@ -227,7 +227,7 @@ def _stitch_rows(
 class _Part:
     """One task of a parallel stitch: its rows and where to write them (picklable)."""
 
-    paths: dict[str, str]
+    paths: dict[str, tuple[str, str]]  # name -> (path, uuid)
     names: list[str]
     rows: list[_Row]
     spec: PartSpec
@@ -236,7 +236,7 @@ class _Part:
 
 
 def _stitch_part(part: _Part) -> list[dict]:
-    readers = {n: open_reader(p) for n, p in part.paths.items()}
+    readers = {n: open_reader(path, uuid) for n, (path, uuid) in part.paths.items()}
     with part.spec.open() as writer:
         return _stitch_rows(readers, part.names, part.rows, writer, part.level, part.full)
 

@@ -3,6 +3,7 @@ a Dask cluster writing exactly what the serial run writes."""
 
 from __future__ import annotations
 
+import pickle
 import warnings
 
 import numpy as np
@@ -107,3 +108,33 @@ def test_stitch_in_parallel_writes_what_the_serial_run_writes(tmp_path, client):
         saved = pd.read_csv(tmp_path / name / "scores.csv")
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "serial" / "scores.csv"), saved)
         assert runs[name].attrs["glitches"] == runs["serial"].attrs["glitches"]
+
+
+@pytest.mark.parametrize("fmt, kind", [("h264/mkv", "gray8"), ("utvideo/avi", "color"), ("png", "gray16")])
+def test_to_dask_blocks_are_chunks_decoded_lazily(tmp_path, fmt, kind):
+    from conftest import write_recording
+
+    rec = write_recording(tmp_path / "s", fmt, kind, count=75, chunksize=30)
+    store = framestore.new_for_filename(tmp_path / "s")
+    array = store.to_dask()
+    assert array.shape == (75, *store.image_shape) and array.dtype == store.dtype
+    assert array.chunks[0] == (30, 30, 15)
+    picked = [0, 29, 30, 31, 59, 60, 74]  # both sides of every chunk boundary
+    np.testing.assert_array_equal(array[picked].compute(), store[picked])
+    np.testing.assert_array_equal(array.compute(scheduler="threads"), store[:])
+    small = store.to_dask(block_frames=8)
+    assert small.chunks[0] == (8,) * 9 + (3,)
+    np.testing.assert_array_equal(small[25:40].compute(), store[25:40])
+    if fmt != "h264/mkv":  # lossless: the pixels written
+        np.testing.assert_array_equal(small.compute(), np.stack(rec.images))
+
+
+def test_to_dask_on_a_cluster(tmp_path, client):
+    src = _source(tmp_path / "src")
+    array = src.to_dask()
+    means = array.mean(axis=(1, 2)).compute(scheduler=client)
+    np.testing.assert_allclose(means, src[:].mean(axis=(1, 2)))
+    # one task per chunk, holding only the store's path and uuid and a frame range: the
+    # workers open the store themselves, and the graph stays small however long the store
+    assert len(array.dask) == len(src._index.chunks)
+    assert len(pickle.dumps(dict(array.dask))) < 200 * len(array.dask)
