@@ -7,6 +7,7 @@ scheduler address (``"tcp://host:8786"``) or a ``dask.distributed.Client``.
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import os
 import threading
@@ -91,3 +92,13 @@ def _on_dask(fn: Callable[[T], R], tasks: Sequence[T], scheduler: Any) -> Iterat
     finally:
         if client is not scheduler:
             client.close()
+
+
+def add_parallel_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--workers`` and ``--scheduler`` for a command that runs chunk-parallel."""
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="local worker processes (default: one per core; 1: serial)"
+    )
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS", help="run on this Dask cluster instead (tcp://HOST:PORT)"
+    )

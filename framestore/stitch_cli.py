@@ -14,6 +14,7 @@ import pandas as pd
 
 from .errors import FramestoreError, StoreExistsError, StoreWarning
 from .metadata import METADATA_FILENAME
+from .parallel import add_parallel_arguments
 from .reader import StoreReader
 
 # receivers' videos are imported into a scratch store for the run: lossless and the fastest
@@ -62,13 +63,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--debug-video", type=Path, help="also write the candidates side by side (MJPEG .avi)"
     )
+    add_parallel_arguments(parser)
     args = parser.parse_args(argv)
     from .stitch import stitch
 
     try:
         if args.output.exists() and not args.force:
             raise StoreExistsError(f"{args.output}: already exists; pass --force to replace it")
-        with tempfile.TemporaryDirectory(prefix="framestore-stitch-") as tmp, warnings.catch_warnings():
+        # a cluster's workers read the imported receivers: keep them beside the output
+        # (which they must see too), not in this machine's temp directory
+        scratch_dir = args.output.resolve().parent if args.scheduler else None
+        if scratch_dir is not None:
+            scratch_dir.mkdir(parents=True, exist_ok=True)
+        with (
+            tempfile.TemporaryDirectory(prefix=".framestore-stitch-", dir=scratch_dir) as tmp,
+            warnings.catch_warnings(),
+        ):
             warnings.simplefilter("ignore", StoreWarning)
             with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:  # decoding releases the GIL
                 opened = list(pool.map(lambda p: _open_input(p, Path(tmp)), args.inputs))
@@ -87,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                 overwrite=args.force,
                 progress=progress,
                 debug_video=args.debug_video,
+                workers=args.workers,
+                scheduler=args.scheduler,
             )
             print(file=sys.stderr)
     except (FramestoreError, OSError, ValueError) as exc:

@@ -138,3 +138,29 @@ def test_to_dask_on_a_cluster(tmp_path, client):
     # workers open the store themselves, and the graph stays small however long the store
     assert len(array.dask) == len(src._index.chunks)
     assert len(pickle.dumps(dict(array.dask))) < 200 * len(array.dask)
+
+
+@pytest.mark.slow
+def test_commands_take_workers_and_a_scheduler_address(tmp_path, client, capsys):
+    from framestore.cli import main as framestore_main
+    from framestore.stitch_cli import main as stitch_main
+
+    src = _source(tmp_path / "src", count=120, chunksize=30)
+    address = client.scheduler.address
+    assert (
+        framestore_main(
+            ["convert", str(src.path), str(tmp_path / "c"), "--format", "png", "--scheduler", address]
+        )
+        == 0
+    )
+    np.testing.assert_array_equal(framestore.new_for_filename(tmp_path / "c")[:], src[:])
+
+    session = make_session(tmp_path / "session", receivers=2, frames=60, seed=2)
+    videos = [str(session.video(r.stem)) for r in session.receivers]
+    assert stitch_main([*videos, "-o", str(tmp_path / "w1"), "--workers", "1"]) == 0
+    assert stitch_main([*videos, "-o", str(tmp_path / "d"), "--scheduler", address]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("frames out: 60") == 2
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "w1" / "scores.csv"), pd.read_csv(tmp_path / "d" / "scores.csv")
+    )
