@@ -31,6 +31,7 @@ def convert(
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
     scheduler: Any = None,
+    chunks_per_task: int = 1,
 ) -> Path:
     """Write every frame of the store ``src`` to a new store ``dst`` in format ``fmt``,
     with its per-frame columns, user metadata and extra data.
@@ -38,7 +39,8 @@ def convert(
     The output's chunks are converted in parallel: on ``workers`` local processes (default:
     one per core; 1 converts in this process) or on a Dask cluster (``scheduler``: an
     address or a ``dask.distributed.Client``; the workers must see ``src`` and ``dst`` at
-    the same paths). Every way writes the same frames, indexes and extra data.
+    the same paths), ``chunks_per_task`` output chunks per task. Every way writes the same
+    frames, indexes and extra data.
     ``progress(done, total)`` is called as frames are written. Returns ``dst``.
     """
     with StoreReader(src) as source:
@@ -53,7 +55,8 @@ def convert(
             "frame_columns": {name: source.index_dataframe()[name].dtype for name in columns},
         }
         total = len(source)
-    starts = list(range(0, total, out_chunksize)) or [0]
+    step = out_chunksize * _at_least_one(chunks_per_task)
+    starts = list(range(0, total, step)) or [0]
     if scheduler is None and (workers == 1 or default_workers(len(starts)) == 1 and workers is None):
         with StoreWriter(fmt, dst, overwrite=overwrite, **kwargs) as writer:
             _write_frames(Path(src), writer, 0, total, progress, total)
@@ -61,7 +64,7 @@ def convert(
 
     store = PartedStore(fmt, dst, overwrite=overwrite, **kwargs)
     tasks = [
-        _Part(Path(src), store.part(k, first_chunk=k), a, min(a + out_chunksize, total))
+        _Part(Path(src), store.part(k, first_chunk=k * chunks_per_task), a, min(a + step, total))
         for k, a in enumerate(starts)
     ]
     try:
@@ -116,6 +119,12 @@ def _write_frames(
                 writer.add_extra_data(**values)
             if progress is not None and (i % 100 == 99 or i == stop - 1):
                 progress(i + 1, total)
+
+
+def _at_least_one(chunks_per_task: int) -> int:
+    if int(chunks_per_task) < 1:
+        raise ValueError(f"chunks_per_task must be at least 1, got {chunks_per_task}")
+    return int(chunks_per_task)
 
 
 def _missing(value: object) -> bool:

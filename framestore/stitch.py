@@ -46,6 +46,7 @@ def stitch(
     chunksize: int = DEFAULT_CHUNKSIZE,
     workers: int | None = None,
     scheduler: Any = None,
+    chunks_per_task: int = 1,
 ) -> pd.DataFrame:
     """Write the best copy of every aligned frame of ``stores`` to a new store ``output``;
     return the scores table (also saved as ``scores.csv`` in the new store).
@@ -56,10 +57,10 @@ def stitch(
     and still agree (0: lossless copies of the same bytes agree exactly where undamaged).
 
     ``workers``/``scheduler``: stitch the output's chunks in parallel on local processes
-    (``workers=None``: one per core, up to one per chunk; serial with a debug video) or on
-    a Dask cluster (an address or a
-    ``dask.distributed.Client``; the workers must see the stores at the same paths). Every
-    way writes the same frames, indexes and scores.
+    (``workers=None``: one per core, up to one per task; serial with a debug video) or on
+    a Dask cluster (an address or a ``dask.distributed.Client``; the workers must see the
+    stores at the same paths), ``chunks_per_task`` output chunks per task. Every way writes
+    the same frames, indexes and scores.
 
     The table has one row per output frame: ``frame_number``, ``frame_time`` (the earliest
     receive time), ``chosen``, ``reason``, ``candidates``, ``differing_px`` (pixels where the
@@ -87,7 +88,10 @@ def stitch(
             "parameters": params,
         },
     }
-    parts = [rows[a : a + chunksize] for a in range(0, len(rows), chunksize)]
+    if int(chunks_per_task) < 1:
+        raise ValueError(f"chunks_per_task must be at least 1, got {chunks_per_task}")
+    step = chunksize * int(chunks_per_task)
+    parts = [rows[a : a + step] for a in range(0, len(rows), step)]
     records: list[dict] = []
     auto = workers is None and (debug_video is not None or default_workers(len(parts)) == 1)
     if scheduler is None and (workers == 1 or auto):
@@ -102,7 +106,7 @@ def stitch(
         store = PartedStore(fmt, output, overwrite=overwrite, **writer_kwargs)
         paths = {n: (str(s.path), s.uuid) for n, s in named.items()}
         tasks = [
-            _Part(paths, names, part, store.part(k, first_chunk=k), disagree_level, full)
+            _Part(paths, names, part, store.part(k, first_chunk=k * chunks_per_task), disagree_level, full)
             for k, part in enumerate(parts)
         ]
         try:

@@ -78,7 +78,7 @@ def test_convert_in_parallel_writes_what_the_serial_run_writes(tmp_path, client,
     src = _source(tmp_path / "src")
     serial = convert(src.path, tmp_path / "serial", fmt, chunksize=40, workers=1)
     pool = convert(src.path, tmp_path / "pool", fmt, chunksize=40, workers=2)
-    dask = convert(src.path, tmp_path / "dask", fmt, chunksize=40, scheduler=client)
+    dask = convert(src.path, tmp_path / "dask", fmt, chunksize=40, scheduler=client, chunks_per_task=4)
     reference = StoreReader(serial)
     assert len(reference._index.chunks) == 6
     for out in (pool, dask):
@@ -98,7 +98,7 @@ def test_stitch_in_parallel_writes_what_the_serial_run_writes(tmp_path, client):
         runs = {
             "serial": stitch(paths, tmp_path / "serial", chunksize=30, workers=1),
             "pool": stitch(paths, tmp_path / "pool", chunksize=30, workers=2),
-            "dask": stitch(paths, tmp_path / "dask", chunksize=30, scheduler=client),
+            "dask": stitch(paths, tmp_path / "dask", chunksize=30, scheduler=client, chunks_per_task=2),
         }
     reference = StoreReader(tmp_path / "serial")
     assert len(reference._index.chunks) == 5
