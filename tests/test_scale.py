@@ -164,3 +164,30 @@ def test_commands_take_workers_and_a_scheduler_address(tmp_path, client, capsys)
     pd.testing.assert_frame_equal(
         pd.read_csv(tmp_path / "w1" / "scores.csv"), pd.read_csv(tmp_path / "d" / "scores.csv")
     )
+
+
+@pytest.mark.slow
+def test_a_killed_parallel_convert_leaves_the_chunks_it_moved_in(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = _source(tmp_path / "src", count=600, chunksize=600)
+    dst = tmp_path / "dst"
+    cmd = [sys.executable, "-m", "framestore.cli", "convert", str(src.path), str(dst)]
+    proc = subprocess.Popen(
+        [*cmd, "--format", "ffv1/mkv", "--chunksize", "20", "--workers", "2"], start_new_session=True
+    )
+    deadline = time.monotonic() + 60
+    while not (dst / "000002.npz").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with pytest.warns(framestore.IncompleteStoreWarning):
+        out = framestore.new_for_filename(dst)
+    assert not out.is_complete
+    assert 60 <= len(out) < 600 and len(out) % 20 == 0  # whole chunks, in order, no gap
+    np.testing.assert_array_equal(out[:], src[: len(out)])
+    assert out.frame_numbers.tolist() == src.frame_numbers[: len(out)].tolist()
