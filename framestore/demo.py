@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from . import new_for_filename, new_for_format
 from .synthetic import frame_numbers_with_gaps, frame_times_for, read_barcode, synthetic_frame
@@ -80,8 +81,7 @@ def run_stitch_demo(directory: Path | None = None, receivers: int = 3, frames: i
     from .errors import StoreWarning
     from .miniscope.recording import import_recording
     from .miniscope.synthetic import make_session
-    from .stitch import stitch
-    from .stitch_cli import summary
+    from .stitch import SCORES_FILE, write_stitched
 
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="framestore-demo-"))
     session = make_session(root / "session", receivers=receivers, frames=frames)
@@ -91,13 +91,13 @@ def run_stitch_demo(directory: Path | None = None, receivers: int = 3, frames: i
         for rec in session.receivers:
             import_recording(session.video(rec.stem), root / "stores" / rec.stem)
             stores[rec.stem] = new_for_filename(root / "stores" / rec.stem)
-        scores = stitch(stores, root / "stitched", overwrite=True)
+        summary = write_stitched(stores, root / "stitched", overwrite=True)
     clean = sum(d == 0 for r in session.receivers for d in r.damaged)
     total = sum(len(r.damaged) for r in session.receivers)
     out(f"stitched   {receivers} receivers of {frames} frames -> {root / 'stitched'}")
     out(f"receivers  {clean}/{total} received frames were clean; the rest lost or garbled packets")
-    for line in summary(scores):
+    for line in summary.lines():
         out(f"           {line}")
-    reasons = scores["reason"].value_counts()
+    reasons = pd.read_csv(root / "stitched" / SCORES_FILE)["reason"].value_counts()
     out("why       " + "; ".join(f"{n}x {reason}" for reason, n in reasons.items()))
     return root / "stitched"

@@ -10,8 +10,6 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pandas as pd
-
 from .errors import FramestoreError, StoreExistsError, StoreWarning
 from .metadata import METADATA_FILENAME
 from .parallel import add_parallel_arguments
@@ -20,23 +18,6 @@ from .reader import StoreReader
 # receivers' videos are imported into a scratch store for the run: lossless and the fastest
 # to write and read back of the compressed formats (Ut Video: ~5x FFV1 both ways)
 SCRATCH_FORMAT = "utvideo/avi"
-
-
-def summary(scores: pd.DataFrame) -> list[str]:
-    """The closing report: frames out, frames per source, frames without a clean copy,
-    frames only one receiver saw."""
-    names = [c.removesuffix("_frame_index") for c in scores.columns if c.endswith("_frame_index")]
-    unclean = int((~scores["clean"].astype(bool)).sum()) if len(scores) else 0
-    lines = [f"frames out: {len(scores)}"]
-    counts = scores["chosen"].value_counts()
-    lines += [f"  from {n}: {int(counts.get(n, 0))}" for n in names]
-    lines.append(f"frames with no clean copy: {unclean}")
-    lines.append(f"frames seen by only one receiver: {int((scores['candidates'] == 1).sum())}")
-    glitches = scores.attrs.get("glitches", [])
-    if glitches:
-        numbers = ", ".join(str(g["frame_number"]) for g in glitches[:5])
-        lines.append(f"glitch frames left out: {len(glitches)} (frame_num {numbers}; see glitches.csv)")
-    return lines
 
 
 def _open_input(path: Path, workdir: Path) -> StoreReader:
@@ -65,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_parallel_arguments(parser)
     args = parser.parse_args(argv)
-    from .stitch import stitch
+    from .stitch import write_stitched
 
     try:
         if args.output.exists() and not args.force:
@@ -89,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                     bar = "#" * (30 * done // total)
                     print(f"\rstitching [{bar:<30}] {done}/{total}", end="", file=sys.stderr)
 
-            scores = stitch(
+            summary = write_stitched(
                 stores,
                 args.output,
                 fmt=args.format,
@@ -105,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"framestore-stitch: error: {exc}", file=sys.stderr)
         return 1
     print(f"{args.output}: stitched from {len(stores)} inputs (scores in {args.output / 'scores.csv'})")
-    for line in summary(scores):
+    for line in summary.lines():
         print(line)
     return 0
 
