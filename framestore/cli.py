@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -68,6 +69,19 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from .progress import progress_bar
+    from .verify import verify
+
+    progress = None if args.json or args.quick else progress_bar("verifying")
+    report = verify(args.path, decode=not args.quick, progress=progress)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="framestore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,6 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     recover = sub.add_parser("recover", help="finish the chunks a killed writer left open")
     recover.add_argument("path", type=Path)
     recover.set_defaults(func=_recover)
+    verify = sub.add_parser(
+        "verify",
+        help="check that every chunk is present, unchanged since written (checksums) and decodes; "
+        "exit 1 naming each damaged file",
+    )
+    verify.add_argument("path", type=Path)
+    verify.add_argument("--quick", action="store_true", help="check files and checksums only, no decoding")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(func=_verify)
     return parser
 
 
