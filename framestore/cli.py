@@ -22,18 +22,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from . import new_for_filename
+    from .info import info, render
 
-    with new_for_filename(args.path) as store:
-        times = store.frame_times
-        print(f"store     {store.path}")
-        print(f"format    {store.format}, chunksize {store.chunksize}, complete: {store.is_complete}")
-        print(f"frames    {len(store)} of {store.image_shape} {store.dtype}")
-        if len(store):
-            print(f"numbers   {store.frame_min} .. {store.frame_max}")
-            start = store.convert_frame_time_to_datetime(times[0])
-            print(f"time      {start:%Y-%m-%d %H:%M:%S.%f} {start.tzname()}, {times[-1] - times[0]:.3f} s")
-        print(f"metadata  {store.user_metadata}")
+    summary = info(args.path)
+    print(json.dumps(summary, indent=2, default=str) if args.json else render(summary))
     return 0
 
 
@@ -92,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--format", default=DEFAULT_FORMAT, choices=get_supported_formats())
     demo.add_argument("--frames", type=int, default=300)
     demo.set_defaults(func=_demo)
-    info = sub.add_parser("info", help="describe a store")
+    info = sub.add_parser("info", help="describe a store or a dataset (indexes and metadata only)")
     info.add_argument("path", type=Path)
+    info.add_argument("--json", action="store_true", help="print the summary as JSON")
     info.set_defaults(func=_info)
     convert = sub.add_parser(
         "convert", help="rewrite a store (imgstore's too) in another format, keeping all metadata"
