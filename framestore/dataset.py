@@ -379,6 +379,15 @@ class Dataset:
         return ViewerTarget(store.path, int(numbers.min()), int(numbers.max()) + 1)
 
 
+def stores_at(path: str | os.PathLike[str]) -> dict[str, StoreReader]:
+    """The store at ``path`` by its name, or every store of the dataset at ``path``."""
+    root = Path(path)
+    if root.name == METADATA_FILENAME or (root / METADATA_FILENAME).is_file():
+        store = StoreReader(root)
+        return {store.path.name: store}
+    return dict(Dataset.from_directory(root).recordings)
+
+
 def _fingerprint(store: StoreReader) -> dict[str, Any]:
     """What identifies a store's frames: its uuid, frame count and a hash of its index."""
     digest = hashlib.sha256(store.frame_numbers.tobytes())
