@@ -62,16 +62,20 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from .dataset import store_paths
     from .progress import progress_bar
     from .verify import verify
 
-    progress = None if args.json or args.quick else progress_bar("verifying")
-    report = verify(args.path, decode=not args.quick, progress=progress)
+    reports = []
+    for name, path in store_paths(args.path).items():
+        progress = None if args.json or args.quick else progress_bar(f"verifying {name}")
+        reports.append(verify(path, decode=not args.quick, progress=progress))
+    ok = all(r.ok for r in reports)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps({"ok": ok, "stores": [r.to_dict() for r in reports]}, indent=2))
     else:
-        print("\n".join(report.lines()))
-    return 0 if report.ok else 1
+        print("\n\n".join("\n".join(r.lines()) for r in reports))
+    return 0 if ok else 1
 
 
 _QC_HELP = {

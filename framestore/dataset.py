@@ -103,10 +103,7 @@ class Dataset:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._recordings: dict[str, StoreReader] = {}
-        for child in sorted(path.iterdir()):
-            if (child / METADATA_FILENAME).is_file():
-                self._recordings[child.name] = StoreReader(child)
+        self._recordings = {name: StoreReader(p) for name, p in _store_dirs(path).items()}
 
     @classmethod
     def from_directory(cls, path: str | os.PathLike[str], create: bool = False) -> Dataset:
@@ -379,13 +376,26 @@ class Dataset:
         return ViewerTarget(store.path, int(numbers.min()), int(numbers.max()) + 1)
 
 
+def store_paths(path: str | os.PathLike[str]) -> dict[str, Path]:
+    """The store at ``path`` by its name, or every store of the dataset at ``path``,
+    without opening them."""
+    root = Path(path)
+    if root.name == METADATA_FILENAME:
+        root = root.parent
+    if (root / METADATA_FILENAME).is_file():
+        return {root.name: root}
+    if not root.is_dir():
+        raise StoreNotFoundError(f"{root}: neither a store nor a dataset directory")
+    return _store_dirs(root)
+
+
 def stores_at(path: str | os.PathLike[str]) -> dict[str, StoreReader]:
     """The store at ``path`` by its name, or every store of the dataset at ``path``."""
-    root = Path(path)
-    if root.name == METADATA_FILENAME or (root / METADATA_FILENAME).is_file():
-        store = StoreReader(root)
-        return {store.path.name: store}
-    return dict(Dataset.from_directory(root).recordings)
+    return {name: StoreReader(p) for name, p in store_paths(path).items()}
+
+
+def _store_dirs(root: Path) -> dict[str, Path]:
+    return {p.name: p for p in sorted(root.iterdir()) if (p / METADATA_FILENAME).is_file()}
 
 
 def _fingerprint(store: StoreReader) -> dict[str, Any]:

@@ -75,7 +75,7 @@ class VerifyReport:
     def lines(self) -> list[str]:
         """The report as text, one problem per line."""
         decoded = f", {self.frames_decoded} decoded" if self.decoded else " (not decoded)"
-        out = [f"{self.path}: {self.chunks} chunks, {self.frames} frames{decoded}"]
+        out = [f"{self.path}: {self.chunks} chunks indexed, {self.frames} frames{decoded}"]
         if self.checksums_absent:
             out.append(
                 f"  chunk checksums absent for {self.checksums_absent} of {self.chunks} chunks "

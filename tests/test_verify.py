@@ -68,7 +68,8 @@ def test_a_missing_index_or_chunk_is_named(tmp_path, capsys):
     assert main(["verify", "--json", str(tmp_path / "s")]) == 1
     result = json.loads(capsys.readouterr().out)
     assert result["ok"] is False
-    assert sorted(p["file"].rsplit("/", 1)[1] for p in result["problems"]) == ["000000.npz", "000002.mkv"]
+    problems = result["stores"][0]["problems"]
+    assert sorted(p["file"].rsplit("/", 1)[1] for p in problems) == ["000000.npz", "000002.mkv"]
 
 
 def test_a_damaged_image_file_is_named(tmp_path):
@@ -129,3 +130,16 @@ def test_recovered_chunks_get_checksums(tmp_path):
     recover(tmp_path / "s")
     after = verify(tmp_path / "s")
     assert after.ok and after.checksums_checked == after.chunks >= 2
+
+
+def test_a_dataset_is_verified_store_by_store(tmp_path, capsys):
+    write_recording(tmp_path / "ds" / "a", "ffv1/mkv", "gray8", count=30, chunksize=20)
+    write_recording(tmp_path / "ds" / "b", "npy", "gray8", count=30, chunksize=20)
+    assert main(["verify", str(tmp_path / "ds")]) == 0
+    capsys.readouterr()
+    (tmp_path / "ds" / "b" / "000001" / "000004.npy").unlink()
+    assert main(["verify", "--json", str(tmp_path / "ds")]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert [s["ok"] for s in result["stores"]] == [True, False]
+    assert [p["file"] for p in result["stores"][1]["problems"]] == [str(tmp_path / "ds/b/000001/000004.npy")]
+    assert main(["verify", str(tmp_path / "absent")]) == 2
