@@ -143,3 +143,13 @@ def test_a_dataset_is_verified_store_by_store(tmp_path, capsys):
     assert [s["ok"] for s in result["stores"]] == [True, False]
     assert [p["file"] for p in result["stores"][1]["problems"]] == [str(tmp_path / "ds/b/000001/000004.npy")]
     assert main(["verify", str(tmp_path / "absent")]) == 2
+
+
+def test_chunks_written_in_parallel_keep_valid_checksums(tmp_path):
+    """convert --workers writes parts as their own stores and moves their chunks in by rename."""
+    from framestore.convert import convert
+
+    write_recording(tmp_path / "src", "npy", "gray8", count=45, chunksize=10)
+    convert(tmp_path / "src", tmp_path / "dst", "ffv1/mkv", workers=2)
+    report = verify(tmp_path / "dst")
+    assert report.ok and report.checksums_checked == report.chunks == 5
