@@ -12,6 +12,7 @@ import numpy as np
 
 from .align import AlignedFrames, align
 from .codecs import DEFAULT_FORMAT, get_supported_formats
+from .dataset import Dataset, Segment
 from .errors import (
     CorruptStoreError,
     FrameIndexError,
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_FORMAT",
     "AlignedFrames",
     "CorruptStoreError",
+    "Dataset",
     "FrameIndexError",
     "FrameNotFoundError",
     "FramestoreError",
@@ -43,6 +45,7 @@ __all__ = [
     "StoreExistsError",
     "StoreNotFoundError",
     "StoreReader",
+    "Segment",
     "StoreWarning",
     "StoreWriter",
     "UnknownFormatError",

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .checksum import ChunkChecksum
 from .codecs.base import FRAME_NUMBER, FRAME_TIME, RESERVED_COLUMNS
 from .errors import CorruptStoreError, FrameIndexError, FrameNotFoundError, StoreWarning
 from .journal import JournalContents
@@ -29,6 +30,7 @@ class ChunkIndex:
     source: Path  # the index file, or the journal of an unfinished chunk
     columns: dict[str, np.ndarray]
     journal: JournalContents | None = None
+    checksum: ChunkChecksum | None = None  # of the chunk's files, recorded when it was finished
 
     @property
     def count(self) -> int:
@@ -48,7 +50,8 @@ def load_npz_index(number: int, path: Path, keys: Collection[str] | None = None)
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise CorruptStoreError(f"{path}: unreadable chunk index ({exc})") from None
-    return checked_chunk_index(number, path, columns)
+    checksum = ChunkChecksum.pop_from(columns)
+    return checked_chunk_index(number, path, columns, checksum=checksum)
 
 
 def load_yaml_index(number: int, path: Path) -> ChunkIndex:
@@ -67,6 +70,7 @@ def checked_chunk_index(
     path: Path,
     columns: dict[str, np.ndarray],
     journal: JournalContents | None = None,
+    checksum: ChunkChecksum | None = None,
 ) -> ChunkIndex:
     for key in (FRAME_NUMBER, FRAME_TIME):
         if key not in columns:
@@ -82,7 +86,7 @@ def checked_chunk_index(
         columns[FRAME_TIME] = _as_type(columns[FRAME_TIME], np.float64)
     except (TypeError, ValueError) as exc:
         raise CorruptStoreError(f"{path}: frame_number/frame_time of the wrong type ({exc})") from None
-    return ChunkIndex(number, path, columns, journal)
+    return ChunkIndex(number, path, columns, journal, checksum)
 
 
 def _as_type(values: np.ndarray, dtype: type) -> np.ndarray:

@@ -59,6 +59,12 @@ class Layout:
     def image_path(self, n: int, k: int) -> Path:
         return self.chunk_path(n) / f"{k:06d}{self.extension}"
 
+    def frame_files(self, n: int, count: int) -> list[Path]:
+        """The files holding chunk ``n``'s ``count`` frames, in frame order."""
+        if self.image_chunks:
+            return [self.image_path(n, k) for k in range(count)]
+        return [self.chunk_path(n)]
+
     @property
     def index_cache_path(self) -> Path:
         return self.root / INDEX_CACHE

@@ -384,33 +384,7 @@ class StoreReader(Sequence[np.ndarray]):
         return reader
 
     def _new_reader(self, chunk: ChunkIndex) -> ChunkReader:
-        if self._format.image is not None:
-            return ImageChunkReader(
-                lambda k, n=chunk.number: self._layout.image_path(n, k),
-                chunk.count,
-                self._format.image,
-                self._spec,
-                chunk.columns.get(CRC32) if self._verify else None,
-            )
-        assert self._format.video is not None
-        if chunk.journal is not None:
-            return JournalVideoReader(chunk.journal, self._spec)
-        path = self._layout.chunk_path(chunk.number)
-        if VIDEO_PTS in chunk.columns:
-            pts = chunk.columns[VIDEO_PTS].astype(np.int64)
-            keyframe = chunk.columns.get(VIDEO_KEYFRAME, np.zeros(chunk.count, bool)).astype(bool)
-        else:  # written by imgstore: find each frame's timestamp in the file itself
-            pts, keyframe = scan_video_chunk(path, chunk.count)
-        video = self._format.video
-        return VideoChunkReader(
-            path,
-            self._spec,
-            pts,
-            keyframe,
-            chunk.columns.get(CRC32) if self._verify else None,
-            video.decode_thread_type,
-            video.gray_via_bgr,
-        )
+        return open_chunk_reader(self._format, self._layout, self._spec, chunk, self._verify)
 
     def close(self) -> None:
         for reader in self._open.values():
@@ -428,6 +402,28 @@ class StoreReader(Sequence[np.ndarray]):
         state = self.__dict__.copy()
         state["_open"] = OrderedDict()  # decoders are reopened on demand in the new process
         return state
+
+
+def open_chunk_reader(
+    fmt: FormatSpec, layout: Layout, spec: ImageSpec, chunk: ChunkIndex, verify: bool = True
+) -> ChunkReader:
+    """A reader of one chunk of a store; with ``verify``, checking each frame's CRC32."""
+    crc = chunk.columns.get(CRC32) if verify else None
+    if fmt.image is not None:
+        return ImageChunkReader(
+            lambda k, n=chunk.number: layout.image_path(n, k), chunk.count, fmt.image, spec, crc
+        )
+    assert fmt.video is not None
+    if chunk.journal is not None:
+        return JournalVideoReader(chunk.journal, spec)
+    path = layout.chunk_path(chunk.number)
+    if VIDEO_PTS in chunk.columns:
+        pts = chunk.columns[VIDEO_PTS].astype(np.int64)
+        keyframe = chunk.columns.get(VIDEO_KEYFRAME, np.zeros(chunk.count, bool)).astype(bool)
+    else:  # written by imgstore: find each frame's timestamp in the file itself
+        pts, keyframe = scan_video_chunk(path, chunk.count)
+    video = fmt.video
+    return VideoChunkReader(path, spec, pts, keyframe, crc, video.decode_thread_type, video.gray_via_bgr)
 
 
 def read_extra_data_file(path: Path) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checksum import checksum_files
 from .codecs import FormatSpec, resolve_format
 from .codecs.base import CRC32, FRAME_NUMBER, FRAME_TIME, ImageSpec
 from .codecs.video import VideoChunkWriter
@@ -64,7 +65,8 @@ def recover(path: str | os.PathLike[str]) -> RecoveryReport:
             columns = _recover_images(layout, n, journal)
         else:
             columns = _recover_video(layout, n, journal, fmt, spec, md.fps or 25.0, md.codec_options)
-        if len(columns[FRAME_NUMBER]):
+        if count := len(columns[FRAME_NUMBER]):
+            columns.update(checksum_files(layout.frame_files(n, count)).to_columns())
             write_index(layout.index_path(n), columns)
         journal_path.unlink()
         report.chunks[n] = len(columns[FRAME_NUMBER])

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .checksum import checksum_files
 from .codecs import DEFAULT_FORMAT, FormatSpec, resolve_format
-from .codecs.base import RESERVED_COLUMNS, ChunkWriter, ImageSpec
+from .codecs.base import FRAME_NUMBER, RESERVED_COLUMNS, ChunkWriter, ImageSpec
 from .codecs.images import ImageChunkWriter
 from .codecs.video import VideoChunkWriter, check_fps
 from .errors import (
@@ -285,6 +286,8 @@ class StoreWriter:
             columns.update({name: values[name].copy() for name in self._columns.names})
         if self._format.video is not None:
             _fsync_path(self._layout.chunk_path(n))
+        count = len(columns[FRAME_NUMBER])
+        columns.update(checksum_files(self._layout.frame_files(n, count)).to_columns())
         write_index(self._layout.index_path(n), columns)
         self._layout.journal_path(n).unlink(missing_ok=True)
 

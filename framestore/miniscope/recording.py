@@ -25,7 +25,12 @@ FRAME_COLUMNS = {
     "first_recv_time": "float64",
     "last_recv_time": "float64",
 }
-_NEEDED = ("frame_num", "buffer_recv_unix_time", "black_padding_px", "reconstructed_frame_index")
+BUFFER_CSV_COLUMNS = (  # what a receiver's buffer CSV must hold
+    "frame_num",
+    "buffer_recv_unix_time",
+    "black_padding_px",
+    "reconstructed_frame_index",
+)
 
 
 def frame_table(csv: Path, video_frames: int) -> pd.DataFrame:
@@ -34,7 +39,7 @@ def frame_table(csv: Path, video_frames: int) -> pd.DataFrame:
         buffers = pd.read_csv(csv)
     except (OSError, ValueError) as exc:
         raise CorruptStoreError(f"{csv}: not a readable buffer CSV ({exc})") from None
-    missing = [c for c in _NEEDED if c not in buffers.columns]
+    missing = [c for c in BUFFER_CSV_COLUMNS if c not in buffers.columns]
     if missing:
         raise CorruptStoreError(f"{csv}: lacks the column(s) {missing}")
     grouped = buffers.groupby("reconstructed_frame_index", sort=True)

@@ -1,0 +1,55 @@
+"""Whole-file checksums of finished chunks, kept in each chunk's index.
+
+When a chunk is finished (by the writer or by ``recover``), the SHA-256 and byte count of
+its file (or of its image files, in order) go into its index ``.npz`` under two keys that
+cannot be per-frame column names (they hold a dot). imgstore reads only the frame columns
+of an index, so it still opens the store; stores written before this have no such keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CHUNK_SHA256 = "chunk.sha256"
+CHUNK_BYTES = "chunk.bytes"
+CHECKSUM_KEYS = (CHUNK_SHA256, CHUNK_BYTES)
+_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ChunkChecksum:
+    """SHA-256 (hex) and size in bytes of a chunk's files, as written."""
+
+    sha256: str
+    size: int
+
+    def to_columns(self) -> dict[str, np.ndarray]:
+        """The index entries that record this checksum."""
+        return {CHUNK_SHA256: np.array(self.sha256), CHUNK_BYTES: np.array(self.size, dtype=np.int64)}
+
+    @classmethod
+    def pop_from(cls, columns: dict[str, np.ndarray]) -> ChunkChecksum | None:
+        """Take the checksum entries out of an index's arrays; None when it has none."""
+        digest, size = columns.pop(CHUNK_SHA256, None), columns.pop(CHUNK_BYTES, None)
+        if digest is None or size is None:
+            return None
+        return cls(str(digest), int(size))
+
+
+def checksum_files(paths: Iterable[Path]) -> ChunkChecksum:
+    """SHA-256 and total size of ``paths`` read in order (``OSError`` if one is missing)."""
+    digest = hashlib.sha256()
+    size = 0
+    buffer = bytearray(_BLOCK)
+    view = memoryview(buffer)
+    for path in paths:
+        with open(path, "rb", buffering=0) as f:
+            while n := f.readinto(buffer):
+                digest.update(view[:n])
+                size += n
+    return ChunkChecksum(digest.hexdigest(), size)
