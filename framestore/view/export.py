@@ -16,6 +16,7 @@ from .scene import Scene
 
 SHEET_SUFFIXES = (".png",)
 CLIP_SUFFIXES = (".mp4",)
+SHEET_GAP = 6  # pixels between views
 
 
 def contact_sheet(
@@ -28,7 +29,7 @@ def contact_sheet(
     stop = len(scene) - 1 if stop is None else stop
     positions = sorted(set(np.linspace(start, stop, count).round().astype(int).tolist()))
     views = [scene.render(p) for p in positions]
-    sheet = render.grid(views, columns=math.ceil(math.sqrt(len(views))))
+    sheet = render.grid(views, columns=math.ceil(math.sqrt(len(views))), gap=SHEET_GAP)
     if not cv2.imwrite(str(path), sheet):
         raise OSError(f"{path}: could not write the PNG")
     return positions

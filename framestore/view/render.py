@@ -19,6 +19,7 @@ MIN_WIDTH = 640  # the status bar needs room even for small frames
 BACKGROUND = (24, 24, 24)
 TEXT_COLOR = (235, 235, 235)
 MISSING_COLOR = (80, 80, 255)
+GAP_COLOR = (90, 90, 90)  # between the views of a contact sheet
 AUTO_PERCENTILES = (0.5, 99.5)  # auto contrast ignores this little of each tail
 
 
@@ -114,19 +115,20 @@ def missing_panel(label: str, size: tuple[int, int]) -> np.ndarray:
     return np.vstack([text_strip(label, body.shape[1], MISSING_COLOR), body])
 
 
-def grid(panels: list[np.ndarray], columns: int | None = None) -> np.ndarray:
-    """``panels`` left to right, then top to bottom, in equal cells (side by side up to
-    three, then as square a grid as fits)."""
+def grid(panels: list[np.ndarray], columns: int | None = None, gap: int = 0) -> np.ndarray:
+    """``panels`` left to right, then top to bottom, in equal cells ``gap`` pixels apart
+    (side by side up to three, then as square a grid as fits)."""
     if not panels:
         raise ValueError("grid needs at least one panel")
     n = len(panels)
     columns = columns or (n if n <= 3 else math.ceil(math.sqrt(n)))
     rows = math.ceil(n / columns)
-    ch = max(p.shape[0] for p in panels)
-    cw = max(p.shape[1] for p in panels)
-    canvas = np.full((rows * ch, columns * cw, 3), BACKGROUND, np.uint8)
+    ch = max(p.shape[0] for p in panels) + gap
+    cw = max(p.shape[1] for p in panels) + gap
+    canvas = np.full((rows * ch - gap, columns * cw - gap, 3), GAP_COLOR if gap else BACKGROUND, np.uint8)
     for k, p in enumerate(panels):
         y, x = (k // columns) * ch, (k % columns) * cw
+        canvas[y : y + ch - gap, x : x + cw - gap] = BACKGROUND
         canvas[y : y + p.shape[0], x : x + p.shape[1]] = p
     return canvas
 

@@ -150,7 +150,7 @@ class Scene:
             return render.grid([render.missing_panel(f"{name}: missing", size)])
         stitched = self.stitched[name]
         chosen = self._frame(self.stores[name], frame_index)
-        panels = [render.panel(self._zoom(self._show(name, chosen)), f"{name} (stitched)")]
+        panels = [render.panel(self._zoom(self._show(name, chosen)), f"{name}: stitched")]
         picked = stitched.scores.iloc[frame_index]["chosen"]
         for source, i in stitched.candidate_indexes(frame_index).items():
             reader = self.sources.get(source)
@@ -162,7 +162,7 @@ class Scene:
             marked = mark_differences(self._show(name, image), image, chosen)
             label = f"{source} CHOSEN" if source == picked else f"{source}: differing pixels red"
             panels.append(render.panel(self._zoom(marked), label))
-        return render.grid(panels)
+        return render.grid(panels, columns=len(panels))
 
     def _zoom(self, image: np.ndarray) -> np.ndarray:
         return render.zoom(image, self.scale)

@@ -55,7 +55,9 @@ class Stitched:
         for source in self.store.metadata.derived_from["sources"]:  # type: ignore[index]
             path = Path(source["path"])
             try:
-                sources[str(source["name"])] = StoreReader(path)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", StoreWarning)  # the stitch reported these
+                    sources[str(source["name"])] = StoreReader(path)
             except (FramestoreError, OSError) as exc:
                 warnings.warn(f"source {source['name']} not shown: {exc}", StoreWarning, stacklevel=2)
                 sources[str(source["name"])] = None

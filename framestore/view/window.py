@@ -5,6 +5,7 @@ Only this module opens a window; everything it shows is drawn by ``Scene.render`
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from .scene import Scene
 
 SMALL_STEP, BIG_STEP = 10, 100
 MESSAGE_SECONDS = 4.0
+SYSTEM_FONTS = "/usr/share/fonts"
 _MAX_WAIT = 0.05  # seconds between checks of the window while paused
 
 # cv2.waitKeyEx codes: X11 keysyms (OpenCV's Qt and GTK backends on Linux), then Windows'
@@ -61,6 +63,7 @@ class Window:
 
     def run(self) -> None:
         """Show the window until ``q``/Esc or the window is closed."""
+        _use_system_fonts()
         cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
         cv2.createTrackbar("frame", self.title, 0, max(1, len(self.player) - 1), self._on_trackbar)
         shown: tuple | None = None
@@ -173,3 +176,10 @@ class Window:
             self._say(f"saved {path}")
         else:
             self._say(f"could not write {path}")
+
+
+def _use_system_fonts() -> None:
+    """opencv-python points Qt at a font directory its wheel does not ship (Qt then
+    warns on every start); use the system's fonts instead when there are any."""
+    if not os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "")) and os.path.isdir(SYSTEM_FONTS):
+        os.environ["QT_QPA_FONTDIR"] = SYSTEM_FONTS
