@@ -69,9 +69,9 @@ def clip(
 
 
 def _recorded_fps(times: np.ndarray) -> float:
-    steps = np.diff(times)
-    steps = steps[steps > 0]
-    return float(1 / np.median(steps)) if len(steps) else 25.0
+    """Frames per second over ``times``: the clip lasts as long as the recording did."""
+    span = float(times[-1] - times[0]) if len(times) > 1 else 0.0
+    return (len(times) - 1) / span if span > 0 else 25.0
 
 
 def export(
