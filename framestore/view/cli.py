@@ -10,6 +10,8 @@ import sys
 import warnings
 from pathlib import Path
 
+import cv2
+
 from ..align import named_stores
 from ..errors import FramestoreError, StoreWarning
 from ..reader import Roi, StoreReader
@@ -118,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
         player = Player(scene.times, args.fps)
         player.seek(start)
         Window(scene, player, f"framestore-view: {' + '.join(stores)}", args.save_dir).run()
+    except cv2.error as exc:  # an OpenCV built without windows (opencv-python-headless)
+        print(
+            f"framestore-view: error: OpenCV cannot open a window here ({exc.err}); install "
+            "opencv-python rather than opencv-python-headless, or use --export FILE",
+            file=sys.stderr,
+        )
+        return 2
     except (FramestoreError, OSError, ValueError) as exc:
         print(f"framestore-view: error: {exc}", file=sys.stderr)
         return 1
