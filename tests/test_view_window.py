@@ -9,8 +9,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -54,6 +55,8 @@ class Viewer:
 
     def __init__(self, xserver: XServer, paths: list[Path], tmp_path: Path) -> None:
         self.x = xserver
+        self.tmp_path = tmp_path
+        self.origin: tuple[int, int] | None = None
         self.scene = Scene(named_stores([framestore.new_for_filename(p) for p in paths]))
         args = [sys.executable, "-m", "framestore.view", *map(str, paths), "--save-dir", str(tmp_path)]
         self.process = subprocess.Popen(
@@ -72,7 +75,7 @@ class Viewer:
                 time.sleep(0.1)
         raise AssertionError("no viewer window appeared")
 
-    def _wait_until(self, found, what: str, timeout: float = 10):  # noqa: ANN001
+    def _wait_until(self, found: Callable[[np.ndarray], object], what: str, timeout: float = 10) -> Any:
         deadline = time.monotonic() + timeout
         while True:
             shot = self.x.screenshot()
@@ -80,8 +83,10 @@ class Viewer:
             if result is not None and result is not False:
                 return result
             if time.monotonic() > deadline:
-                cv2.imwrite(str(Path("/tmp") / "framestore-view-test-failure.png"), shot)
-                raise AssertionError(f"the window never showed {what}; it shows {self.describe(shot)}")
+                cv2.imwrite(str(self.tmp_path / "screen.png"), shot)
+                raise AssertionError(
+                    f"the window never showed {what} ({self.describe(shot)}; see screen.png)"
+                )
             time.sleep(0.1)
 
     def expected(self, position: int) -> np.ndarray:
@@ -91,6 +96,7 @@ class Viewer:
         return render.compose(body, self.scene.lines(position)[:1])[:, :width]
 
     def view_at(self, shot: np.ndarray) -> np.ndarray:
+        assert self.origin is not None
         x, y = self.origin
         h, w = self.expected(0).shape[:2]
         return shot[y : y + h, x : x + w]
@@ -99,8 +105,10 @@ class Viewer:
         return np.array_equal(self.view_at(shot), self.expected(position))
 
     def describe(self, shot: np.ndarray) -> str:
+        if self.origin is None:
+            return "no view found"
         frame = self.view_at(shot)[render.LINE_HEIGHT : render.LINE_HEIGHT + SHAPE[0], : SHAPE[1]]
-        return f"a frame with barcode {read_barcode(frame)}"
+        return f"it shows a frame with barcode {read_barcode(frame)}"
 
     def key(self, *keys: str) -> None:
         self.x.xdotool("windowfocus", "--sync", self.window)
@@ -137,7 +145,7 @@ class Viewer:
 
 
 @pytest.fixture
-def viewer(xserver, numbers, tmp_path) -> Iterator[Viewer]:  # noqa: ANN001
+def viewer(xserver, numbers, tmp_path) -> Iterator[Viewer]:
     v = Viewer(xserver, [write_store(tmp_path / "cam0", numbers)], tmp_path)
     yield v
     v.kill()
@@ -167,17 +175,17 @@ def test_keys_step_and_seek(viewer: Viewer, numbers: np.ndarray, tmp_path: Path)
     viewer.key("t")  # a time: two seconds after the first frame
     viewer.type("+2")
     viewer.key("Return")
-    viewer.expect(viewer.scene.timeline.position_of_time(float(viewer.scene.times[0]) + 2))
+    position = viewer.scene.timeline.position_of_time(float(viewer.scene.times[0]) + 2)
+    viewer.expect(position)
     viewer.key("s")  # the saved PNG is the view on screen
-    saved = (
-        tmp_path
-        / f"cam0-{numbers[viewer.scene.timeline.position_of_time(float(viewer.scene.times[0]) + 2)]}.png"
-    )
+    saved = tmp_path / f"cam0-{numbers[position]}.png"
+    expected = viewer.scene.render(position)
     deadline = time.monotonic() + 10
-    while not saved.exists() and time.monotonic() < deadline:
+    while (image := cv2.imread(str(saved))) is None or image.shape != expected.shape:
+        assert time.monotonic() < deadline, f"{saved} was not written"
         time.sleep(0.1)
-    position = viewer.position_shown()
-    np.testing.assert_array_equal(cv2.imread(str(saved)), viewer.scene.render(position))
+    np.testing.assert_array_equal(image, expected)
+    assert viewer.position_shown() == position
 
 
 def test_play_and_scrub(viewer: Viewer) -> None:
@@ -214,7 +222,7 @@ def test_play_and_scrub(viewer: Viewer) -> None:
     viewer.quit()
 
 
-def test_two_stores_side_by_side(xserver, numbers, tmp_path) -> None:  # noqa: ANN001
+def test_two_stores_side_by_side(xserver, numbers, tmp_path) -> None:
     a = write_store(tmp_path / "left", numbers)
     b = write_store(tmp_path / "right", numbers[numbers % 10 != 3], shape=(*SHAPE, 3))
     viewer = Viewer(xserver, [a, b], tmp_path)
