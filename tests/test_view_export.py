@@ -74,6 +74,8 @@ def test_errors_and_no_display(store_path, tmp_path, capsys, monkeypatch):
     assert ".png or .mp4" in capsys.readouterr().err
     assert main([str(tmp_path / "nothing"), "--export", str(tmp_path / "x.png")]) == 1
     assert "framestore-view: error:" in capsys.readouterr().err
+    assert main([str(store_path), "--roi", "50,0,50,10", "--export", str(tmp_path / "x.png")]) == 1
+    assert "does not fit" in capsys.readouterr().err  # refused before anything is drawn
     monkeypatch.delenv("DISPLAY", raising=False)
     assert main([str(store_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

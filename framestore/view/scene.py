@@ -41,6 +41,8 @@ class Scene:
     ) -> None:
         if not scale > 0:
             raise ValueError(f"scale must be > 0, got {scale}")
+        for store in stores.values():
+            store.get_frames([], roi=roi)  # reads nothing; refuses a rectangle outside the frames
         self.stores = stores
         self.timeline = Timeline(stores, by, tolerance)
         self.roi = roi
@@ -50,7 +52,7 @@ class Scene:
         self.sources: dict[str, StoreReader | None] = {}
         if candidates:
             if len(stores) != 1 or not self.stitched:
-                raise ValueError("--candidates shows the sources of one stitched store: give only that store")
+                raise ValueError("candidates are shown beside one stitched store: give only that store")
             self.sources = next(iter(self.stitched.values())).open_sources()
         self._sizes = {n: self._panel_size(s) for n, s in stores.items()}
 
