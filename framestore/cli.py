@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .codecs import DEFAULT_FORMAT, get_supported_formats
 from .errors import FramestoreError
+from .parallel import add_parallel_arguments
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -53,7 +54,14 @@ def _convert(args: argparse.Namespace) -> int:
         print(f"\r{args.dst}: {done}/{total} frames ({100 * done // total}%)", end="", file=sys.stderr)
 
     convert(
-        args.src, args.dst, args.format, chunksize=args.chunksize, overwrite=args.force, progress=progress
+        args.src,
+        args.dst,
+        args.format,
+        chunksize=args.chunksize,
+        overwrite=args.force,
+        progress=progress,
+        workers=args.workers,
+        scheduler=args.scheduler,
     )
     print(file=sys.stderr)
     print(f"{args.src} -> {args.dst} ({args.format})")
@@ -81,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--format", default=DEFAULT_FORMAT, help=f"default {DEFAULT_FORMAT}")
     convert.add_argument("--chunksize", type=int, help="default: the source's")
     convert.add_argument("--force", action="store_true", help="replace DST if it is a store")
+    add_parallel_arguments(convert)
     convert.set_defaults(func=_convert)
     recover = sub.add_parser("recover", help="finish the chunks a killed writer left open")
     recover.add_argument("path", type=Path)

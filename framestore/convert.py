@@ -1,16 +1,20 @@
 """Rewriting a store (ours or one imgstore wrote) into another format, losing nothing
-but what a lossy target format loses: frame numbers, times, user metadata and extra data
-are kept."""
+but what a lossy target format loses: frame numbers, times, per-frame columns, user
+metadata and extra data are kept. Long stores convert in parallel, chunk by chunk."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .index import fps_from_times
+from .parallel import default_workers, run_ordered
+from .parts import PartedStore, PartSpec
 from .reader import StoreReader
 from .writer import StoreWriter
 
@@ -25,43 +29,102 @@ def convert(
     chunksize: int | None = None,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    scheduler: Any = None,
+    chunks_per_task: int = 1,
 ) -> Path:
     """Write every frame of the store ``src`` to a new store ``dst`` in format ``fmt``,
     with its per-frame columns, user metadata and extra data.
 
+    The output's chunks are converted in parallel: on ``workers`` local processes (default:
+    one per core; 1 converts in this process) or on a Dask cluster (``scheduler``: an
+    address or a ``dask.distributed.Client``; the workers must see ``src`` and ``dst`` at
+    the same paths), ``chunks_per_task`` output chunks per task. Every way writes the same
+    frames, indexes and extra data.
     ``progress(done, total)`` is called as frames are written. Returns ``dst``.
     """
     with StoreReader(src) as source:
-        index = source.index_dataframe()
-        extra_columns = [c for c in index.columns if c not in _FRAME_KEYS]
-        table = {name: index[name].to_numpy() for name in extra_columns}
-        extra = source.get_extra_data()
-        by_frame: dict[int, list[dict]] = {}
-        for record in extra.to_dict("records") if len(extra) else []:
-            index = int(record["frame_index"])
-            values = {k: v for k, v in record.items() if k not in _FRAME_KEYS and not _missing(v)}
-            by_frame.setdefault(index, []).append(values)
-        writer = StoreWriter(
-            fmt,
-            dst,
-            imgshape=source.image_shape,
-            imgdtype=source.dtype,
-            chunksize=chunksize or source.chunksize,
-            fps=source.fps or fps_from_times(source.frame_times, 25.0),
-            metadata=source.user_metadata,
-            overwrite=overwrite,
-            frame_columns={name: table[name].dtype for name in extra_columns},
-        )
-        with writer:
-            numbers, times = source.frame_numbers, source.frame_times
-            for i, image in enumerate(source):
-                row = {name: table[name][i] for name in extra_columns}
-                writer.add_image(image, int(numbers[i]), float(times[i]), **row)
-                for values in by_frame.get(i, ()):
-                    writer.add_extra_data(**values)
-                if progress is not None and (i % 100 == 99 or i == len(source) - 1):
-                    progress(i + 1, len(source))
+        columns = [c for c in source.index_dataframe().columns if c not in _FRAME_KEYS]
+        out_chunksize = int(chunksize or source.chunksize)
+        kwargs: dict[str, Any] = {
+            "imgshape": source.image_shape,
+            "imgdtype": source.dtype,
+            "chunksize": out_chunksize,
+            "fps": source.fps or fps_from_times(source.frame_times, 25.0),
+            "metadata": source.user_metadata,
+            "frame_columns": {name: source.index_dataframe()[name].dtype for name in columns},
+        }
+        total = len(source)
+    step = out_chunksize * _at_least_one(chunks_per_task)
+    starts = list(range(0, total, step)) or [0]
+    if scheduler is None and (workers == 1 or default_workers(len(starts)) == 1 and workers is None):
+        with StoreWriter(fmt, dst, overwrite=overwrite, **kwargs) as writer:
+            _write_frames(Path(src), writer, 0, total, progress, total)
+        return Path(dst)
+
+    store = PartedStore(fmt, dst, overwrite=overwrite, **kwargs)
+    tasks = [
+        _Part(Path(src), store.part(k, first_chunk=k * chunks_per_task), a, min(a + step, total))
+        for k, a in enumerate(starts)
+    ]
+    try:
+        for task in run_ordered(_convert_part, tasks, workers=workers, scheduler=scheduler):
+            store.commit(task.spec)
+            if progress is not None:
+                progress(task.stop, total)
+    finally:
+        store.discard_parts()
+    store.close()
     return Path(dst)
+
+
+@dataclass(frozen=True)
+class _Part:
+    src: Path
+    spec: PartSpec
+    start: int
+    stop: int
+
+
+def _convert_part(part: _Part) -> _Part:
+    with part.spec.open() as writer:
+        _write_frames(part.src, writer, part.start, part.stop, None, 0)
+    return part
+
+
+def _write_frames(
+    src: Path,
+    writer: StoreWriter,
+    start: int,
+    stop: int,
+    progress: Callable[[int, int], None] | None,
+    total: int,
+) -> None:
+    """Frames ``start:stop`` of ``src`` with their columns and extra data, into ``writer``."""
+    with StoreReader(src) as source:
+        index = source.index_dataframe()
+        columns = {c: index[c].to_numpy() for c in index.columns if c not in _FRAME_KEYS}
+        by_frame: dict[int, list[dict]] = {}
+        extra = source.get_extra_data()
+        for record in extra.to_dict("records") if len(extra) else []:
+            i = int(record["frame_index"])
+            if start <= i < stop:
+                values = {k: v for k, v in record.items() if k not in _FRAME_KEYS and not _missing(v)}
+                by_frame.setdefault(i, []).append(values)
+        numbers, times = source.frame_numbers, source.frame_times
+        for i, image in enumerate(source.iter_frames(start, stop), start):
+            row = {name: column[i] for name, column in columns.items()}
+            writer.add_image(image, int(numbers[i]), float(times[i]), **row)
+            for values in by_frame.get(i, ()):
+                writer.add_extra_data(**values)
+            if progress is not None and (i % 100 == 99 or i == stop - 1):
+                progress(i + 1, total)
+
+
+def _at_least_one(chunks_per_task: int) -> int:
+    if int(chunks_per_task) < 1:
+        raise ValueError(f"chunks_per_task must be at least 1, got {chunks_per_task}")
+    return int(chunks_per_task)
 
 
 def _missing(value: object) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 WRITING_MARKER = ".framestore-writing"
 INDEX_CACHE = "framestore-index.npz"
+PARTS_DIR = ".framestore-parts"
 INDEX_SUFFIX = ".npz"
 JOURNAL_SUFFIX = ".journal"
 EXTRA_SUFFIX = ".extra.json"
@@ -65,6 +66,18 @@ class Layout:
     @property
     def marker_path(self) -> Path:
         return self.root / WRITING_MARKER
+
+    def part_path(self, k: int) -> Path:
+        """Scratch store of part ``k`` of a store written in parallel (inside the store, so
+        its chunks move in by rename)."""
+        return self.root / PARTS_DIR / f"part-{k:06d}"
+
+    def chunk_files(self, n: int) -> list[Path]:
+        """Every file or folder of a finished chunk ``n`` that exists: chunk, index, extra data."""
+        paths = [self.chunk_path(n)]
+        if not self.image_chunks:
+            paths += [self.index_path(n), self.extra_path(n)]
+        return [p for p in paths if p.exists()]
 
     def remove_chunk(self, n: int) -> None:
         """Delete chunk ``n``'s file or folder and its journal (an empty or abandoned chunk)."""

@@ -293,9 +293,25 @@ class StoreReader(Sequence[np.ndarray]):
         return len(self._shape)
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        return self.iter_frames()
+
+    def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Frames ``start:stop`` (frame_index) in order, each chunk decoded straight through."""
+        stop = len(self) if stop is None else min(int(stop), len(self))
+        starts = self._index.starts
         for c, chunk in enumerate(self._index.chunks):
-            for image in self._reader(c).iter_from(0, chunk.count):
-                yield self._converted(image)
+            first, end = max(start - int(starts[c]), 0), min(stop - int(starts[c]), chunk.count)
+            if first < end:
+                for image in self._reader(c).iter_from(first, end):
+                    yield self._converted(image)
+
+    def to_dask(self, block_frames: int | None = None) -> Any:
+        """The frames as a lazy ``dask.array`` ``(frames, height, width[, channels])``: one
+        block per chunk (or per ``block_frames`` frames), decoded where it is computed by a
+        reader each worker process opens for itself. Needs ``framestore[dask]``."""
+        from .dask_array import to_dask
+
+        return to_dask(self, block_frames)
 
     def get_frames(self, indices: Sequence[int] | np.ndarray, roi: Roi | None = None) -> np.ndarray:
         """Frames at ``indices`` (frame_index, negatives count from the end) as one array.

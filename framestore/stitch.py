@@ -1,19 +1,21 @@
 """Stitching redundant recordings of one device into one store of the best copies.
 
 For every aligned frame, the candidates (one per source that has the frame) are ranked by
-metadata first (more buffers received, less zero padding), then by image evidence: rows left
-all-zero by lost buffers; with three or more copies, pixels that disagree with the
-consensus (the per-pixel median); and between copies that still tie, the lower Sobel edge
-energy (noise and artifacts add edges). The chosen copy is written unchanged, and a scores
-table says, for every output frame, what each candidate scored and why the winner won.
+their estimated damaged pixels (``stitch_scoring``: zeroed where another copy has data,
+outvoted by the other copies, rougher where two copies conflict), then by metadata (more
+buffers received, less zero padding), then by Sobel edge energy. The chosen copy is written
+unchanged, and a scores table says, for every output frame, what each candidate scored and
+why the winner won.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -22,57 +24,14 @@ import pandas as pd
 
 from .align import align, named_stores
 from .errors import StoreWarning
+from .parallel import default_workers, open_reader, run_ordered
+from .parts import PartedStore, PartSpec
 from .reader import StoreReader
-from .writer import StoreWriter
+from .stitch_scoring import CRITERIA, SCORES, choose, score_candidates
+from .writer import DEFAULT_CHUNKSIZE, StoreWriter
 
-METHOD = "framestore.stitch/1"
-# criteria in order; lower is better for each (buffers are negated)
-CRITERIA = ("missing_buffers", "padding_px", "zero_rows", "disagreeing_px", "edge_energy")
-_REASONS = {
-    "missing_buffers": "more buffers received",
-    "padding_px": "less zero padding",
-    "zero_rows": "fewer zeroed rows (lost buffers)",
-    "disagreeing_px": "agrees with the other copies",
-    "edge_energy": "less edge energy (noise, artifacts)",
-}
-DISAGREE_LEVEL = 8  # grey levels from the consensus that count as disagreement
+METHOD = "framestore.stitch/2"
 DIFFERENCE_COLOR = (0, 0, 255)  # BGR red: where a candidate differs from the chosen copy
-
-
-def score_candidates(images: list[np.ndarray], meta: list[dict[str, float]]) -> pd.DataFrame:
-    """One row per candidate copy of a frame, one column per criterion (lower is better)."""
-    rows = []
-    median = np.median(np.stack(images), axis=0) if len(images) >= 3 else None
-    for image, m in zip(images, meta, strict=True):
-        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0)
-        gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1)
-        rows.append(
-            {
-                "missing_buffers": -float(m.get("num_buffers", 0)),
-                "padding_px": float(m.get("black_padding_px", 0)),
-                "zero_rows": float(np.count_nonzero(~gray.any(axis=1))),
-                "disagreeing_px": (
-                    float(np.count_nonzero(np.abs(gray.astype(np.int16) - median) > DISAGREE_LEVEL))
-                    if median is not None
-                    else 0.0
-                ),
-                "edge_energy": float(np.mean(np.abs(gx)) + np.mean(np.abs(gy))),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def choose(scores: pd.DataFrame) -> tuple[int, str]:
-    """The best candidate (lexicographic over CRITERIA) and the reason it beat the next."""
-    if len(scores) == 1:
-        return 0, "only copy"
-    order = scores.sort_values(list(CRITERIA), kind="stable").index.to_list()
-    best, runner = scores.loc[order[0]], scores.loc[order[1]]
-    for criterion in CRITERIA:
-        if best[criterion] != runner[criterion]:
-            return int(order[0]), _REASONS[criterion]
-    return int(order[0]), "identical scores: first source"
 
 
 def stitch(
@@ -84,13 +43,30 @@ def stitch(
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
     debug_video: str | os.PathLike[str] | None = None,
+    disagree_level: int = 0,
+    chunksize: int = DEFAULT_CHUNKSIZE,
+    workers: int | None = None,
+    scheduler: Any = None,
+    chunks_per_task: int = 1,
 ) -> pd.DataFrame:
     """Write the best copy of every aligned frame of ``stores`` to a new store ``output``;
     return the scores table (also saved as ``scores.csv`` in the new store).
 
     ``debug_video``: also write a video (MJPEG AVI) showing, for every output frame, the
     candidates side by side, the pixels where each differs from the chosen one in red, and
-    the chosen one labelled."""
+    the chosen one labelled. ``disagree_level``: grey levels by which two copies may differ
+    and still agree (0: lossless copies of the same bytes agree exactly where undamaged).
+
+    ``workers``/``scheduler``: stitch the output's chunks in parallel on local processes
+    (``workers=None``: one per core, up to one per task; serial with a debug video) or on
+    a Dask cluster (an address or a ``dask.distributed.Client``; the workers must see the
+    stores at the same paths), ``chunks_per_task`` output chunks per task. Every way writes
+    the same frames, indexes and scores.
+
+    The table has one row per output frame: ``frame_number``, ``frame_time`` (the earliest
+    receive time), ``chosen``, ``reason``, ``candidates``, ``differing_px`` (pixels where the
+    copies differ), ``clean`` (the chosen copy shows no damage: every buffer, no padding, no
+    damaged pixel) and, per source, its ``frame_index`` and every score in ``SCORES``."""
     named = named_stores(stores)
     if len(named) < 2:
         raise ValueError("stitch needs at least two stores")
@@ -99,61 +75,52 @@ def stitch(
         table = align(named, by=by, tolerance=tolerance)
     names = list(named)
     first = named[names[0]]
-    # per-frame metadata of every source as column arrays: one row is a few array lookups
-    metas = {n: {c: v.to_numpy() for c, v in s.index_dataframe().items()} for n, s in named.items()}
-    params = {"by": by, "tolerance": tolerance, "criteria": list(CRITERIA), "disagree_level": DISAGREE_LEVEL}
-    writer = StoreWriter(
-        fmt,
-        output,
-        imgshape=first.image_shape,
-        imgdtype=first.dtype,
-        fps=first.fps or 20.0,
-        overwrite=overwrite,
-        frame_columns={"source": "int16", "candidates": "int16"},
-        derived_from={
-            "sources": [{"name": n, "path": str(s.path), "uuid": s.uuid} for n, s in named.items()],
+    rows, glitches, full = _plan(named, table, by)
+    params = {"by": by, "tolerance": tolerance, "criteria": list(CRITERIA), "disagree_level": disagree_level}
+    writer_kwargs: dict[str, Any] = {
+        "imgshape": first.image_shape,
+        "imgdtype": first.dtype,
+        "chunksize": chunksize,
+        "fps": first.fps or 20.0,
+        "frame_columns": {"source": "int16", "candidates": "int16"},
+        "derived_from": {
+            "sources": [_source_record(n, s) for n, s in named.items()],
             "method": METHOD,
             "parameters": params,
         },
-    )
+    }
+    if int(chunks_per_task) < 1:
+        raise ValueError(f"chunks_per_task must be at least 1, got {chunks_per_task}")
+    step = chunksize * int(chunks_per_task)
+    parts = [rows[a : a + step] for a in range(0, len(rows), step)]
     records: list[dict] = []
-    glitches: list[dict] = []
-    debug = _DebugVideo(Path(debug_video), names, first.image_shape) if debug_video else None
-    with writer:
-        for row in table.itertuples(index=False):
-            present = [n for n in names if not pd.isna(getattr(row, n))]
-            idx = {n: int(getattr(row, n)) for n in present}
-            meta = [{c: v[idx[n]] for c, v in metas[n].items()} for n in present]
-            if all(_is_glitch(named[n].frame_numbers, idx[n], m) for n, m in zip(present, meta, strict=True)):
-                glitches.append(
-                    {"frame_number": int(meta[0]["frame_number"]), **{n: idx[n] for n in present}}
-                )
-                continue  # reported, never written as a frame
-            images = [named[n][idx[n]] for n in present]
-            scores = score_candidates(images, meta)
-            k, reason = choose(scores)
-            stack = np.stack(images)
-            differing = int(np.count_nonzero((stack != stack[0]).any(axis=0)))
-            if differing == 0 and len(present) > 1:
-                reason = "identical copies"
-            frame_number = int(row.frame_number) if by == "frame_number" else int(meta[k]["frame_number"])
-            frame_time = min(float(m.get("first_recv_time", m["frame_time"])) for m in meta)
-            writer.add_image(
-                images[k], frame_number, frame_time, source=names.index(present[k]), candidates=len(present)
-            )
-            record = {"frame_number": frame_number, "frame_time": frame_time, "chosen": present[k]}
-            record.update({"reason": reason, "candidates": len(present), "differing_px": differing})
-            for j, n in enumerate(present):
-                record[f"{n}_frame_index"] = idx[n]
-                for criterion in CRITERIA:
-                    record[f"{n}_{criterion}"] = scores.loc[j, criterion]
-            records.append(record)
-            if debug is not None:
-                debug.add(dict(zip(present, images, strict=True)), present[k], frame_number, reason)
-            if progress is not None:
-                progress(len(records), len(table))
-    if debug is not None:
-        debug.close()
+    auto = workers is None and (debug_video is not None or default_workers(len(parts)) == 1)
+    if scheduler is None and (workers == 1 or auto):
+        debug = _DebugVideo(Path(debug_video), names, first.image_shape) if debug_video else None
+        with StoreWriter(fmt, output, overwrite=overwrite, **writer_kwargs) as writer:
+            records = _stitch_rows(named, names, rows, writer, disagree_level, full, debug, progress)
+        if debug is not None:
+            debug.close()
+    else:
+        if debug_video:
+            raise ValueError("a debug video is written by a serial run only: pass workers=1")
+        store = PartedStore(fmt, output, overwrite=overwrite, **writer_kwargs)
+        paths = {n: (str(s.path), s.uuid) for n, s in named.items()}
+        tasks = [
+            _Part(paths, names, part, store.part(k, first_chunk=k * chunks_per_task), disagree_level, full)
+            for k, part in enumerate(parts)
+        ]
+        try:
+            for task, part_records in zip(
+                tasks, run_ordered(_stitch_part, tasks, workers=workers, scheduler=scheduler), strict=True
+            ):
+                store.commit(task.spec)
+                records += part_records
+                if progress is not None:
+                    progress(len(records), len(rows))
+        finally:
+            store.discard_parts()
+        store.close()
     result = pd.DataFrame(records)
     result.to_csv(Path(output) / "scores.csv", index=False)
     result.attrs["glitches"] = glitches
@@ -166,6 +133,127 @@ def stitch(
             stacklevel=2,
         )
     return result
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    name: str
+    frame_index: int
+    num_buffers: float
+    padding_px: float
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One output frame to be: its number and time, and the copies to choose from."""
+
+    frame_number: int | None  # None: the chosen copy's own frame number (by time)
+    source_numbers: tuple[int, ...]
+    frame_time: float
+    candidates: tuple[_Candidate, ...]
+
+
+def _plan(named: dict[str, StoreReader], table: pd.DataFrame, by: str) -> tuple[list[_Row], list[dict], int]:
+    """From the alignment map and the sources' metadata alone: the rows to write, the glitch
+    rows to report instead, and how many buffers make a whole frame."""
+    names = list(named)
+    # per-frame metadata of every source as column arrays: one row is a few array lookups
+    metas = {n: {c: v.to_numpy() for c, v in s.index_dataframe().items()} for n, s in named.items()}
+    counts = [m["num_buffers"] for m in metas.values() if len(m.get("num_buffers", ()))]
+    full = max((int(c.max()) for c in counts), default=0)  # buffers in a whole frame
+    rows: list[_Row] = []
+    glitches: list[dict] = []
+    for row in table.itertuples(index=False):
+        present = [n for n in names if not pd.isna(getattr(row, n))]
+        idx = {n: int(getattr(row, n)) for n in present}
+        meta = [{c: v[idx[n]] for c, v in metas[n].items()} for n in present]
+        if all(_is_glitch(named[n].frame_numbers, idx[n], m) for n, m in zip(present, meta, strict=True)):
+            glitches.append({"frame_number": int(meta[0]["frame_number"]), **idx})
+            continue  # reported, never written as a frame
+        candidates = tuple(
+            _Candidate(n, idx[n], float(m.get("num_buffers", full)), float(m.get("black_padding_px", 0)))
+            for n, m in zip(present, meta, strict=True)
+        )
+        rows.append(
+            _Row(
+                int(row.frame_number) if by == "frame_number" else None,
+                tuple(int(m["frame_number"]) for m in meta),
+                min(float(m.get("first_recv_time", m["frame_time"])) for m in meta),
+                candidates,
+            )
+        )
+    return rows, glitches, full
+
+
+def _stitch_rows(
+    readers: Mapping[str, StoreReader],
+    names: list[str],
+    rows: Sequence[_Row],
+    writer: StoreWriter,
+    level: int,
+    full: int,
+    debug: _DebugVideo | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict]:
+    """Choose and write the best copy of each row; the rows of the scores table."""
+    records = []
+    for row in rows:
+        cands = row.candidates
+        images = [readers[c.name][c.frame_index] for c in cands]
+        buffers = [c.num_buffers for c in cands]
+        padding = [c.padding_px for c in cands]
+        scores = score_candidates(images, buffers, padding, level=level)
+        k, reason = choose(scores)
+        stack = np.stack(images)
+        differing = int(np.count_nonzero((stack != stack[0]).any(axis=0)))
+        if differing == 0 and len(cands) > 1:
+            reason = "identical copies"
+        frame_number = row.frame_number if row.frame_number is not None else row.source_numbers[k]
+        chosen = cands[k].name
+        writer.add_image(
+            images[k], frame_number, row.frame_time, source=names.index(chosen), candidates=len(cands)
+        )
+        clean = bool(scores["damaged_px"][k] == 0 and padding[k] == 0 and buffers[k] >= full)
+        record = {"frame_number": frame_number, "frame_time": row.frame_time, "chosen": chosen}
+        record.update({"reason": reason, "candidates": len(cands), "differing_px": differing, "clean": clean})
+        for j, c in enumerate(cands):
+            record[f"{c.name}_frame_index"] = c.frame_index
+            for name in SCORES:
+                record[f"{c.name}_{name}"] = float(scores[name][j])
+        records.append(record)
+        if debug is not None:
+            debug.add({c.name: im for c, im in zip(cands, images, strict=True)}, chosen, frame_number, reason)
+        if progress is not None:
+            progress(len(records), len(rows))
+    return records
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One task of a parallel stitch: its rows and where to write them (picklable)."""
+
+    paths: dict[str, tuple[str, str]]  # name -> (path, uuid)
+    names: list[str]
+    rows: list[_Row]
+    spec: PartSpec
+    level: int
+    full: int
+
+
+def _stitch_part(part: _Part) -> list[dict]:
+    readers = {n: open_reader(path, uuid) for n, (path, uuid) in part.paths.items()}
+    with part.spec.open() as writer:
+        return _stitch_rows(readers, part.names, part.rows, writer, part.level, part.full)
+
+
+def _source_record(name: str, store: StoreReader) -> dict[str, str]:
+    """What ``derived_from`` says of one source: its name, path and uuid, and the recording
+    it was imported from, if it was."""
+    record = {"name": name, "path": str(store.path), "uuid": store.uuid}
+    record.update(
+        {k: store.user_metadata[k] for k in ("source_video", "source_csv") if k in store.user_metadata}
+    )
+    return record
 
 
 def _is_glitch(frame_numbers: np.ndarray, i: int, meta: dict) -> bool:

@@ -59,6 +59,7 @@ class StoreWriter:
         codec_options: dict[str, str] | None = None,
         frame_columns: dict[str, Any] | None = None,
         derived_from: dict[str, Any] | None = None,
+        first_chunk: int = 0,
     ) -> None:
         if path is None:
             raise TypeError("new_for_format needs the path of the store to write")
@@ -91,19 +92,24 @@ class StoreWriter:
             derived_from=derived_from,
             user=user,
         )
-        _write_marker(self._layout.marker_path)
+        write_marker(self._layout.marker_path)
         write_metadata(self._root, self._metadata)
 
+        # a part of a store written in parallel (framestore.parts) numbers its chunks, and
+        # its extra data's frame indexes, from where the part starts in the whole store
+        self._first_chunk_number = int(first_chunk)
         self._frame_count = 0
         self.frame_number: int | None = None
         self.frame_time: float | None = None
         self._closed = False
         self._error: BaseException | None = None
-        self._extra: _ExtraDataWriter = _ExtraDataWriter(self._layout, self._chunksize)
+        self._extra = _ExtraDataWriter(
+            self._layout, self._chunksize, self._first_chunk_number * self._chunksize
+        )
         self._queue: queue.Queue[tuple[np.ndarray, int, float, bytes] | None] = queue.Queue(QUEUE_FRAMES)
         # open the first chunk here, so a codec that refuses these frames fails now, here
         try:
-            self._first_chunk: ChunkWriter | None = self._new_chunk(0)
+            self._first_chunk: ChunkWriter | None = self._new_chunk(self._first_chunk_number)
         except BaseException:
             shutil.rmtree(self._root, ignore_errors=True)
             raise
@@ -214,7 +220,7 @@ class StoreWriter:
 
     def _encode_loop(self) -> None:
         chunk, self._first_chunk = self._first_chunk, None
-        number = in_chunk = 0
+        number, in_chunk = self._first_chunk_number, 0
         item: tuple[np.ndarray, int, float, bytes] | None = None
         packed: list[bytes] = []  # the current chunk's per-frame column values
         # a full chunk is finished (flushed, checksummed, indexed) on a second thread
@@ -296,13 +302,15 @@ def write_index(path: Path, columns: dict[str, np.ndarray]) -> None:
 class _ExtraDataWriter:
     """``NNNNNN.extra.json`` files: a JSON list per chunk, each record flushed at once."""
 
-    def __init__(self, layout: Layout, chunksize: int) -> None:
+    def __init__(self, layout: Layout, chunksize: int, first_frame_index: int = 0) -> None:
         self._layout = layout
         self._chunksize = chunksize
+        self._first = first_frame_index
         self._file: Any = None
         self._chunk = -1
 
     def add(self, values: dict[str, Any], frame_index: int, frame_number: Any, frame_time: Any) -> None:
+        frame_index += self._first
         record = {
             **values,
             "frame_time": frame_time,
@@ -413,7 +421,8 @@ def _prepare_directory(root: Path, overwrite: bool) -> None:
     root.mkdir(parents=True, exist_ok=True)
 
 
-def _write_marker(path: Path) -> None:
+def write_marker(path: Path) -> None:
+    """Mark the store at ``path``'s directory as being written (who, where, since when)."""
     info = {
         "pid": os.getpid(),
         "host": socket.gethostname(),

@@ -78,3 +78,22 @@ def test_aligned_reading_policies(three):
     assert [read_barcode(r["a"]) for r in drop] == [read_barcode(r["b"]) for r in drop]
     with pytest.raises(ValueError, match="missing"):
         framestore.AlignedFrames(stores, table, missing="guess")
+
+
+def test_each_policy_from_its_first_use_unlike_imgstores_aligner(three):
+    """imgstore's StoreAligner applies the *previous* call's policy: its first 'drop' keeps
+    every frame, and a 'hold' after a 'drop' drops. Here the policy is the one asked for."""
+    imgstore = pytest.importorskip("imgstore")
+    from imgstore.align import StoreAligner
+
+    with pytest.warns(framestore.StoreWarning):
+        table = framestore.align(three)
+    stores = {"a": three["a"], "b": three["b"]}
+    common = sorted(set(three["a"].frame_numbers) & set(three["b"].frame_numbers))
+    drop = framestore.AlignedFrames(stores, table, missing="drop")  # the first and only use
+    assert [read_barcode(r["a"]) for r in drop] == common
+    assert len(framestore.AlignedFrames(stores, table, missing="hold")) == 20
+
+    theirs = StoreAligner(*(imgstore.new_for_filename(str(s.path)) for s in stores.values()))
+    assert len(theirs.extract_common_frames(StoreAligner.MISSING_POLICY_DROP)) == 20  # not dropped
+    assert len(theirs.extract_common_frames(StoreAligner.MISSING_POLICY_HOLD)) == len(common)  # dropped

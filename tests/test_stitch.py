@@ -34,8 +34,11 @@ def test_stitch_synthetic_session(tmp_path, receivers):
     assert [g["frame_number"] for g in scores.attrs["glitches"]] == [GLITCH_FRAME_NUM]
     assert pd.read_csv(tmp_path / "stitched" / "glitches.csv")["frame_number"].tolist() == [GLITCH_FRAME_NUM]
 
+    # frame by frame, the chosen copy is the least damaged one (fewest pixels differing from
+    # the clean frame), within 1% of a buffer: copies closer than that are alike to any
+    # evidence. A clean copy always wins.
     damage = {r.stem: r.damaged for r in session.receivers}
-    best_chosen = 0
+    best_chosen = clean_right = 0
     for k, row in scores.iterrows():
         candidates = {
             n: damage[n][int(row[f"{n}_frame_index"])]
@@ -44,18 +47,21 @@ def test_stitch_synthetic_session(tmp_path, receivers):
         }
         chosen = candidates[row["chosen"]]
         if min(candidates.values()) == 0:
-            assert chosen == 0, (row["frame_number"], candidates, row["reason"])  # a clean copy wins
-        best_chosen += chosen == min(candidates.values())
+            assert chosen == 0, (row["frame_number"], candidates, row["reason"])
+        best_chosen += chosen <= min(candidates.values()) + 50
+        clean_right += row["clean"] == (chosen == 0)
         source = stores[row["chosen"]]
         np.testing.assert_array_equal(out[k], source[int(row[f"{row['chosen']}_frame_index"])])  # bit-exact
-    assert best_chosen >= 0.95 * len(scores)
+    assert best_chosen >= 0.99 * len(scores), (best_chosen, len(scores))
+    # "clean" (no damage shown) is right but for garbage no other copy can check
+    assert clean_right >= 0.98 * len(scores), (clean_right, len(scores))
 
     # the scores table is in the store, and the store says what it was derived from
     saved = pd.read_csv(tmp_path / "stitched" / "scores.csv")
     assert saved["chosen"].tolist() == scores["chosen"].tolist()
     derived = out.metadata.derived_from
     assert [s["uuid"] for s in derived["sources"]] == [s.uuid for s in stores.values()]
-    assert derived["method"] == "framestore.stitch/1"
+    assert derived["method"] == "framestore.stitch/2"
     sources = out.index_dataframe()["source"].tolist()
     assert [list(stores)[s] for s in sources] == scores["chosen"].tolist()
 
@@ -76,7 +82,13 @@ def test_framestore_stitch_command(tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
     assert (tmp_path / "out" / "scores.csv").stat().st_size == size
     assert main([*videos, "-o", str(tmp_path / "out"), "--force", "--format", "npy"]) == 0
-    assert framestore.new_for_filename(tmp_path / "out").format == "npy"
+    out = framestore.new_for_filename(tmp_path / "out")
+    assert out.format == "npy"
+    sources = out.metadata.derived_from["sources"]
+    assert [s["source_video"] for s in sources] == [str(session.video(r.stem)) for r in session.receivers]
+    assert [s["source_csv"] for s in sources] == [
+        str(session.video(r.stem).with_suffix(".csv")) for r in session.receivers
+    ]
 
 
 def test_debug_video(tmp_path):
@@ -112,3 +124,44 @@ def test_stitch_by_receive_time(tmp_path):
     assert sorted(set(out.frame_numbers.tolist())) == seen  # every device frame, none invented
     assert (np.diff(out.frame_times) > 0).all()  # in time order
     assert [g["frame_number"] for g in scores.attrs["glitches"]] == [GLITCH_FRAME_NUM]
+
+
+def _frame(seed: int = 0) -> np.ndarray:
+    """A smooth, never-zero image: what a miniscope frame looks like at pixel scale."""
+    y, x = np.mgrid[0:80, 0:64]
+    return (100 + 40 * np.sin(x / 9.0 + seed) + 30 * np.cos(y / 7.0)).astype(np.uint8)
+
+
+def test_garbled_payload_under_clean_metadata_loses_to_a_padded_copy():
+    from framestore.stitch_scoring import choose, score_candidates
+
+    clean = _frame()
+    garbled = clean.copy()
+    garbled[20:30:2] = np.random.default_rng(1).integers(1, 256, (5, 64), dtype=np.uint8)
+    padded = clean.copy()
+    padded[79, -40:] = 0  # 40 px of padding at the end of the last buffer
+    scores = score_candidates([garbled, padded], num_buffers=[8, 8], padding_px=[0, 40])
+    assert choose(scores) == (1, "smoother where the copies conflict (Sobel edge energy)")
+    assert scores["conflict_px"][0] == np.count_nonzero(garbled != clean) and scores["zeroed_px"][1] == 40
+    # metadata decides only where the pixels cannot: two copies missing different, equal parts
+    a, b = clean.copy(), clean.copy()
+    a[0:10], b[10:20] = 0, 0
+    assert choose(score_candidates([a, b], num_buffers=[7, 6], padding_px=[0, 0])) == (
+        0,
+        "more buffers received",
+    )
+
+
+def test_consensus_outvotes_a_copy_with_clean_metadata():
+    from framestore.stitch_scoring import choose, score_candidates
+
+    clean = _frame(2)
+    garbled = clean.copy()
+    garbled[40:50] = 255 - garbled[40:50]
+    lost = clean.copy()
+    lost[0:10] = 0
+    scores = score_candidates([garbled, lost, clean], num_buffers=[8, 7, 8], padding_px=[0, 0, 0])
+    assert scores["outvoted_px"].tolist() == [640, 0, 0] and scores["zeroed_px"].tolist() == [0, 640, 0]
+    assert choose(scores) == (2, "agrees with the other copies")  # the runner-up is the garbled one
+    same = score_candidates([clean, clean], num_buffers=[8, 8], padding_px=[0, 0])
+    assert choose(same) == (0, "identical scores: first source")

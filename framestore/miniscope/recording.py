@@ -38,16 +38,22 @@ def frame_table(csv: Path, video_frames: int) -> pd.DataFrame:
     if missing:
         raise CorruptStoreError(f"{csv}: lacks the column(s) {missing}")
     grouped = buffers.groupby("reconstructed_frame_index", sort=True)
+    # each frame's frame_num is its buffers' majority (ties: the smallest)
+    votes = buffers.groupby(["reconstructed_frame_index", "frame_num"]).size().rename("votes").reset_index()
+    votes = votes.sort_values(
+        ["reconstructed_frame_index", "votes", "frame_num"], ascending=[True, False, True]
+    )
+    majority = votes.drop_duplicates("reconstructed_frame_index").set_index("reconstructed_frame_index")
     table = pd.DataFrame(
         {
-            "frame_num": grouped["frame_num"].agg(lambda s: s.mode().iloc[0]),
-            "disagreeing": grouped["frame_num"].agg(lambda s: int((s != s.mode().iloc[0]).sum())),
+            "frame_num": majority["frame_num"],
             "num_buffers": grouped.size(),
             "black_padding_px": grouped["black_padding_px"].sum(),
             "first_recv_time": grouped["buffer_recv_unix_time"].min(),
             "last_recv_time": grouped["buffer_recv_unix_time"].max(),
         }
     )
+    table["disagreeing"] = table["num_buffers"] - majority["votes"]
     if len(table) and table.index[-1] == video_frames:
         warnings.warn(
             f"{csv}: frame {video_frames} (frame_num {table['frame_num'].iloc[-1]}) has buffers "
@@ -100,15 +106,14 @@ def import_recording(
         fps=round(fps_from_times(table["first_recv_time"].to_numpy(), 20.0), 3),
         overwrite=overwrite,
         frame_columns=FRAME_COLUMNS,
-        metadata={"source_video": video.name, "source_csv": csv_path.name},
+        metadata={"source_video": str(video.resolve()), "source_csv": str(csv_path.resolve())},
     )
+    numbers = table["frame_num"].to_numpy()
+    times = table["first_recv_time"].to_numpy()
+    columns = {name: table[name].to_numpy() for name in FRAME_COLUMNS}
     with writer, av.open(str(video)) as container:
+        container.streams.video[0].thread_type = "AUTO"
         for k, frame in enumerate(container.decode(video=0)):
-            row = table.iloc[k]
-            writer.add_image(
-                frame.to_ndarray(format="gray"),
-                int(row["frame_num"]),
-                float(row["first_recv_time"]),
-                **{name: row[name] for name in FRAME_COLUMNS},
-            )
+            values = {name: column[k] for name, column in columns.items()}
+            writer.add_image(frame.to_ndarray(format="gray"), int(numbers[k]), float(times[k]), **values)
     return Path(output)
