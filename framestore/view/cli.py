@@ -111,7 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", StoreWarning)
             stores = named_stores([StoreReader(p) for p in args.paths])
-        scene = Scene(stores, args.by, args.tolerance, args.roi, args.scale, args.contrast, args.candidates)
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always", StoreWarning)
+            scene = Scene(
+                stores, args.by, args.tolerance, args.roi, args.scale, args.contrast, args.candidates
+            )
+        for note in notes:  # e.g. a stitched store's source that is gone
+            print(f"framestore-view: {note.message}", file=sys.stderr)
         start = scene.position_of(args.start) if args.start else 0
         stop = scene.position_of(args.stop) if args.stop else len(scene) - 1
         if args.export is not None:
