@@ -32,6 +32,7 @@ from .writer import DEFAULT_CHUNKSIZE, StoreWriter
 
 METHOD = "framestore.stitch/2"
 SCORES_FILE = "scores.csv"
+DIFFERENCE_COLOR = (0, 0, 255)  # BGR red: where a candidate differs from the chosen copy
 
 
 def stitch(
@@ -364,6 +365,17 @@ def _source_record(name: str, store: StoreReader) -> dict[str, str]:
     return record
 
 
+def mark_differences(display: np.ndarray, image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """A copy of ``display`` (BGR, the way ``image`` is shown) with the pixels where
+    ``image`` differs from ``reference`` (a frame of the same shape) painted red."""
+    differs = image != reference
+    if differs.ndim == 3:
+        differs = differs.any(axis=2)
+    marked = display.copy()
+    marked[differs] = DIFFERENCE_COLOR
+    return marked
+
+
 class _DebugVideo:
     """Candidates side by side; red where a copy differs from the chosen one."""
 
@@ -388,10 +400,9 @@ class _DebugVideo:
             if name in images:
                 image = images[name]
                 bgr = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-                bgr = bgr.copy()
-                differs = (image != best) if image.ndim == 2 else (image != best).any(axis=2)
-                bgr[differs] = (0, 0, 255)
-                canvas[self._band : self._band + self._h, x : x + self._w] = bgr
+                canvas[self._band : self._band + self._h, x : x + self._w] = mark_differences(
+                    bgr, image, best
+                )
                 label = f"{name}{' CHOSEN' if name == chosen else ''}"
             color = (0, 255, 0) if name == chosen else (200, 200, 200)
             cv2.putText(canvas, label, (x + 3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, color, 1)

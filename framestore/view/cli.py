@@ -1,0 +1,143 @@
+"""``framestore-view PATH [PATH ...]``: look at stores in a window, or export the view."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import sys
+import warnings
+from pathlib import Path
+
+import cv2
+
+from ..align import named_stores
+from ..errors import FramestoreError, StoreWarning
+from ..reader import Roi, StoreReader
+
+KEYS_HELP = """keys:
+  space            play / pause
+  left / right     one frame back / forward
+  down / up        10 frames back / forward
+  PgDn / PgUp      100 frames back / forward
+  Home / End       first / last frame
+  g                go to a frame number (type it, Enter; Esc cancels)
+  t                go to a time (HH:MM:SS, or seconds from the start)
+  s                save the current view as PNG (in --save-dir)
+  + / -            play faster / slower
+  c                auto contrast on / held at the current range
+  q / Esc          quit
+"""
+
+
+def display_problem(env: dict[str, str] | None = None) -> str | None:
+    """Why no window can be opened here (no X display reachable), or None if one can."""
+    env = dict(os.environ) if env is None else env
+    display = env.get("DISPLAY", "")
+    if not display:
+        return "DISPLAY is not set"
+    match = re.fullmatch(r"(?P<host>[^:]*):(?P<number>\d+)(\.\d+)?", display)
+    if match is None:
+        return f"DISPLAY={display} is not an X display name"
+    host, number = match["host"], int(match["number"])
+    try:
+        if host in ("", "unix"):
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(f"/tmp/.X11-unix/X{number}")
+        else:
+            socket.create_connection((host, 6000 + number), timeout=2).close()
+    except OSError as exc:
+        return f"cannot reach the X display {display} ({exc.strerror or exc})"
+    return None
+
+
+def _roi(text: str) -> Roi:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X,Y,WIDTH,HEIGHT, got {text!r}") from None
+    return x, y, w, h
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="framestore-view",
+        description="Look at one or several stores (side by side, aligned) in a window, or "
+        "export the same view to a PNG contact sheet or an MP4 clip.",
+        epilog=KEYS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="store directories")
+    parser.add_argument(
+        "--by", choices=("frame_number", "frame_time"), default="frame_number", help="how to align stores"
+    )
+    parser.add_argument("--tolerance", type=float, help="seconds, for --by frame_time")
+    parser.add_argument("--fps", type=float, help="play at this rate instead of the recorded pace")
+    parser.add_argument("--roi", type=_roi, metavar="X,Y,W,H", help="show only this rectangle")
+    parser.add_argument("--scale", type=float, default=1.0, help="zoom factor (default 1)")
+    parser.add_argument(
+        "--contrast",
+        metavar="auto|full|LOW,HIGH",
+        help="display range (default: full for 8-bit, auto for 16-bit)",
+    )
+    parser.add_argument(
+        "--candidates", action="store_true", help="a stitched store: show its source copies beside it"
+    )
+    parser.add_argument("--save-dir", type=Path, default=Path("."), help="where s saves PNGs (default .)")
+    export = parser.add_argument_group("export (no window)")
+    export.add_argument("--export", type=Path, metavar="FILE", help="write a .png contact sheet or .mp4 clip")
+    export.add_argument("--start", help="first frame: a frame number, HH:MM:SS, or +SECONDS from the start")
+    export.add_argument("--stop", help="last frame (inclusive), as --start")
+    export.add_argument("--frames", type=int, default=16, help="views on a contact sheet (default 16)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .export import export
+    from .player import Player
+    from .scene import Scene
+    from .window import Window
+
+    try:
+        if args.export is None and (problem := display_problem()) is not None:
+            print(
+                f"framestore-view: no display available ({problem}); use --export FILE to write "
+                "a PNG contact sheet or an MP4 clip instead",
+                file=sys.stderr,
+            )
+            return 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StoreWarning)
+            stores = named_stores([StoreReader(p) for p in args.paths])
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always", StoreWarning)
+            scene = Scene(
+                stores, args.by, args.tolerance, args.roi, args.scale, args.contrast, args.candidates
+            )
+        for note in notes:  # e.g. a stitched store's source that is gone
+            print(f"framestore-view: {note.message}", file=sys.stderr)
+        start = scene.position_of(args.start) if args.start else 0
+        stop = scene.position_of(args.stop) if args.stop else len(scene) - 1
+        if args.export is not None:
+            print(export(scene, args.export, start, stop, args.frames, args.fps))
+            return 0
+        player = Player(scene.times, args.fps)
+        player.seek(start)
+        Window(scene, player, f"framestore-view: {' + '.join(stores)}", args.save_dir).run()
+    except cv2.error as exc:  # an OpenCV built without windows (opencv-python-headless)
+        print(
+            f"framestore-view: error: OpenCV cannot open a window here ({exc.err}); install "
+            "opencv-python rather than opencv-python-headless, or use --export FILE",
+            file=sys.stderr,
+        )
+        return 2
+    except (FramestoreError, OSError, ValueError) as exc:
+        print(f"framestore-view: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

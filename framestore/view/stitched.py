@@ -1,0 +1,64 @@
+"""What the viewer shows of a stitched store: the chosen source, the reason, the candidates."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FramestoreError, StoreWarning
+from ..reader import StoreReader
+
+SCORES_FILENAME = "scores.csv"
+
+
+class Stitched:
+    """A stitched store's scores table (``scores.csv``, one row per frame_index) and sources."""
+
+    def __init__(self, store: StoreReader, scores: pd.DataFrame) -> None:
+        self.store = store
+        self.scores = scores
+        self.source_names = [str(s["name"]) for s in store.metadata.derived_from["sources"]]  # type: ignore[index]
+
+    @classmethod
+    def of(cls, store: StoreReader) -> Stitched | None:
+        """The stitching record of ``store``, or None if it is not a stitched store."""
+        path = store.path / SCORES_FILENAME
+        derived = store.metadata.derived_from
+        if not derived or "sources" not in derived or not path.is_file():
+            return None
+        scores = pd.read_csv(path)
+        if len(scores) != len(store) or not np.array_equal(scores["frame_number"], store.frame_numbers):
+            warnings.warn(f"{path}: does not list the store's frames; not shown", StoreWarning, stacklevel=2)
+            return None
+        return cls(store, scores)
+
+    def line(self, frame_index: int) -> str:
+        """``source NAME of K: reason`` for the frame at ``frame_index``."""
+        row = self.scores.iloc[frame_index]
+        return f"source {row['chosen']} of {int(row['candidates'])}: {row['reason']}"
+
+    def candidate_indexes(self, frame_index: int) -> dict[str, int | None]:
+        """Each source's frame_index of the copies of frame ``frame_index`` (None: no copy)."""
+        row = self.scores.iloc[frame_index]
+        out: dict[str, int | None] = {}
+        for name in self.source_names:
+            value = row.get(f"{name}_frame_index")
+            out[name] = None if value is None or pd.isna(value) else int(value)
+        return out
+
+    def open_sources(self) -> dict[str, StoreReader | None]:
+        """The source stores by name, from the paths in ``derived_from`` (None where gone)."""
+        sources: dict[str, StoreReader | None] = {}
+        for source in self.store.metadata.derived_from["sources"]:  # type: ignore[index]
+            path = Path(source["path"])
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", StoreWarning)  # the stitch reported these
+                    sources[str(source["name"])] = StoreReader(path)
+            except (FramestoreError, OSError) as exc:
+                warnings.warn(f"source {source['name']} not shown: {exc}", StoreWarning, stacklevel=2)
+                sources[str(source["name"])] = None
+        return sources
