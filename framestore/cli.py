@@ -69,7 +69,11 @@ def _verify(args: argparse.Namespace) -> int:
     reports = []
     for name, path in store_paths(args.path).items():
         progress = None if args.json or args.quick else progress_bar(f"verifying {name}")
-        reports.append(verify(path, decode=not args.quick, progress=progress))
+        reports.append(
+            verify(
+                path, decode=not args.quick, progress=progress, workers=args.workers, scheduler=args.scheduler
+            )
+        )
     ok = all(r.ok for r in reports)
     if args.json:
         print(json.dumps({"ok": ok, "stores": [r.to_dict() for r in reports]}, indent=2))
@@ -111,7 +115,14 @@ def _qc(args: argparse.Namespace) -> int:
     reports = {}
     for name, store in stores_at(args.path).items():
         progress = None if args.json or args.no_pixels else progress_bar(f"qc {name}")
-        reports[name] = report = qc(store, thresholds, pixels=not args.no_pixels, progress=progress)
+        reports[name] = report = qc(
+            store,
+            thresholds,
+            pixels=not args.no_pixels,
+            progress=progress,
+            workers=args.workers,
+            scheduler=args.scheduler,
+        )
         if args.plot is not None:
             for path in plot(report, args.plot, name):
                 print(f"wrote {path}", file=sys.stderr)
@@ -163,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("path", type=Path)
     verify.add_argument("--quick", action="store_true", help="check files and checksums only, no decoding")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_parallel_arguments(verify)
     verify.set_defaults(func=_verify, error_status=2)
     qc = sub.add_parser(
         "qc",
@@ -173,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     qc.add_argument("--json", action="store_true", help="print the results as JSON")
     qc.add_argument("--plot", type=Path, metavar="DIR", help="write PNG plots there (needs matplotlib)")
     qc.add_argument("--no-pixels", action="store_true", help="only the checks that read no pixels")
+    add_parallel_arguments(qc)
     defaults = Thresholds()
     for name, text in _QC_HELP.items():
         default = getattr(defaults, name)

@@ -4,8 +4,8 @@ From the index (fast at any length): dropped frames (gaps in frame_number), repe
 backwards frame numbers, stalls (intervals far beyond the median for their frame-number
 step), times that do not increase, clock drift of the timestamps against the frame counter
 at the nominal rate, and the measured frame rate against the nominal one. From the pixels
-(decoded chunk by chunk, one frame at a time): dark, saturated and frozen frames, and frames
-with all-zero rows (data lost in transfer).
+(chunks decoded in parallel, one frame at a time each): dark, saturated and frozen frames,
+and frames with all-zero rows (data lost in transfer).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .parallel import open_reader, run_ordered
 from .reader import StoreReader
 
 MAX_LISTED = 1000  # places kept per check; ``count`` is always the full number
-_PROGRESS_EVERY = 200
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,15 @@ def qc(
     thresholds: Thresholds | None = None,
     pixels: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    scheduler: Any = None,
 ) -> QCReport:
     """Run every check on ``store``; ``pixels=False`` runs only those that need no
-    decoding. ``progress(done, total)`` is called while frames are decoded."""
+    decoding. ``progress(done, total)`` is called while frames are decoded.
+
+    The pixel checks decode the store's chunks in parallel: on ``workers`` local processes
+    (default: one per core, up to one per chunk; 1: in this process) or on a Dask cluster
+    (``scheduler``: an address or a ``dask.distributed.Client``); the report is the same."""
     t = thresholds or Thresholds()
     reader = store if isinstance(store, StoreReader) else StoreReader(store)
     numbers = reader.frame_numbers.astype(np.int64)
@@ -137,7 +143,7 @@ def qc(
     ]
     brightness = None
     if pixels:
-        pixel_checks, brightness = _pixel_checks(reader, t, progress)
+        pixel_checks, brightness = _pixel_checks(reader, t, progress, workers, scheduler)
         checks += pixel_checks
     return QCReport(reader.path, len(reader), pixels, checks, times, brightness)
 
@@ -245,28 +251,29 @@ def _drift(numbers: np.ndarray, times: np.ndarray, nominal: float, t: Thresholds
 
 
 def _pixel_checks(
-    store: StoreReader, t: Thresholds, progress: Callable[[int, int], None] | None
+    store: StoreReader,
+    t: Thresholds,
+    progress: Callable[[int, int], None] | None,
+    workers: int | None,
+    scheduler: Any,
 ) -> tuple[list[Check], np.ndarray]:
     n = len(store)
     full = float(np.iinfo(store.dtype).max)
-    mean = np.zeros(n, np.float32)
-    saturated = np.zeros(n, np.float32)
-    change = np.full(n, np.inf, np.float32)  # mean |frame - previous frame|
-    zero_rows = np.zeros(n, np.int32)
-    previous = None
-    for i, image in enumerate(store):  # decoded chunk by chunk, one frame held at a time
-        channels = image.shape[2] if image.ndim == 3 else 1
-        mean[i] = sum(cv2.mean(image)[:channels]) / channels
-        saturated[i] = np.count_nonzero(image == full) / image.size
-        rows = image.reshape(image.shape[0], -1).any(axis=1)
-        zero_rows[i] = np.count_nonzero(~rows)
-        if previous is not None:
-            change[i] = sum(cv2.mean(cv2.absdiff(image, previous))[:channels]) / channels
-        previous = image
-        if progress is not None and i % _PROGRESS_EVERY == 0:
-            progress(i, n)
-    if progress is not None:
-        progress(n, n)
+    bounds = [*(int(a) for a in store.chunk_starts), n]
+    tasks = [
+        (str(store.path), store.uuid, a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if a < b
+    ]
+    parts = []
+    for task, part in zip(
+        tasks, run_ordered(_measure, tasks, workers=workers, scheduler=scheduler), strict=True
+    ):
+        parts.append(part)
+        if progress is not None:
+            progress(task[3], n)
+    mean, saturated, change, zero_rows = (
+        np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, dtype)
+        for k, dtype in enumerate((np.float32, np.float32, np.float32, np.int32))
+    )
     numbers = store.frame_numbers
     brightness = mean / full
     dark = np.flatnonzero(brightness < t.dark_level)
@@ -305,6 +312,30 @@ def _pixel_checks(
         ),
     ]
     return checks, brightness
+
+
+def _measure(task: tuple[str, str, int, int]) -> tuple[np.ndarray, ...]:
+    """Per frame of ``start:stop``: mean level, fraction of pixels at full scale, mean change
+    from the previous frame (the one before ``start`` too), and all-zero rows."""
+    path, uuid, start, stop = task
+    store = open_reader(path, uuid)
+    full = float(np.iinfo(store.dtype).max)
+    n = stop - start
+    mean = np.zeros(n, np.float32)
+    saturated = np.zeros(n, np.float32)
+    change = np.full(n, np.inf, np.float32)
+    zero_rows = np.zeros(n, np.int32)
+    previous = store[start - 1] if start > 0 else None
+    for i, image in enumerate(store.iter_frames(start, stop)):  # one frame held at a time
+        channels = image.shape[2] if image.ndim == 3 else 1
+        mean[i] = sum(cv2.mean(image)[:channels]) / channels
+        saturated[i] = np.count_nonzero(image == full) / image.size
+        rows = image.reshape(image.shape[0], -1).any(axis=1)
+        zero_rows[i] = np.count_nonzero(~rows)
+        if previous is not None:
+            change[i] = sum(cv2.mean(cv2.absdiff(image, previous))[:channels]) / channels
+        previous = image
+    return mean, saturated, change, zero_rows
 
 
 def require_matplotlib() -> None:

@@ -26,10 +26,9 @@ from .errors import CorruptStoreError
 from .imgstore_formats import read_format, stored_image_shape
 from .index import ChunkIndex, load_npz_index, load_yaml_index
 from .layout import Layout
-from .metadata import metadata_path, read_metadata
+from .metadata import StoreMetadata, metadata_path, read_metadata
+from .parallel import run_ordered
 from .reader import open_chunk_reader
-
-_PROGRESS_EVERY = 100  # frames
 
 
 @dataclass(frozen=True)
@@ -94,17 +93,19 @@ def verify(
     path: str | os.PathLike[str],
     decode: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    scheduler: Any = None,
 ) -> VerifyReport:
     """Check every file of the store at ``path``; problems are collected, not raised.
 
     ``decode=False`` checks presence, indexes and recorded checksums only (fast: no
-    decoding). ``progress(done, total)`` is called as frames are decoded.
+    decoding). ``progress(done, total)`` is called as chunks are checked. Chunks are checked
+    in parallel: on ``workers`` local processes (default: one per core, up to one per
+    chunk; 1: in this process) or on a Dask cluster (``scheduler``: an address or a
+    ``dask.distributed.Client``); the report is the same.
     """
     mpath = metadata_path(path)
-    md = read_metadata(mpath)  # without readable metadata nothing else can be checked
-    fmt = read_format(md)
-    spec = ImageSpec(stored_image_shape(md), md.dtype)
-    layout = Layout(mpath.parent, md.extension or fmt.extension, fmt.image_chunks)
+    md, _, layout = _open_store(mpath)  # without readable metadata nothing else can be checked
     report = VerifyReport(layout.root, decoded=decode)
     if layout.marker_path.exists():
         report.problems.append(
@@ -122,22 +123,55 @@ def verify(
     report.chunks = len(chunks)
     report.frames = sum(c.count for c in chunks)
     report.frame_crcs = all(CRC32 in c.columns for c in chunks)
-    for chunk in chunks:
-        files = layout.frame_files(chunk.number, chunk.count)
-        missing = [f for f in files if not f.exists()]
-        if missing:
-            report.problems += [
-                Problem(f, f"{f}: missing (listed by the index {chunk.source.name})") for f in missing
-            ]
-        if chunk.checksum is None:
-            report.checksums_absent += 1
-        elif not missing:
-            report.checksums_checked += 1
-            _check_checksum(layout, chunk, files, report)
-        if decode and not missing:
-            _decode_chunk(fmt, layout, spec, chunk, report, progress)
-    if progress is not None and decode:
-        progress(report.frames, report.frames)
+    tasks = [_ChunkTask(mpath, chunk, decode) for chunk in chunks]
+    done = 0
+    for task, part in zip(
+        tasks, run_ordered(_verify_chunk, tasks, workers=workers, scheduler=scheduler), strict=True
+    ):
+        report.problems += part.problems
+        report.frames_decoded += part.frames_decoded
+        report.checksums_checked += part.checksums_checked
+        report.checksums_absent += part.checksums_absent
+        done += task.chunk.count
+        if progress is not None:
+            progress(done, report.frames)
+    return report
+
+
+@dataclass(frozen=True)
+class _ChunkTask:
+    """Everything needed to check one chunk, in whatever process (picklable)."""
+
+    metadata: Path  # the store's metadata.yaml: formats hold codec functions, which do not pickle
+    chunk: ChunkIndex
+    decode: bool
+
+
+def _open_store(mpath: Path) -> tuple[StoreMetadata, tuple[FormatSpec, ImageSpec], Layout]:
+    """A store's metadata, format and image spec, and layout, from its metadata file."""
+    md = read_metadata(mpath)
+    fmt = read_format(md)
+    spec = ImageSpec(stored_image_shape(md), md.dtype)
+    return md, (fmt, spec), Layout(mpath.parent, md.extension or fmt.extension, fmt.image_chunks)
+
+
+def _verify_chunk(task: _ChunkTask) -> VerifyReport:
+    """One chunk's findings, as a report of its own."""
+    _, (fmt, spec), layout = _open_store(task.metadata)
+    chunk = task.chunk
+    report = VerifyReport(layout.root, decoded=task.decode)
+    files = layout.frame_files(chunk.number, chunk.count)
+    missing = [f for f in files if not f.exists()]
+    report.problems += [
+        Problem(f, f"{f}: missing (listed by the index {chunk.source.name})") for f in missing
+    ]
+    if chunk.checksum is None:
+        report.checksums_absent += 1
+    elif not missing:
+        report.checksums_checked += 1
+        _check_checksum(layout, chunk, files, report)
+    if task.decode and not missing:
+        _decode_chunk(fmt, layout, spec, chunk, report)
     return report
 
 
@@ -182,12 +216,7 @@ def _check_checksum(layout: Layout, chunk: ChunkIndex, files: list[Path], report
 
 
 def _decode_chunk(
-    fmt: FormatSpec,
-    layout: Layout,
-    spec: ImageSpec,
-    chunk: ChunkIndex,
-    report: VerifyReport,
-    progress: Callable[[int, int], None] | None,
+    fmt: FormatSpec, layout: Layout, spec: ImageSpec, chunk: ChunkIndex, report: VerifyReport
 ) -> None:
     reader = open_chunk_reader(fmt, layout, spec, chunk, verify=True)
     try:
@@ -198,21 +227,14 @@ def _decode_chunk(
                     report.frames_decoded += 1
                 except CorruptStoreError as exc:
                     report.problems.append(Problem(layout.image_path(chunk.number, k), str(exc)))
-                _tick(report, progress)
             return
         where = layout.chunk_path(chunk.number)
         try:
             for _ in reader.iter_from(0, chunk.count):
                 report.frames_decoded += 1
-                _tick(report, progress)
         except CorruptStoreError as exc:
             report.problems.append(Problem(where, str(exc)))
         except (av.FFmpegError, OSError) as exc:
             report.problems.append(Problem(where, f"{where}: cannot decode ({exc})"))
     finally:
         reader.close()
-
-
-def _tick(report: VerifyReport, progress: Callable[[int, int], None] | None) -> None:
-    if progress is not None and report.frames_decoded % _PROGRESS_EVERY == 0:
-        progress(report.frames_decoded, report.frames)

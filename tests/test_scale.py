@@ -191,3 +191,32 @@ def test_a_killed_parallel_convert_leaves_the_chunks_it_moved_in(tmp_path):
     assert 60 <= len(out) < 600 and len(out) % 20 == 0  # whole chunks, in order, no gap
     np.testing.assert_array_equal(out[:], src[: len(out)])
     assert out.frame_numbers.tolist() == src.frame_numbers[: len(out)].tolist()
+
+
+@pytest.mark.slow
+def test_qc_and_verify_in_parallel_report_what_the_serial_run_reports(tmp_path, client):
+    from framestore.qc import qc
+    from framestore.verify import verify
+
+    shape, dtype = kind_shape_dtype("gray8")
+    images = [synthetic_frame(7000 + k, shape, noise=3.0) for k in range(100)]
+    images[40] = images[39].copy()  # frozen, across the chunk boundary at 40
+    images[10][:] = 0  # dark
+    images[55][:5] = 0  # lost rows
+    with framestore.new_for_format("ffv1/mkv", tmp_path / "s", imgshape=shape, chunksize=20, fps=30) as w:
+        for k, image in enumerate(images):
+            w.add_image(image, 7000 + k + (k > 70), 1.7e9 + k / 30)
+    serial = qc(tmp_path / "s", workers=1).to_dict()
+    assert serial["checks"] == qc(tmp_path / "s", workers=2).to_dict()["checks"]
+    assert serial["checks"] == qc(tmp_path / "s", scheduler=client).to_dict()["checks"]
+    where = {name: [p["frame_index"] for p in c["where"]] for name, c in serial["checks"].items()}
+    assert where["frozen_frames"] == [40] and where["zeroed_rows"] == [55] and 10 in where["dark_frames"]
+
+    chunk = tmp_path / "s" / "000002.mkv"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # bit rot
+    chunk.write_bytes(bytes(data))
+    reports = [verify(tmp_path / "s", workers=1), verify(tmp_path / "s", workers=2)]
+    reports.append(verify(tmp_path / "s", scheduler=client))
+    assert [r.to_dict() for r in reports[1:]] == [reports[0].to_dict()] * 2
+    assert not reports[0].ok and {p.file.name for p in reports[0].problems} == {"000002.mkv"}
