@@ -59,15 +59,16 @@ class Segment:
 
 @dataclass(frozen=True)
 class ViewerTarget:
-    """What to open in the viewer to play a segment: frame numbers ``start <= n < stop``."""
+    """What to open in the viewer to play a segment: its first and last frame numbers
+    (both included, as ``framestore-view --start/--stop`` take them)."""
 
     path: Path
-    start: int
-    stop: int
+    first: int
+    last: int
 
     @property
     def command(self) -> list[str]:
-        return [VIEWER, str(self.path), "--start", str(self.start), "--stop", str(self.stop)]
+        return [VIEWER, str(self.path), "--start", str(self.first), "--stop", str(self.last)]
 
 
 def select(
@@ -373,7 +374,7 @@ class Dataset:
             raise ValueError(f"segment {segment} holds no frame of {segment.recording}")
         store = self._store(segment.recording)
         numbers = store.frame_numbers[indexes]
-        return ViewerTarget(store.path, int(numbers.min()), int(numbers.max()) + 1)
+        return ViewerTarget(store.path, int(numbers.min()), int(numbers.max()))
 
 
 def store_paths(path: str | os.PathLike[str]) -> dict[str, Path]:

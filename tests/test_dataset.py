@@ -7,6 +7,7 @@ import json
 import shutil
 import warnings
 
+import av
 import numpy as np
 import pandas as pd
 import pytest
@@ -144,15 +145,22 @@ def test_labelled_segments(tmp_path):
     np.testing.assert_array_equal(again.load(trials[1]), recs["cam1"].images[20:30])
     target = again.viewer_target(trials[1])
     assert target.path == tmp_path / "ds" / "cam1"
-    assert (target.start, target.stop) == (recs["cam1"].frame_numbers[20], recs["cam1"].frame_numbers[29] + 1)
+    assert (target.first, target.last) == (recs["cam1"].frame_numbers[20], recs["cam1"].frame_numbers[29])
     assert target.command == [
         "framestore-view",
         str(target.path),
         "--start",
-        str(target.start),
+        str(target.first),
         "--stop",
-        str(target.stop),
+        str(target.last),
     ]
+    # the viewer plays exactly the segment: its clip holds the segment's ten frames
+    from framestore.view.cli import main as view_main
+
+    clip = tmp_path / "segment.mp4"
+    assert view_main([*target.command[1:], "--export", str(clip)]) == 0
+    with av.open(str(clip)) as container:
+        assert container.streams.video[0].frames == 10
 
 
 def test_add_a_plain_video_and_a_store(tmp_path):
