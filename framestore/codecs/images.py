@@ -45,14 +45,19 @@ def _decode_npy(data: bytearray, spec: ImageSpec) -> np.ndarray | None:
         return None
 
 
-def _cv2_encoder(ext: str, params: list[int]) -> Callable[[np.ndarray], bytes]:
-    def encode(image: np.ndarray) -> bytes:
-        ok, buf = cv2.imencode(ext, image, params)
-        if not ok:
-            raise ValueError(f"OpenCV could not encode a {image.shape} {image.dtype} image as {ext}")
-        return buf.tobytes()
+@dataclass(frozen=True)
+class _Cv2Encoder:
+    """``cv2.imencode`` with fixed parameters (a class, not a closure, so that a format,
+    and a reader holding it, pickles)."""
 
-    return encode
+    ext: str
+    params: tuple[int, ...]
+
+    def __call__(self, image: np.ndarray) -> bytes:
+        ok, buf = cv2.imencode(self.ext, image, list(self.params))
+        if not ok:
+            raise ValueError(f"OpenCV could not encode a {image.shape} {image.dtype} image as {self.ext}")
+        return buf.tobytes()
 
 
 def decode_cv2(data: bytearray, spec: ImageSpec) -> np.ndarray | None:
@@ -70,14 +75,14 @@ IMAGE_CODECS = {
         ".png",
         True,
         ("gray8", "gray16", "color"),
-        _cv2_encoder(".png", [cv2.IMWRITE_PNG_COMPRESSION, 1]),
+        _Cv2Encoder(".png", (cv2.IMWRITE_PNG_COMPRESSION, 1)),
         decode_cv2,
     ),
     "jpg": ImageCodec(
         ".jpg",
         False,
         ("gray8", "color"),
-        _cv2_encoder(".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]),
+        _Cv2Encoder(".jpg", (cv2.IMWRITE_JPEG_QUALITY, 95)),
         decode_cv2,
     ),
 }
