@@ -12,6 +12,7 @@ import numpy as np
 
 from .index import fps_from_times
 from .reader import StoreReader
+from .storage import local_path
 from .writer import StoreWriter
 
 _FRAME_KEYS = ("frame_index", "frame_number", "frame_time")
@@ -31,6 +32,7 @@ def convert(
 
     ``progress(done, total)`` is called as frames are written. Returns ``dst``.
     """
+    local_path(dst)  # refused before reading anything when it is a URL
     with StoreReader(src) as source:
         index = source.index_dataframe()
         extra_columns = [c for c in index.columns if c not in _FRAME_KEYS]

@@ -8,7 +8,6 @@ import os
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -38,6 +37,7 @@ from .index import ChunkIndex, StoreIndex
 from .index_cache import load_chunk_indexes
 from .layout import Layout
 from .metadata import StoreMetadata, metadata_path, read_metadata
+from .storage import StorePath
 
 # Chunk readers kept open at once (a decoder holds a few frames): enough that random reads
 # rarely reopen a chunk, few enough that memory stays bounded by a few chunks.
@@ -57,6 +57,8 @@ class StoreReader(Sequence[np.ndarray]):
     """
 
     def __init__(self, path: str | os.PathLike[str], verify: bool = True) -> None:
+        """Open the store at ``path``: its directory or ``metadata.yaml``, on disk or as a
+        URL fsspec can read (``https://``, ``s3://``, ``file://``; read-only)."""
         mpath = metadata_path(path)
         self._verify = verify
         self._metadata: StoreMetadata = read_metadata(mpath)
@@ -96,7 +98,8 @@ class StoreReader(Sequence[np.ndarray]):
 
     # -- description -------------------------------------------------------------------
     @property
-    def path(self) -> Path:
+    def path(self) -> StorePath:
+        """The store's directory: a local path, or a :class:`RemotePath` for a URL."""
         return self._root
 
     @property
@@ -414,7 +417,7 @@ class StoreReader(Sequence[np.ndarray]):
         return state
 
 
-def read_extra_data_file(path: Path) -> list[dict[str, Any]]:
+def read_extra_data_file(path: StorePath) -> list[dict[str, Any]]:
     """Records of a ``.extra.json`` file; when a crash cut the file short (no closing
     bracket, maybe half a record), the complete records before the cut."""
     text = path.read_text(encoding="utf-8").strip()

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import CorruptStoreError
 from ..journal import JournalWriter
 from ..npzio import npy_from_bytes
+from ..storage import StorePath, read_bytearray
 from .base import CRC32, FRAME_NUMBER, FRAME_TIME, ImageSpec
 
 
@@ -135,7 +136,7 @@ class ImageChunkReader:
 
     def __init__(
         self,
-        image_path: Callable[[int], Path],
+        image_path: Callable[[int], StorePath],
         count: int,
         codec: ImageCodec,
         spec: ImageSpec,
@@ -155,9 +156,7 @@ class ImageChunkReader:
             raise IndexError(f"frame {k} outside 0..{self._count - 1}")
         path = self._image_path(k)
         try:
-            with open(path, "rb") as f:  # into a bytearray: arrays made on it are writable
-                data = bytearray(os.fstat(f.fileno()).st_size)
-                f.readinto(data)
+            data = read_bytearray(path)
         except FileNotFoundError:
             raise CorruptStoreError(f"{path}: image file listed in the index is missing") from None
         if self._crc is not None and zlib.crc32(data) != self._crc[k]:
