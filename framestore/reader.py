@@ -44,6 +44,9 @@ from .storage import StorePath
 _OPEN_FRAMES_BUDGET = 256 * 2**20
 _OPEN_CHUNKS_MIN, _OPEN_CHUNKS_MAX = 2, 32
 
+# Chunk readers a forked process inherited from its parent (see StoreReader._reader).
+_INHERITED_READERS: list[OrderedDict[int, ChunkReader]] = []
+
 Frame = tuple[np.ndarray, tuple[int, float]]
 Roi = tuple[int, int, int, int]
 
@@ -78,6 +81,7 @@ class StoreReader(Sequence[np.ndarray]):
         keys = None if self._metadata.written_by_framestore else (FRAME_NUMBER, FRAME_TIME)
         self._index = StoreIndex(load_chunk_indexes(self._layout, keys))
         self._open: OrderedDict[int, ChunkReader] = OrderedDict()
+        self._pid = os.getpid()  # the process the open chunk readers belong to
         frame_bytes = int(np.prod(self._spec.shape)) * self._spec.dtype.itemsize
         self._open_limit = int(
             np.clip(_OPEN_FRAMES_BUDGET // (8 * frame_bytes), _OPEN_CHUNKS_MIN, _OPEN_CHUNKS_MAX)
@@ -359,6 +363,13 @@ class StoreReader(Sequence[np.ndarray]):
     def _reader(self, c: int) -> ChunkReader:
         if self._closed:
             raise StoreClosedError(f"{self._root}: the store is closed")
+        if self._pid != os.getpid():
+            # a forked child: its parent's decoders share file offsets with the parent and
+            # would join decoder threads that exist only there when freed, so they are
+            # set aside, never used or freed, and this process opens its own
+            _INHERITED_READERS.append(self._open)
+            self._open = OrderedDict()
+            self._pid = os.getpid()
         reader = self._open.get(c)
         if reader is not None:
             self._open.move_to_end(c)

@@ -48,3 +48,35 @@ def test_readers_in_a_spawned_pool(recordings):
         assert meta == want_meta
     for store in stores:
         store.close()
+
+
+_inherited = None
+
+
+def _inherit(store):
+    global _inherited
+    _inherited = store
+
+
+def _read_inherited(indices):
+    return _inherited.get_frames(indices)
+
+
+def read_in_forked_workers(store, indices):
+    """Frames read by forked workers from ``store`` as they inherited it (not pickled)."""
+    with multiprocessing.get_context("fork").Pool(2, initializer=_inherit, initargs=(store,)) as pool:
+        return pool.map_async(_read_inherited, [indices, indices[::-1]]).get(timeout=120)
+
+
+@pytest.mark.parametrize("fmt,kind", [("h264/mkv", "color"), ("ffv1/mkv", "gray16")])
+def test_forked_workers_open_their_own_decoders(recordings, fmt, kind):
+    """A reader inherited through fork (PyTorch's DataLoader on Linux) with decoders
+    already open: the workers leave the parent's decoders alone (their threads live only
+    in the parent, their files share its offsets) and read the same frames."""
+    indices = [140, 2, 75, 71]
+    with framestore.new_for_filename(recordings[(fmt, kind)].path) as store:
+        expected = store[indices]
+        first, second = read_in_forked_workers(store, indices)
+        np.testing.assert_array_equal(first, expected)
+        np.testing.assert_array_equal(second, expected[::-1])
+        np.testing.assert_array_equal(store[indices], expected)  # the parent's decoders still work
