@@ -24,7 +24,7 @@ from .errors import ReadOnlyStoreError
 # end, the frames after a keyframe) is served from memory.
 REMOTE_BLOCK_SIZE = 256 * 2**10
 REMOTE_BLOCKS_KEPT = 8
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")  # a scheme of two letters or more: not C:/
 _INSTALL_HINT = "pip install 'framestore[remote]' (and s3fs for s3:// URLs)"
 _filesystems: dict[tuple[int, str], Any] = {}  # (process id, protocol) -> fsspec filesystem
 
