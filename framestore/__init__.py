@@ -20,6 +20,7 @@ from .errors import (
     FramestoreError,
     IncompleteStoreWarning,
     InvalidFrameError,
+    ReadOnlyStoreError,
     StoreClosedError,
     StoreExistsError,
     StoreNotFoundError,
@@ -41,6 +42,7 @@ __all__ = [
     "FramestoreError",
     "IncompleteStoreWarning",
     "InvalidFrameError",
+    "ReadOnlyStoreError",
     "StoreClosedError",
     "StoreExistsError",
     "StoreNotFoundError",
@@ -59,6 +61,10 @@ __all__ = [
 
 def new_for_filename(path: str | os.PathLike[str], verify: bool = True) -> StoreReader:
     """Open the store at ``path`` (its directory or its ``metadata.yaml``) for reading.
+
+    ``path`` may be a URL (``https://``, ``file://``, ``s3://`` with s3fs installed, or any
+    protocol fsspec reads): the store is then read-only, and only the chunk files and
+    byte ranges each read needs are fetched (``pip install 'framestore[remote]'``).
 
     With ``verify`` (the default) every frame's stored bytes are checked against the
     CRC32 in its chunk index before decoding; ``verify=False`` skips that (it costs about

@@ -16,6 +16,7 @@ from .index import fps_from_times
 from .parallel import default_workers, run_ordered
 from .parts import PartedStore, PartSpec
 from .reader import StoreReader
+from .storage import local_path
 from .writer import StoreWriter
 
 _FRAME_KEYS = ("frame_index", "frame_number", "frame_time")
@@ -43,6 +44,7 @@ def convert(
     frames, indexes and extra data.
     ``progress(done, total)`` is called as frames are written. Returns ``dst``.
     """
+    local_path(dst)  # refused before reading anything when it is a URL
     with StoreReader(src) as source:
         columns = [c for c in source.index_dataframe().columns if c not in _FRAME_KEYS]
         out_chunksize = int(chunksize or source.chunksize)

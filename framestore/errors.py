@@ -39,6 +39,10 @@ class FrameIndexError(FramestoreError, IndexError):
     """A frame index outside ``0 .. len(store) - 1``."""
 
 
+class ReadOnlyStoreError(FramestoreError, PermissionError):
+    """A write to a store that can only be read (one given by URL)."""
+
+
 class InvalidFrameError(FramestoreError, ValueError):
     """A frame, frame number or frame time that cannot be written."""
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import re
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import av
@@ -21,6 +20,7 @@ from .codecs.images import IMAGE_CODECS, ImageCodec, decode_cv2
 from .codecs.video import VideoCodec
 from .errors import CorruptStoreError, UnknownFormatError
 from .metadata import METADATA_FILENAME, StoreMetadata, local_timezone_name
+from .storage import StorePath, modified_time, open_video
 
 _CV2_IMAGE_FORMATS = ("tif", "png", "jpg", "ppm", "pgm", "bmp")
 _ANY_KIND = {"gray8": "", "gray16": "", "color": ""}
@@ -55,13 +55,13 @@ def _read_only(image: np.ndarray) -> bytes:
     raise UnknownFormatError("stores in imgstore's formats are read here, not written")
 
 
-def scan_video_chunk(path: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
+def scan_video_chunk(path: StorePath, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Presentation timestamps and keyframe flags of the first ``count`` frames of a
     video file, in presentation order, found by demuxing it once."""
     pts: list[int] = []
     key: list[bool] = []
     try:
-        with av.open(str(path)) as container:
+        with open_video(path) as container:
             for packet in container.demux(container.streams.video[0]):
                 if packet.pts is not None:
                     pts.append(int(packet.pts))
@@ -86,15 +86,16 @@ def store_timezone(md: StoreMetadata) -> datetime.tzinfo:
     return datetime.UTC
 
 
-def synthesized_created_utc(root: Path, md: StoreMetadata) -> datetime.datetime:
+def synthesized_created_utc(root: StorePath, md: StoreMetadata) -> datetime.datetime | None:
     """When an old store has no ``created_utc``: the local time in a ``YYYYMMDD_HHMMSS``
-    directory name, else the modification time of its ``metadata.yaml`` (imgstore's rule)."""
+    directory name, else the modification time of its ``metadata.yaml`` (imgstore's rule;
+    None where a remote filesystem does not tell it)."""
     match = re.match(r"(.*)(20\d{6}_\d{6}).*", root.name)
     if match:
         local = datetime.datetime.strptime(match.group(2), "%Y%m%d_%H%M%S")
         return local.replace(tzinfo=store_timezone(md)).astimezone(datetime.UTC)
-    mtime = (root / METADATA_FILENAME).stat().st_mtime
-    return datetime.datetime.fromtimestamp(mtime, tz=datetime.UTC)
+    mtime = modified_time(root / METADATA_FILENAME)
+    return None if mtime is None else datetime.datetime.fromtimestamp(mtime, tz=datetime.UTC)
 
 
 def stored_image_shape(md: StoreMetadata) -> tuple[int, ...]:

@@ -10,7 +10,6 @@ import warnings
 import zipfile
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import yaml
@@ -20,6 +19,7 @@ from .codecs.base import FRAME_NUMBER, FRAME_TIME, RESERVED_COLUMNS
 from .errors import CorruptStoreError, FrameIndexError, FrameNotFoundError, StoreWarning
 from .journal import JournalContents
 from .npzio import read_npz
+from .storage import StorePath
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class ChunkIndex:
     """One chunk's index columns and where they came from."""
 
     number: int
-    source: Path  # the index file, or the journal of an unfinished chunk
+    source: StorePath  # the index file, or the journal of an unfinished chunk
     columns: dict[str, np.ndarray]
     journal: JournalContents | None = None
     checksum: ChunkChecksum | None = None  # of the chunk's files, recorded when it was finished
@@ -41,7 +41,7 @@ class ChunkIndex:
         return self.journal is None
 
 
-def load_npz_index(number: int, path: Path, keys: Collection[str] | None = None) -> ChunkIndex:
+def load_npz_index(number: int, path: StorePath, keys: Collection[str] | None = None) -> ChunkIndex:
     """Read ``NNNNNN.npz`` (only the columns ``keys``, when given), checking that it holds
     equal-length frame columns."""
     try:
@@ -54,11 +54,10 @@ def load_npz_index(number: int, path: Path, keys: Collection[str] | None = None)
     return checked_chunk_index(number, path, columns, checksum=checksum)
 
 
-def load_yaml_index(number: int, path: Path) -> ChunkIndex:
+def load_yaml_index(number: int, path: StorePath) -> ChunkIndex:
     """Read an old imgstore ``.yaml`` chunk index (safe YAML only)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
         columns = {key: np.asarray(data[key]) for key in (FRAME_NUMBER, FRAME_TIME)}
     except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
         raise CorruptStoreError(f"{path}: unreadable chunk index ({exc})") from None
@@ -67,7 +66,7 @@ def load_yaml_index(number: int, path: Path) -> ChunkIndex:
 
 def checked_chunk_index(
     number: int,
-    path: Path,
+    path: StorePath,
     columns: dict[str, np.ndarray],
     journal: JournalContents | None = None,
     checksum: ChunkChecksum | None = None,

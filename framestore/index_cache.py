@@ -21,6 +21,7 @@ from .index import ChunkIndex, checked_chunk_index, load_npz_index, load_yaml_in
 from .journal import read_journal
 from .layout import Layout
 from .npzio import read_npz
+from .storage import RemotePath
 
 _NUMBERS, _COUNTS, _SIZES, _MTIMES = "chunk_number", "chunk_count", "stamp_size", "stamp_mtime_ns"
 _COLUMN = "column:"
@@ -29,16 +30,16 @@ _COLUMN = "column:"
 def load_chunk_indexes(layout: Layout, keys: Collection[str] | None = None) -> list[ChunkIndex]:
     """Every non-empty chunk's index: from the cache, its ``.npz``, or its journal.
     ``keys`` limits the columns read (imgstore's indexes also hold its settings)."""
-    numbers = layout.chunk_numbers()
-    cached = _read_cache(layout, numbers) if keys is None else None
+    cached = _read_cache(layout) if keys is None else None
     if cached is not None:
         return cached
+    numbers = layout.chunk_numbers()
     chunks = []
     for n in numbers:
         index_path, journal_path = layout.index_path(n), layout.journal_path(n)
         if n == numbers[-1] and opened_when_killed(layout, n):
             continue  # the writer died creating this chunk: it holds no finished frame
-        legacy_path = index_path.with_suffix(".yaml")  # what imgstore wrote before .npz
+        legacy_path = layout.legacy_index_path(n)
         if index_path.is_file():
             chunk = load_npz_index(n, index_path, keys)
         elif legacy_path.is_file():
@@ -73,6 +74,33 @@ def opened_when_killed(layout: Layout, n: int) -> bool:
     )
 
 
+def _local_cache_holds(layout: Layout, numbers: list[int], sizes: np.ndarray, mtimes: np.ndarray) -> bool:
+    """Every chunk present is cached, finished, and its index file unchanged since."""
+    if layout.chunk_numbers() != numbers:
+        return False
+    for n, size, mtime in zip(numbers, sizes, mtimes, strict=True):
+        index_path = layout.index_path(n)
+        if layout.journal_path(n).exists() or not index_path.is_file():
+            return False
+        if _stamp(index_path) != (int(size), int(mtime)):
+            return False
+    return True
+
+
+def _remote_cache_holds(layout: Layout, numbers: list[int]) -> bool:
+    """A remote store's cache is used when its writer closed it (no marker) and no chunk
+    follows the last one cached. Copying a store to a server or bucket changes its files'
+    modification times, and HTTP has neither listings nor exact times, so the stamps are
+    not compared: a chunk rewritten after the cache fails its CRC32 checks when read (with
+    ``verify``, the default)."""
+    after = numbers[-1] + 1
+    return not (
+        layout.marker_path.exists()
+        or layout.index_path(after).exists()
+        or layout.journal_path(after).exists()
+    )
+
+
 def _stamp(path: Path) -> tuple[int, int]:
     st = os.stat(path)
     return st.st_size, st.st_mtime_ns
@@ -101,25 +129,21 @@ def write_index_cache(layout: Layout) -> None:
     os.replace(tmp, path)
 
 
-def _read_cache(layout: Layout, numbers: list[int]) -> list[ChunkIndex] | None:
-    path = layout.index_cache_path
-    if not path.is_file():
-        return None
+def _read_cache(layout: Layout) -> list[ChunkIndex] | None:
     try:
-        data = read_npz(path)
-        cached_numbers = data[_NUMBERS]
+        data = read_npz(layout.index_cache_path)
+        numbers = data[_NUMBERS].tolist()
         counts = data[_COUNTS]
         sizes, mtimes = data[_SIZES], data[_MTIMES]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        return None  # an unreadable cache is only a slower open
-    if cached_numbers.tolist() != numbers:
+        return None  # no cache, or an unreadable one: only a slower open
+    if not numbers:
         return None
-    for n, size, mtime in zip(numbers, sizes, mtimes, strict=True):
-        index_path = layout.index_path(n)
-        if layout.journal_path(n).exists() or not index_path.is_file():
+    if isinstance(layout.root, RemotePath):
+        if not _remote_cache_holds(layout, numbers):
             return None
-        if _stamp(index_path) != (int(size), int(mtime)):
-            return None
+    elif not _local_cache_holds(layout, numbers, sizes, mtimes):
+        return None
     columns = {k[len(_COLUMN) :]: v for k, v in data.items() if k.startswith(_COLUMN)}
     if any(len(v) != int(counts.sum()) for v in columns.values()):
         return None

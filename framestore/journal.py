@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import CorruptStoreError
+from .storage import StorePath
 
 MAGIC = b"FRAMESTORE-JOURNAL-2\n"
 _HEADER_LEN = struct.Struct("<I")
@@ -86,7 +87,7 @@ class JournalWriter:
 class JournalContents:
     """The complete records of a journal, as arrays, plus where each payload lies."""
 
-    path: Path
+    path: StorePath
     header: dict[str, Any]
     frame_number: np.ndarray
     frame_time: np.ndarray
@@ -103,14 +104,14 @@ class JournalContents:
     def read_payloads(self, start: int, stop: int) -> list[bytes]:
         """Payloads ``start .. stop - 1`` in one pass over the file."""
         out = []
-        with open(self.path, "rb") as f:
+        with self.path.open("rb") as f:
             for k in range(start, stop):
                 f.seek(int(self.payload_offset[k]))
                 out.append(f.read(int(self.payload_size[k])))
         return out
 
 
-def read_journal(path: Path) -> JournalContents:
+def read_journal(path: StorePath) -> JournalContents:
     """Parse a journal, keeping every complete record and dropping a torn tail."""
     data = path.read_bytes()
     if not data.startswith(MAGIC) or len(data) < len(MAGIC) + _HEADER_LEN.size:

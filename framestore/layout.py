@@ -6,11 +6,12 @@ a file, so nothing a store contains can point a reader outside it.
 
 from __future__ import annotations
 
-import os
+import itertools
 import re
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
+
+from .storage import StorePath, list_directory
 
 WRITING_MARKER = ".framestore-writing"
 INDEX_CACHE = "framestore-index.npz"
@@ -30,33 +31,37 @@ class Layout:
     (imgstore's layout, so imgstore can open them).
     """
 
-    root: Path
+    root: StorePath
     extension: str
     image_chunks: bool
 
-    def chunk_path(self, n: int) -> Path:
+    def chunk_path(self, n: int) -> StorePath:
         if self.image_chunks:
             return self.root / f"{n:06d}"
         return self.root / f"{n:06d}{self.extension}"
 
-    def index_path(self, n: int) -> Path:
+    def index_path(self, n: int) -> StorePath:
         if self.image_chunks:
             return self.chunk_path(n) / f"index{INDEX_SUFFIX}"
         return self.root / f"{n:06d}{INDEX_SUFFIX}"
 
-    def journal_path(self, n: int) -> Path:
+    def legacy_index_path(self, n: int) -> StorePath:
+        """Where imgstore put a chunk's index before it wrote ``.npz`` files."""
+        return self.index_path(n).with_suffix(".yaml")
+
+    def journal_path(self, n: int) -> StorePath:
         return self.root / f"{n:06d}{JOURNAL_SUFFIX}"
 
-    def extra_path(self, n: int) -> Path:
+    def extra_path(self, n: int) -> StorePath:
         if self.image_chunks:
             return self.chunk_path(n) / f"index{EXTRA_SUFFIX}"
         return self.root / f"{n:06d}{EXTRA_SUFFIX}"
 
-    def motif_extra_path(self, n: int) -> Path:
+    def motif_extra_path(self, n: int) -> StorePath:
         """Where Motif's recorder puts a chunk's extra data (always the store's root)."""
         return self.root / f"{n:06d}.extra_data.json"
 
-    def image_path(self, n: int, k: int) -> Path:
+    def image_path(self, n: int, k: int) -> StorePath:
         return self.chunk_path(n) / f"{k:06d}{self.extension}"
 
     def frame_files(self, n: int, count: int) -> list[Path]:
@@ -66,11 +71,11 @@ class Layout:
         return [self.chunk_path(n)]
 
     @property
-    def index_cache_path(self) -> Path:
+    def index_cache_path(self) -> StorePath:
         return self.root / INDEX_CACHE
 
     @property
-    def marker_path(self) -> Path:
+    def marker_path(self) -> StorePath:
         return self.root / WRITING_MARKER
 
     def part_path(self, k: int) -> Path:
@@ -95,18 +100,28 @@ class Layout:
         self.journal_path(n).unlink(missing_ok=True)
 
     def chunk_numbers(self) -> list[int]:
-        """Numbers of the chunks present: those with a chunk file or folder or a journal."""
+        """Numbers of the chunks present: those with a chunk file or folder or a journal.
+
+        Where the directory cannot be listed (a store served over HTTP), chunks are
+        found by number from 0 upward, each by its index (or journal), until one has
+        neither: chunks are numbered without gaps.
+        """
+        entries = list_directory(self.root)
+        if entries is None:
+            return list(itertools.takewhile(self._has_index, itertools.count()))
         found: set[int] = set()
-        with os.scandir(self.root) as entries:
-            for entry in entries:
-                m = _CHUNK_NAME.match(entry.name)
-                if m is None:
-                    continue
-                suffix = m.group(2) or ""
-                if self.image_chunks and suffix == "" and entry.is_dir():
-                    found.add(int(m.group(1)))
-                elif suffix == JOURNAL_SUFFIX or (
-                    not self.image_chunks and suffix in (self.extension, INDEX_SUFFIX)
-                ):
-                    found.add(int(m.group(1)))
+        for name, is_dir in entries:
+            m = _CHUNK_NAME.match(name)
+            if m is None:
+                continue
+            suffix = m.group(2) or ""
+            if self.image_chunks and suffix == "" and is_dir:
+                found.add(int(m.group(1)))
+            elif suffix == JOURNAL_SUFFIX or (
+                not self.image_chunks and suffix in (self.extension, INDEX_SUFFIX)
+            ):
+                found.add(int(m.group(1)))
         return sorted(found)
+
+    def _has_index(self, n: int) -> bool:
+        return any(p.exists() for p in (self.index_path(n), self.journal_path(n), self.legacy_index_path(n)))

@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from .errors import CorruptStoreError, StoreNotFoundError
+from .storage import StorePath, store_path
 
 METADATA_FILENAME = "metadata.yaml"
 STORE_KEY = "__store"
@@ -96,7 +97,7 @@ class StoreMetadata:
         return {STORE_KEY: store, **self.user}
 
     @classmethod
-    def from_yaml_dict(cls, data: Any, path: Path) -> StoreMetadata:
+    def from_yaml_dict(cls, data: Any, path: StorePath) -> StoreMetadata:
         if not isinstance(data, dict) or not isinstance(data.get(STORE_KEY), dict):
             raise CorruptStoreError(f"{path}: expected a mapping with a '{STORE_KEY}' block")
         store = data[STORE_KEY]
@@ -158,9 +159,10 @@ def local_timezone_name() -> str:
     return link.split(marker, 1)[1] if marker in link else "UTC"
 
 
-def metadata_path(path: str | os.PathLike[str]) -> Path:
-    """The ``metadata.yaml`` of a store given its directory or the file itself."""
-    p = Path(path)
+def metadata_path(path: str | os.PathLike[str]) -> StorePath:
+    """The ``metadata.yaml`` of a store given its directory or the file itself (a local
+    path or a URL)."""
+    p = store_path(path)
     if p.name == METADATA_FILENAME:
         return p
     return p / METADATA_FILENAME
@@ -169,11 +171,10 @@ def metadata_path(path: str | os.PathLike[str]) -> Path:
 def read_metadata(path: str | os.PathLike[str]) -> StoreMetadata:
     """Read and check a store's ``metadata.yaml`` (safe YAML only)."""
     mpath = metadata_path(path)
-    if not mpath.is_file():
-        raise StoreNotFoundError(f"{mpath}: no framestore/imgstore metadata file here")
     try:
-        with open(mpath, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        data = yaml.safe_load(mpath.read_text(encoding="utf-8"))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise StoreNotFoundError(f"{mpath}: no framestore/imgstore metadata file here") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise CorruptStoreError(f"{mpath}: not valid YAML ({exc})") from None
     return StoreMetadata.from_yaml_dict(data, mpath)

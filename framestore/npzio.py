@@ -10,9 +10,10 @@ from __future__ import annotations
 import ast
 import zipfile
 from collections.abc import Collection
-from pathlib import Path
 
 import numpy as np
+
+from .storage import StorePath, seekable
 
 _MAGIC = b"\x93NUMPY"
 _headers: dict[bytes, tuple[np.dtype, tuple[int, ...]] | None] = {}
@@ -48,18 +49,18 @@ def npy_from_bytes(data: bytes | bytearray) -> np.ndarray | None:
     return np.frombuffer(data, dtype, count=count, offset=start + length).reshape(shape)
 
 
-def read_npz(path: Path, keys: Collection[str] | None = None) -> dict[str, np.ndarray]:
+def read_npz(path: StorePath, keys: Collection[str] | None = None) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` file (only ``keys``, when given), raising OSError,
     ValueError or zipfile.BadZipFile."""
     out: dict[str, np.ndarray] = {}
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(seekable(path)) as archive:
         for info in archive.infolist():
             name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
             if keys is not None and name not in keys:
                 continue
             array = npy_from_bytes(archive.read(info))
             if array is None:  # unusual layout: let numpy handle the whole file
-                with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
+                with np.load(seekable(path), allow_pickle=False) as data:
                     wanted = data.files if keys is None else [k for k in data.files if k in keys]
                     return {key: np.asarray(data[key]) for key in wanted}
             out[name] = array

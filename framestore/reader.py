@@ -8,7 +8,6 @@ import os
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -38,11 +37,15 @@ from .index import ChunkIndex, StoreIndex
 from .index_cache import load_chunk_indexes
 from .layout import Layout
 from .metadata import StoreMetadata, metadata_path, read_metadata
+from .storage import StorePath
 
 # Chunk readers kept open at once (a decoder holds a few frames): enough that random reads
 # rarely reopen a chunk, few enough that memory stays bounded by a few chunks.
 _OPEN_FRAMES_BUDGET = 256 * 2**20
 _OPEN_CHUNKS_MIN, _OPEN_CHUNKS_MAX = 2, 32
+
+# Chunk readers a forked process inherited from its parent (see StoreReader._reader).
+_INHERITED_READERS: list[OrderedDict[int, ChunkReader]] = []
 
 Frame = tuple[np.ndarray, tuple[int, float]]
 Roi = tuple[int, int, int, int]
@@ -57,6 +60,8 @@ class StoreReader(Sequence[np.ndarray]):
     """
 
     def __init__(self, path: str | os.PathLike[str], verify: bool = True) -> None:
+        """Open the store at ``path``: its directory or ``metadata.yaml``, on disk or as a
+        URL fsspec can read (``https://``, ``s3://``, ``file://``; read-only)."""
         mpath = metadata_path(path)
         self._verify = verify
         self._metadata: StoreMetadata = read_metadata(mpath)
@@ -76,6 +81,7 @@ class StoreReader(Sequence[np.ndarray]):
         keys = None if self._metadata.written_by_framestore else (FRAME_NUMBER, FRAME_TIME)
         self._index = StoreIndex(load_chunk_indexes(self._layout, keys))
         self._open: OrderedDict[int, ChunkReader] = OrderedDict()
+        self._pid = os.getpid()  # the process the open chunk readers belong to
         frame_bytes = int(np.prod(self._spec.shape)) * self._spec.dtype.itemsize
         self._open_limit = int(
             np.clip(_OPEN_FRAMES_BUDGET // (8 * frame_bytes), _OPEN_CHUNKS_MIN, _OPEN_CHUNKS_MAX)
@@ -96,7 +102,8 @@ class StoreReader(Sequence[np.ndarray]):
 
     # -- description -------------------------------------------------------------------
     @property
-    def path(self) -> Path:
+    def path(self) -> StorePath:
+        """The store's directory: a local path, or a :class:`RemotePath` for a URL."""
         return self._root
 
     @property
@@ -372,6 +379,13 @@ class StoreReader(Sequence[np.ndarray]):
     def _reader(self, c: int) -> ChunkReader:
         if self._closed:
             raise StoreClosedError(f"{self._root}: the store is closed")
+        if self._pid != os.getpid():
+            # a forked child: its parent's decoders share file offsets with the parent and
+            # would join decoder threads that exist only there when freed, so they are
+            # set aside, never used or freed, and this process opens its own
+            _INHERITED_READERS.append(self._open)
+            self._open = OrderedDict()
+            self._pid = os.getpid()
         reader = self._open.get(c)
         if reader is not None:
             self._open.move_to_end(c)
@@ -426,7 +440,7 @@ def open_chunk_reader(
     return VideoChunkReader(path, spec, pts, keyframe, crc, video.decode_thread_type, video.gray_via_bgr)
 
 
-def read_extra_data_file(path: Path) -> list[dict[str, Any]]:
+def read_extra_data_file(path: StorePath) -> list[dict[str, Any]]:
     """Records of a ``.extra.json`` file; when a crash cut the file short (no closing
     bracket, maybe half a record), the complete records before the cut."""
     text = path.read_text(encoding="utf-8").strip()

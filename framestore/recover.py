@@ -25,6 +25,7 @@ from .index_cache import opened_when_killed, write_index_cache
 from .journal import JournalContents, columns_dtype, read_journal
 from .layout import Layout
 from .metadata import metadata_path, read_metadata
+from .storage import local_path
 from .writer import write_index
 
 
@@ -42,7 +43,7 @@ class RecoveryReport:
 
 def recover(path: str | os.PathLike[str]) -> RecoveryReport:
     """Finish every chunk of the store at ``path`` that only its journal describes."""
-    mpath = metadata_path(path)
+    mpath = metadata_path(local_path(path))
     md = read_metadata(mpath)
     fmt = resolve_format(md.format)
     layout = Layout(mpath.parent, md.extension or fmt.extension, fmt.image_chunks)

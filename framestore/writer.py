@@ -37,6 +37,7 @@ from .errors import (
 from .index_cache import write_index_cache
 from .layout import Layout
 from .metadata import METADATA_FILENAME, STORE_KEY, StoreMetadata, write_metadata
+from .storage import local_path
 
 DEFAULT_CHUNKSIZE = 500
 DEFAULT_FPS = 25.0
@@ -64,6 +65,7 @@ class StoreWriter:
     ) -> None:
         if path is None:
             raise TypeError("new_for_format needs the path of the store to write")
+        root = local_path(path)
         self._format: FormatSpec = resolve_format(fmt)
         self._spec = _image_spec(imgshape, imgdtype)
         self._format.check_image_spec(self._spec)
@@ -76,7 +78,7 @@ class StoreWriter:
         user = _checked_user_metadata(metadata)
         self._columns = _columns_dtype(frame_columns)
         self._columns_header = [[n, self._columns[n].str] for n in self._columns.names or ()]
-        self._root = Path(path)
+        self._root = root
         _prepare_directory(self._root, overwrite)
         self._layout = Layout(self._root, self._format.extension, self._format.image_chunks)
         self._codec_options = dict(codec_options or {})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import write_recording
@@ -15,7 +17,7 @@ def index_of(numbers, times=None) -> StoreIndex:
     numbers = np.asarray(numbers, dtype=np.int64)
     times = np.asarray(times if times is not None else numbers / 10.0, dtype=np.float64)
     cols = {"frame_number": numbers, "frame_time": times}
-    return StoreIndex([ChunkIndex(0, framestore.index.Path("x.npz"), cols)])
+    return StoreIndex([ChunkIndex(0, Path("x.npz"), cols)])
 
 
 def test_nearest_ties_go_to_the_earliest_frame():
@@ -41,7 +43,7 @@ def test_locate_across_chunks():
     chunks = [
         ChunkIndex(
             n,
-            framestore.index.Path(f"{n}.npz"),
+            Path(f"{n}.npz"),
             {"frame_number": np.arange(a, b), "frame_time": np.arange(a, b) * 1.0},
         )
         for n, (a, b) in enumerate([(0, 5), (5, 12), (12, 13)])

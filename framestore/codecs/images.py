@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import CorruptStoreError
 from ..journal import JournalWriter
 from ..npzio import npy_from_bytes
+from ..storage import StorePath, read_bytearray
 from .base import CRC32, FRAME_NUMBER, FRAME_TIME, ImageSpec
 
 
@@ -45,14 +46,19 @@ def _decode_npy(data: bytearray, spec: ImageSpec) -> np.ndarray | None:
         return None
 
 
-def _cv2_encoder(ext: str, params: list[int]) -> Callable[[np.ndarray], bytes]:
-    def encode(image: np.ndarray) -> bytes:
-        ok, buf = cv2.imencode(ext, image, params)
-        if not ok:
-            raise ValueError(f"OpenCV could not encode a {image.shape} {image.dtype} image as {ext}")
-        return buf.tobytes()
+@dataclass(frozen=True)
+class _Cv2Encoder:
+    """``cv2.imencode`` with fixed parameters (a class, not a closure, so that a format,
+    and a reader holding it, pickles)."""
 
-    return encode
+    ext: str
+    params: tuple[int, ...]
+
+    def __call__(self, image: np.ndarray) -> bytes:
+        ok, buf = cv2.imencode(self.ext, image, list(self.params))
+        if not ok:
+            raise ValueError(f"OpenCV could not encode a {image.shape} {image.dtype} image as {self.ext}")
+        return buf.tobytes()
 
 
 def decode_cv2(data: bytearray, spec: ImageSpec) -> np.ndarray | None:
@@ -70,14 +76,14 @@ IMAGE_CODECS = {
         ".png",
         True,
         ("gray8", "gray16", "color"),
-        _cv2_encoder(".png", [cv2.IMWRITE_PNG_COMPRESSION, 1]),
+        _Cv2Encoder(".png", (cv2.IMWRITE_PNG_COMPRESSION, 1)),
         decode_cv2,
     ),
     "jpg": ImageCodec(
         ".jpg",
         False,
         ("gray8", "color"),
-        _cv2_encoder(".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]),
+        _Cv2Encoder(".jpg", (cv2.IMWRITE_JPEG_QUALITY, 95)),
         decode_cv2,
     ),
 }
@@ -130,7 +136,7 @@ class ImageChunkReader:
 
     def __init__(
         self,
-        image_path: Callable[[int], Path],
+        image_path: Callable[[int], StorePath],
         count: int,
         codec: ImageCodec,
         spec: ImageSpec,
@@ -150,9 +156,7 @@ class ImageChunkReader:
             raise IndexError(f"frame {k} outside 0..{self._count - 1}")
         path = self._image_path(k)
         try:
-            with open(path, "rb") as f:  # into a bytearray: arrays made on it are writable
-                data = bytearray(os.fstat(f.fileno()).st_size)
-                f.readinto(data)
+            data = read_bytearray(path)
         except FileNotFoundError:
             raise CorruptStoreError(f"{path}: image file listed in the index is missing") from None
         if self._crc is not None and zlib.crc32(data) != self._crc[k]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import CorruptStoreError, InvalidFrameError
 from ..journal import JournalContents, JournalWriter
+from ..storage import StorePath, open_video
 from .base import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS, ImageSpec
 
 # Decoding forward beats a seek for this many frames even across a keyframe.
@@ -350,7 +351,7 @@ class VideoChunkReader(_DecodingReader):
 
     def __init__(
         self,
-        path: Path,
+        path: StorePath,
         spec: ImageSpec,
         pts: np.ndarray,
         keyframe: np.ndarray,
@@ -368,7 +369,7 @@ class VideoChunkReader(_DecodingReader):
 
     def _open_stream(self, thread_type: str) -> tuple[Any, Any]:
         try:
-            container = av.open(str(self._path))
+            container = open_video(self._path)
             stream = container.streams.video[0]
         except (av.FFmpegError, IndexError) as exc:
             raise CorruptStoreError(f"{self._path}: not a readable video file ({exc})") from None

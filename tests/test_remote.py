@@ -1,0 +1,263 @@
+"""Stores read by URL: over a real HTTP server on localhost (byte ranges, no listings), and
+through ``file://``; every read path against the local reader, and what each read fetches."""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import shutil
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from conftest import write_recording
+from range_server import RangeServer
+from test_pickle import read_in_forked_workers
+
+import framestore
+import framestore.storage
+from framestore.convert import convert
+from framestore.recover import recover
+
+pytest.importorskip("fsspec")
+pytest.importorskip("aiohttp")
+
+REMOTE_CASES = [
+    ("utvideo/avi", "gray8"),
+    ("utvideo/avi", "color"),
+    ("h264/mkv", "gray8"),
+    ("h264/mkv", "color"),
+    ("ffv1/mkv", "gray16"),
+    ("raw/nut", "gray8"),
+    ("mjpeg/avi", "color"),
+    ("npy", "gray8"),
+    ("png", "gray16"),
+    ("png", "color"),
+    ("jpg", "gray8"),
+]
+
+
+@pytest.fixture(scope="module")
+def served(recordings, tmp_path_factory):
+    """The session's stores (150 frames numbered from 5,000,000 with gaps, in chunks of
+    70, 70 and 10) copied under a directory an HTTP server serves."""
+    root = tmp_path_factory.mktemp("served")
+    for rec in recordings.values():
+        shutil.copytree(rec.path, root / rec.path.name)
+    server = RangeServer(root)
+    yield server
+    server.close()
+
+
+def remote_url(server, name):
+    return f"{server.url}/{name}"
+
+
+def assert_reads_like(remote, local):
+    """Every read path of ``remote`` returns what ``local`` returns."""
+    assert len(remote) == len(local) and remote.image_shape == local.image_shape
+    assert remote.dtype == local.dtype and remote.format == local.format
+    assert remote.metadata == local.metadata and remote.user_metadata == local.user_metadata
+    assert remote.created == local.created and remote.is_complete == local.is_complete
+    assert remote.index_dataframe().equals(local.index_dataframe())
+    assert remote.get_frame_metadata() == local.get_frame_metadata()
+    assert remote.get_extra_data().equals(local.get_extra_data())
+    everything = local[:]
+    np.testing.assert_array_equal(np.stack(list(remote)), everything)  # sequential
+    rng = np.random.default_rng(3)
+    order = rng.permutation(len(local))
+    np.testing.assert_array_equal(remote.get_frames(order), everything[order])  # batch, each chunk once
+    for i in order[:25]:  # random access, one frame at a time
+        number = local.frame_numbers[i]
+        image, meta = remote.get_image(number)
+        assert meta == (number, local.frame_times[i])
+        np.testing.assert_array_equal(image, everything[i])
+        image, meta = remote.get_nearest_image(local.frame_times[i] + 0.004)
+        assert meta[0] == number
+        np.testing.assert_array_equal(image, everything[i])
+        np.testing.assert_array_equal(remote[int(i) - len(local)], everything[i])
+    gap = int(np.flatnonzero(np.diff(local.frame_numbers) > 1)[0])
+    with pytest.raises(framestore.FrameNotFoundError):
+        remote.get_image(int(local.frame_numbers[gap]) + 1)
+    assert (
+        remote.get_image(int(local.frame_numbers[gap]) + 1, exact_only=False)[1][0]
+        == (local.frame_numbers[gap])
+    )
+    remote.get_image(None, frame_index=len(local) - 2)
+    np.testing.assert_array_equal(remote.get_next_image()[0], everything[-1])
+    with pytest.raises(EOFError):
+        remote.get_next_image()
+
+
+@pytest.mark.parametrize("fmt,kind", REMOTE_CASES, ids=[f"{f}-{k}" for f, k in REMOTE_CASES])
+def test_http_store_reads_like_the_local_one(served, recordings, fmt, kind):
+    rec = recordings[(fmt, kind)]
+    with (
+        framestore.new_for_filename(remote_url(served, rec.path.name)) as remote,
+        framestore.new_for_filename(rec.path) as local,
+    ):
+        assert isinstance(remote.path, framestore.storage.RemotePath)
+        assert str(remote.path) == remote_url(served, rec.path.name)
+        assert remote.frame_numbers[0] == 5_000_000 and len(remote.chunk_starts) == 4
+        assert_reads_like(remote, local)
+    with framestore.new_for_filename(remote_url(served, rec.path.name) + "/metadata.yaml") as remote:
+        assert len(remote) == len(rec.frame_numbers)
+
+
+@pytest.mark.parametrize("fmt", ["utvideo/avi", "png"])
+def test_file_url_lists_its_chunks(recordings, tmp_path, fmt):
+    """``file://`` goes through fsspec too, whose local filesystem lists directories; with
+    no index cache every chunk index is read by name."""
+    rec = recordings[(fmt, "gray8")]
+    copy = tmp_path / "copy"
+    shutil.copytree(rec.path, copy)
+    (copy / "framestore-index.npz").unlink()
+    with framestore.new_for_filename(copy.as_uri()) as remote, framestore.new_for_filename(rec.path) as local:
+        assert str(remote.path) == copy.as_uri()
+        assert_reads_like(remote, local)
+
+
+def test_chunks_are_found_by_number_without_the_cache(served, recordings):
+    """HTTP cannot list a directory: without ``framestore-index.npz`` the chunks are
+    found by reading their indexes from 000000 upward until one is missing."""
+    rec = recordings[("h264/mkv", "gray8")]
+    copy = served.root / "no-cache"
+    shutil.copytree(rec.path, copy)
+    (copy / "framestore-index.npz").unlink()
+    served.take()
+    with framestore.new_for_filename(remote_url(served, "no-cache")) as remote:
+        fetched = {r.path.rsplit("/", 1)[1] for r in served.take()}
+        assert {"000000.npz", "000001.npz", "000002.npz", "000003.npz"} <= fetched
+        assert not any(name.endswith(".mkv") for name in fetched)  # no video opened to open a store
+        with framestore.new_for_filename(rec.path) as local:
+            assert_reads_like(remote, local)
+
+
+def test_open_fetches_only_the_index_cache(served, recordings):
+    rec = recordings[("utvideo/avi", "gray8")]
+    served.take()
+    framestore.new_for_filename(remote_url(served, rec.path.name)).close()
+    names = [r.path.rsplit("/", 1)[1] for r in served.take()]
+    assert names.count("framestore-index.npz") == 1 and "metadata.yaml" in names
+    assert not any(n.endswith((".avi", "0.npz", "1.npz", "2.npz")) for n in names), names
+
+
+@pytest.mark.parametrize("fmt", ["utvideo/avi", "h264/mkv", "png"])
+def test_one_frame_fetches_a_little_of_one_chunk(served, fmt):
+    """Bigger frames, four chunks: reading one frame fetches a small part of the store
+    and never touches another chunk's files."""
+    name = f"big-{fmt.replace('/', '_')}"
+    rec = write_recording(served.root / name, fmt, "gray8", count=240, chunksize=60, height=256, width=320)
+    size = sum(p.stat().st_size for p in rec.path.rglob("*") if p.is_file())
+    with framestore.new_for_filename(remote_url(served, name)) as remote:
+        served.take()
+        image = remote[95]  # chunk 1, frame 35: H.264 decodes from its keyframe at 30
+        requests = served.take()
+    np.testing.assert_array_equal(image, framestore.new_for_filename(rec.path)[95])
+    touched = {r.path.split(f"/{name}/", 1)[1] for r in requests}
+    assert all(t.startswith("000001") for t in touched), touched
+    sent = sum(r.sent for r in requests)
+    # at most a few blocks of the one chunk: a quarter of the store, a tenth for intra-only codecs
+    assert 0 < sent < size / (4 if fmt == "h264/mkv" else 10), (sent, size)
+    assert len(requests) <= 8
+
+
+def test_damaged_remote_chunk_fails_its_crc(served, recordings):
+    rec = recordings[("raw/nut", "gray8")]
+    copy = served.root / "damaged"
+    shutil.copytree(rec.path, copy)
+    chunk = copy / "000001.nut"
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside some frame's bytes
+    chunk.write_bytes(bytes(data))
+    with framestore.new_for_filename(remote_url(served, "damaged")) as remote:
+        with pytest.raises(framestore.CorruptStoreError, match=r"http://.*/damaged/000001\.nut.*CRC32"):
+            remote[70:140]
+
+
+def test_missing_remote_store(served):
+    url = remote_url(served, "nothing-here")
+    with pytest.raises(framestore.StoreNotFoundError, match=f"{url}/metadata.yaml"):
+        framestore.new_for_filename(url)
+
+
+def test_unfinished_store_reads_remotely(served, tmp_path):
+    """A writer killed mid-chunk leaves its marker and a journal: read by URL, the store
+    warns it is incomplete and serves the journal's frames, as it does locally."""
+    from test_recover import killed_store
+
+    killed_store(served.root / "killed", "utvideo/avi")
+    with pytest.warns(framestore.IncompleteStoreWarning):
+        local = framestore.new_for_filename(served.root / "killed")
+    assert not local.index_dataframe().empty and not all(c.complete for c in local._index.chunks)
+    with pytest.warns(framestore.IncompleteStoreWarning, match="http://"):
+        remote = framestore.new_for_filename(remote_url(served, "killed"))
+    assert not remote.is_complete
+    np.testing.assert_array_equal(remote.frame_numbers, local.frame_numbers)
+    np.testing.assert_array_equal(remote[:], local[:])
+
+
+def test_imgstore_store_reads_remotely(served):
+    """Stores imgstore wrote have no pts in their indexes: each video chunk is demuxed
+    once, through the same block-cached remote file."""
+    pytest.importorskip("imgstore")
+    from test_imgstore_stores import write_with_imgstore
+
+    for fmt, kind in (("mjpeg/avi", "color"), ("npy", "gray")):
+        name = f"imgstore-{fmt.replace('/', '_')}"
+        write_with_imgstore(served.root / name, fmt, kind)
+        with (
+            framestore.new_for_filename(remote_url(served, name)) as remote,
+            framestore.new_for_filename(served.root / name) as local,
+        ):
+            assert_reads_like(remote, local)
+
+
+def test_writing_to_a_url_is_refused(tmp_path, recordings):
+    url = "https://example.org/stores/cam0"
+    with pytest.raises(framestore.ReadOnlyStoreError, match="https://example.org/stores/cam0.*read-only"):
+        framestore.new_for_format("utvideo", url, imgshape=(8, 8))
+    with pytest.raises(PermissionError, match=url):
+        recover(url)
+    with pytest.raises(framestore.ReadOnlyStoreError, match=url):
+        convert(recordings[("npy", "gray8")].path, url, "png")
+
+
+def test_without_fsspec_the_error_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "fsspec", None)  # import fsspec now fails
+    monkeypatch.setattr(framestore.storage, "_filesystems", {})
+    with pytest.raises(ImportError, match=r"pip install 'framestore\[remote\]'"):
+        framestore.new_for_filename("https://example.org/stores/cam0")
+
+
+def _read_in_worker(store, indices):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return store.get_frames(indices), store.frame_numbers[indices]
+
+
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_remote_reader_pickles_into_worker_processes(served, recordings, method):
+    rec = recordings[("h264/mkv", "color")]
+    indices = [0, 75, 149, 31]
+    with framestore.new_for_filename(remote_url(served, rec.path.name)) as remote:
+        expected = remote[indices]  # decoders and the HTTP session are open in this process
+        assert len(pickle.dumps(remote)) < 64_000  # the index and URL, no decoder or cache
+        with multiprocessing.get_context(method).Pool(2) as pool:
+            results = pool.starmap(_read_in_worker, [(remote, indices), (remote, indices[::-1])])
+    np.testing.assert_array_equal(results[0][0], expected)
+    np.testing.assert_array_equal(results[1][0], expected[::-1])
+    np.testing.assert_array_equal(results[0][1], rec.frame_numbers[indices])
+
+
+def test_forked_workers_read_an_inherited_remote_reader(served, recordings):
+    """Inherited through fork with its HTTP session and block-cached files open in the
+    parent, a remote reader opens its own in each worker."""
+    rec = recordings[("utvideo/avi", "color")]
+    indices = [149, 0, 80]
+    with framestore.new_for_filename(remote_url(served, rec.path.name)) as remote:
+        expected = remote[indices]
+        first, second = read_in_forked_workers(remote, indices)
+    np.testing.assert_array_equal(first, expected)
+    np.testing.assert_array_equal(second, expected[::-1])
