@@ -64,7 +64,7 @@ class Layout:
     def image_path(self, n: int, k: int) -> StorePath:
         return self.chunk_path(n) / f"{k:06d}{self.extension}"
 
-    def frame_files(self, n: int, count: int) -> list[Path]:
+    def frame_files(self, n: int, count: int) -> list[StorePath]:
         """The files holding chunk ``n``'s ``count`` frames, in frame order."""
         if self.image_chunks:
             return [self.image_path(n, k) for k in range(count)]
@@ -78,12 +78,12 @@ class Layout:
     def marker_path(self) -> StorePath:
         return self.root / WRITING_MARKER
 
-    def part_path(self, k: int) -> Path:
+    def part_path(self, k: int) -> StorePath:
         """Scratch store of part ``k`` of a store written in parallel (inside the store, so
         its chunks move in by rename)."""
         return self.root / PARTS_DIR / f"part-{k:06d}"
 
-    def chunk_files(self, n: int) -> list[Path]:
+    def chunk_files(self, n: int) -> list[StorePath]:
         """Every file or folder of a finished chunk ``n`` that exists: chunk, index, extra data."""
         paths = [self.chunk_path(n)]
         if not self.image_chunks:
