@@ -39,6 +39,13 @@ def killed_store(path, fmt):
     proc.wait()
 
 
+def _index_of(journal):
+    """The index of the chunk a journal belongs to (video chunks, or image chunk folders)."""
+    n = journal.name[:6]
+    video_index = journal.with_name(f"{n}.npz")
+    return video_index if not (journal.parent / n).is_dir() else journal.parent / n / "index.npz"
+
+
 @pytest.mark.parametrize("fmt", ["utvideo", "ffv1", "h264", "mjpeg", "raw", "png", "npy"])
 def test_recover_finishes_a_killed_store(tmp_path, fmt):
     path = tmp_path / "s"
@@ -46,7 +53,12 @@ def test_recover_finishes_a_killed_store(tmp_path, fmt):
     with pytest.warns(framestore.IncompleteStoreWarning):
         before = framestore.new_for_filename(path)
     frames_before, numbers_before = before[:], before.frame_numbers.copy()
-    assert len(list(path.glob("*.journal"))) == 1
+    # the chunk being written has only its journal (unless the kill fell between two
+    # chunks); so may the one before it, still being finished on the writer's second
+    # thread; and a finished chunk keeps its journal for the instant between its index
+    # appearing and the journal's removal
+    unfinished = [j for j in path.glob("*.journal") if not _index_of(j).exists()]
+    assert len(unfinished) <= 2
 
     assert main(["recover", str(path)]) == 0
 
