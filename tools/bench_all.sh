@@ -9,4 +9,10 @@ mkdir -p benchmarks/out
 stamp=$(date -u +%Y%m%d-%H%M%S)
 "$python" benchmarks/bench_open.py | tee "benchmarks/out/open-$stamp.md"
 "$python" benchmarks/bench_store.py "$@" --out "benchmarks/out/store-$stamp.md"
+"$python" benchmarks/bench_remote.py | tee "benchmarks/out/remote-$stamp.md"
+"$python" benchmarks/bench_scale.py | tee "benchmarks/out/scale-$stamp.md"
+# the mio comparison needs mio in its own venv and Debian's ffmpeg (see benchmarks/README.md)
+if [ -x "${MIO:-/tmp/venv-mio/bin/mio}" ]; then
+    "$python" benchmarks/bench_stitch.py --mio "${MIO:-/tmp/venv-mio/bin/mio}" | tee "benchmarks/out/stitch-$stamp.md"
+fi
 echo "reports in benchmarks/out/*-$stamp.md"
