@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from .errors import FramestoreError
@@ -71,6 +72,12 @@ def run_ordered(
         try:
             for future in futures:
                 yield future.result()
+        except BrokenProcessPool as exc:
+            raise FramestoreError(
+                f"worker processes died ({exc}). A script that runs framestore with several "
+                'workers must keep its top-level code under `if __name__ == "__main__":` (each '
+                "worker imports the script), or pass workers=1"
+            ) from exc
         finally:
             for future in futures:
                 future.cancel()

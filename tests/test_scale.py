@@ -220,3 +220,22 @@ def test_qc_and_verify_in_parallel_report_what_the_serial_run_reports(tmp_path, 
     reports.append(verify(tmp_path / "s", scheduler=client))
     assert [r.to_dict() for r in reports[1:]] == [reports[0].to_dict()] * 2
     assert not reports[0].ok and {p.file.name for p in reports[0].problems} == {"000002.mkv"}
+
+
+def test_a_script_without_a_main_guard_gets_told_why_its_workers_died(tmp_path):
+    import subprocess
+    import sys
+
+    src = _source(tmp_path / "src", count=80, chunksize=20)
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import sys\nfrom framestore.convert import convert\n"
+        "convert(sys.argv[1], sys.argv[2], 'png', workers=2)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), str(src.path), str(tmp_path / "out")], capture_output=True, text=True
+    )
+    assert done.returncode != 0
+    assert 'if __name__ == "__main__":' in done.stderr.splitlines()[-1]
+    with pytest.warns(framestore.IncompleteStoreWarning):  # never mistaken for a whole store
+        assert len(framestore.new_for_filename(tmp_path / "out")) == 0
