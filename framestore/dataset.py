@@ -52,8 +52,8 @@ class Segment:
 
     recording: str
     label: str
-    start: float
-    stop: float
+    start: float | int  # an int for frame numbers
+    stop: float | int
     by: str = "frame_time"
 
 
@@ -89,6 +89,16 @@ def select(
     if stop is not None:
         keep &= values < _as_value(stop)
     return np.flatnonzero(keep)
+
+
+def _bound(bound: TimeOrNumber | str, by: str) -> float | int:
+    """A segment bound as stored: an integer frame number, or unix seconds."""
+    if by == "frame_number":
+        value = float(bound) if isinstance(bound, str) else bound
+        if isinstance(value, datetime.datetime) or value != int(value):
+            raise ValueError(f"a frame-number bound must be an integer, got {bound!r}")
+        return int(value)
+    return _as_value(float(bound) if isinstance(bound, str) else bound)
 
 
 def _as_value(bound: TimeOrNumber) -> float:
@@ -205,16 +215,20 @@ class Dataset:
         source = Path(source)
         name = name or source.stem
         target = self._target(name, overwrite)
-        if (source / METADATA_FILENAME).is_file():
-            shutil.copytree(source, target)
-        else:
-            table = Path(csv) if csv is not None else source.with_suffix(".csv")
-            if csv is None and not table.is_file():
-                import_video(source, target, fmt=fmt)
-            elif set(BUFFER_CSV_COLUMNS) <= set(pd.read_csv(table, nrows=0).columns):
-                import_recording(source, target, csv=table, fmt=fmt)
+        try:
+            if (source / METADATA_FILENAME).is_file():
+                shutil.copytree(source, target)
             else:
-                import_video(source, target, timestamps=table, fmt=fmt)
+                table = Path(csv) if csv is not None else source.with_suffix(".csv")
+                if csv is None and not table.is_file():
+                    import_video(source, target, fmt=fmt)
+                elif set(BUFFER_CSV_COLUMNS) <= set(pd.read_csv(table, nrows=0).columns):
+                    import_recording(source, target, csv=table, fmt=fmt)
+                else:
+                    import_video(source, target, timestamps=table, fmt=fmt)
+        except BaseException:  # a failed import leaves nothing half-made in the dataset
+            shutil.rmtree(target, ignore_errors=True)
+            raise
         self._recordings[name] = StoreReader(target)
         return self._recordings[name]
 
@@ -327,7 +341,7 @@ class Dataset:
         self._store(recording)
         if by not in BY:
             raise ValueError(f"by must be one of {BY}, got {by!r}")
-        segment = Segment(recording, str(label), _as_value(start), _as_value(stop), by)
+        segment = Segment(recording, str(label), _bound(start, by), _bound(stop, by), by)
         if not segment.start < segment.stop:
             raise ValueError(f"a segment needs start < stop, got {segment.start} and {segment.stop}")
         table = pd.concat([self._segments_table(), pd.DataFrame([asdict(segment)])], ignore_index=True)
@@ -343,7 +357,7 @@ class Dataset:
         if recording is not None:
             table = table[table["recording"] == recording]
         return [
-            Segment(str(r.recording), str(r.label), float(r.start), float(r.stop), str(r.by))
+            Segment(str(r.recording), str(r.label), _bound(r.start, r.by), _bound(r.stop, r.by), str(r.by))
             for r in table.itertuples(index=False)
         ]
 
@@ -352,7 +366,8 @@ class Dataset:
         columns = list(Segment.__dataclass_fields__)
         if not path.is_file():
             return pd.DataFrame(columns=columns)
-        table = pd.read_csv(path, dtype={"recording": str, "label": str, "by": str})
+        # bounds as text: frame numbers stay integers, times keep every digit
+        table = pd.read_csv(path, dtype=dict.fromkeys(("recording", "label", "start", "stop", "by"), str))
         missing = [c for c in columns if c not in table.columns]
         if missing:
             raise ValueError(f"{path}: lacks the column(s) {missing}; expected {columns}")

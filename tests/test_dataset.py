@@ -136,6 +136,12 @@ def test_labelled_segments(tmp_path):
     again = Dataset.from_directory(tmp_path / "ds")  # kept in the dataset's segments.csv
     assert (tmp_path / "ds" / SEGMENTS).is_file()
     assert [s.label for s in again.segments()] == ["trial", "trial", "stimulus"]
+    # frame numbers stay integers in the file, times keep every digit
+    saved = (tmp_path / "ds" / SEGMENTS).read_text().splitlines()
+    assert saved[1] == f"cam0,trial,{n0[2]},{n0[12]},frame_number"
+    assert again.segments(recording="cam1")[0].start == float(t1[20])
+    with pytest.raises(ValueError, match="must be an integer"):
+        dataset.add_segment("cam0", "bad", 5.5, 9, by="frame_number")
     trials = again.segments(label="trial")
     assert [s.recording for s in trials] == ["cam0", "cam1"]
     assert again.segments(recording="cam1", label="stimulus")[0].by == "frame_time"
@@ -190,3 +196,23 @@ def test_add_a_plain_video_and_a_store(tmp_path):
     with pytest.raises(ValueError, match="plain directory name"):
         dataset.add(video, name="../escape")
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["cam.csv", "cam.mkv", "store"]
+
+
+def test_a_failed_import_leaves_nothing_in_the_dataset(tmp_path, monkeypatch):
+    from framestore.writer import StoreWriter
+
+    session = make_session(tmp_path / "session", receivers=1, frames=30)
+    video = session.video(session.receivers[0].stem)
+    add_image = StoreWriter.add_image
+
+    def disk_full_at_frame_10(self, img, frame_number, frame_time, **columns):
+        if self.frame_count == 10:
+            raise OSError(28, "No space left on device")
+        add_image(self, img, frame_number, frame_time, **columns)
+
+    monkeypatch.setattr(StoreWriter, "add_image", disk_full_at_frame_10)
+    dataset = Dataset.from_directory(tmp_path / "ds", create=True)
+    with pytest.raises(OSError, match="No space"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset.add(video, name="rx")
+    assert not (tmp_path / "ds" / "rx").exists() and "rx" not in dataset.recordings
