@@ -165,3 +165,26 @@ def test_consensus_outvotes_a_copy_with_clean_metadata():
     assert choose(scores) == (2, "agrees with the other copies")  # the runner-up is the garbled one
     same = score_candidates([clean, clean], num_buffers=[8, 8], padding_px=[0, 0])
     assert choose(same) == (0, "identical scores: first source")
+
+
+def test_the_viewer_shows_candidates_of_a_store_stitched_from_videos(tmp_path):
+    """framestore-stitch imports receiver videos into scratch stores it deletes; the viewer
+    imports them again from the videos derived_from names, and shows the same copies."""
+    from framestore.stitch_cli import main
+    from framestore.view.stitched import Stitched
+
+    session = make_session(tmp_path / "session", receivers=2, frames=30, seed=5)
+    videos = [str(session.video(r.stem)) for r in session.receivers]
+    assert main([*videos, "-o", str(tmp_path / "out")]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", framestore.StoreWarning)
+        stitched = Stitched.of(framestore.new_for_filename(tmp_path / "out"))
+        sources = stitched.open_sources()
+        for rec in session.receivers:
+            import_recording(session.video(rec.stem), tmp_path / rec.stem)
+    assert set(sources) == {r.stem for r in session.receivers} and all(sources.values())
+    for k in range(len(stitched.store)):
+        for name, i in stitched.candidate_indexes(k).items():
+            if i is not None:
+                expected = framestore.new_for_filename(tmp_path / name)[i]
+                np.testing.assert_array_equal(sources[name][i], expected)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import FramestoreError, StoreWarning
+from ..metadata import METADATA_FILENAME
 from ..reader import StoreReader
-
-SCORES_FILENAME = "scores.csv"
+from ..stitch import SCORES_FILE
 
 
 class Stitched:
@@ -21,11 +24,12 @@ class Stitched:
         self.store = store
         self.scores = scores
         self.source_names = [str(s["name"]) for s in store.metadata.derived_from["sources"]]  # type: ignore[index]
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None  # re-imported sources
 
     @classmethod
     def of(cls, store: StoreReader) -> Stitched | None:
         """The stitching record of ``store``, or None if it is not a stitched store."""
-        path = store.path / SCORES_FILENAME
+        path = store.path / SCORES_FILE
         derived = store.metadata.derived_from
         if not derived or "sources" not in derived or not path.is_file():
             return None
@@ -50,15 +54,31 @@ class Stitched:
         return out
 
     def open_sources(self) -> dict[str, StoreReader | None]:
-        """The source stores by name, from the paths in ``derived_from`` (None where gone)."""
+        """The source stores by name, from the paths in ``derived_from`` (None where gone).
+        A source that was a scratch import of a receiver's video (``framestore-stitch
+        rx0.avi ...``) is imported again from that video, for as long as this viewer runs."""
         sources: dict[str, StoreReader | None] = {}
         for source in self.store.metadata.derived_from["sources"]:  # type: ignore[index]
-            path = Path(source["path"])
+            name = str(source["name"])
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", StoreWarning)  # the stitch reported these
-                    sources[str(source["name"])] = StoreReader(path)
+                    sources[name] = StoreReader(self._source_path(name, source))
             except (FramestoreError, OSError) as exc:
-                warnings.warn(f"source {source['name']} not shown: {exc}", StoreWarning, stacklevel=2)
-                sources[str(source["name"])] = None
+                warnings.warn(f"source {name} not shown: {exc}", StoreWarning, stacklevel=2)
+                sources[name] = None
         return sources
+
+    def _source_path(self, name: str, source: dict[str, Any]) -> Path:
+        path = Path(source["path"])
+        video = Path(source.get("source_video", ""))
+        if (path / METADATA_FILENAME).is_file() or not video.is_file():
+            return path
+        from ..miniscope.recording import import_recording
+        from ..stitch_cli import SCRATCH_FORMAT
+
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="framestore-view-")
+        print(f"framestore-view: importing {name} again from {video} (its store is gone)", file=sys.stderr)
+        csv = source.get("source_csv")
+        return import_recording(video, Path(self._scratch.name) / name, csv=csv, fmt=SCRATCH_FORMAT)
