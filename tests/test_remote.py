@@ -261,3 +261,18 @@ def test_forked_workers_read_an_inherited_remote_reader(served, recordings):
         first, second = read_in_forked_workers(remote, indices)
     np.testing.assert_array_equal(first, expected)
     np.testing.assert_array_equal(second, expected[::-1])
+
+
+def test_a_remote_store_as_a_dask_array(served, recordings):
+    """to_dask on a URL: each block is read by its own reader over HTTP, fetching only its
+    chunk; the array equals the local store."""
+    pytest.importorskip("dask")
+    rec = recordings[("ffv1/mkv", "gray8")]
+    remote = framestore.new_for_filename(remote_url(served, rec.path.name))
+    array = remote.to_dask()
+    assert array.chunks[0] == (70, 70, 10)
+    served.take()
+    np.testing.assert_array_equal(array[75:80].compute(scheduler="threads"), rec.images[75:80])
+    touched = {r.path.rsplit("/", 1)[1][:6] for r in served.take() if r.path.endswith(".mkv")}
+    assert touched == {"000001"}
+    np.testing.assert_array_equal(array.compute(scheduler="threads"), np.stack(rec.images))
