@@ -40,7 +40,7 @@ def to_dask(store: StoreReader, block_frames: int | None = None) -> Any:
 
 
 def _read_block(path: str, uuid: str, start: int, stop: int) -> np.ndarray:
-    reader = open_reader(path, uuid)
+    reader = open_reader(path, uuid, min_frames=stop)
     out = np.empty((stop - start, *reader.image_shape), reader.dtype)
     for k, image in enumerate(reader.iter_frames(start, stop)):
         out[k] = image

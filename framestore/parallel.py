@@ -11,6 +11,7 @@ import argparse
 import multiprocessing
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -24,16 +25,23 @@ R = TypeVar("R")
 
 
 _local = threading.local()
+_READERS_KEPT = 4  # per worker thread: each holds its store's index in memory
 
 
-def open_reader(path: str, uuid: str | None = None) -> StoreReader:
+def open_reader(path: str, uuid: str | None = None, min_frames: int = 0) -> StoreReader:
     """A reader of the store at ``path``, opened once per worker thread and reused by the
-    tasks it runs (readers hold decoders, which one thread at a time may use). ``uuid``:
-    refuse a store that was replaced since the job was planned."""
-    cache: dict[str, StoreReader] = _local.__dict__.setdefault("readers", {})
-    reader = cache.get(path)
-    if reader is None or (uuid is not None and reader.uuid != uuid):
-        reader = cache[path] = StoreReader(path)
+    tasks it runs (readers hold decoders, which one thread at a time may use; the last few
+    stay open). ``uuid``: refuse a store that was replaced since the job was planned;
+    ``min_frames``: reopen a store that has grown since this thread opened it."""
+    cache: OrderedDict[str, StoreReader] = _local.__dict__.setdefault("readers", OrderedDict())
+    reader = cache.pop(path, None)
+    if reader is None or (uuid is not None and reader.uuid != uuid) or len(reader) < min_frames:
+        if reader is not None:
+            reader.close()
+        reader = StoreReader(path)
+    cache[path] = reader
+    while len(cache) > _READERS_KEPT:
+        cache.popitem(last=False)[1].close()
     if uuid is not None and reader.uuid != uuid:
         raise FramestoreError(
             f"{path}: is another store (uuid {reader.uuid}) than the one asked for ({uuid})"

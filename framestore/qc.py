@@ -318,7 +318,7 @@ def _measure(task: tuple[str, str, int, int]) -> tuple[np.ndarray, ...]:
     """Per frame of ``start:stop``: mean level, fraction of pixels at full scale, mean change
     from the previous frame (the one before ``start`` too), and all-zero rows."""
     path, uuid, start, stop = task
-    store = open_reader(path, uuid)
+    store = open_reader(path, uuid, min_frames=stop)
     full = float(np.iinfo(store.dtype).max)
     n = stop - start
     mean = np.zeros(n, np.float32)
