@@ -25,7 +25,7 @@ R = TypeVar("R")
 
 
 _local = threading.local()
-_READERS_KEPT = 4  # per worker thread: each holds its store's index in memory
+_READERS_KEPT = 8  # per worker thread: each holds its store's index in memory
 
 
 def open_reader(path: str, uuid: str | None = None, min_frames: int = 0) -> StoreReader:
@@ -41,7 +41,7 @@ def open_reader(path: str, uuid: str | None = None, min_frames: int = 0) -> Stor
         reader = StoreReader(path)
     cache[path] = reader
     while len(cache) > _READERS_KEPT:
-        cache.popitem(last=False)[1].close()
+        cache.popitem(last=False)  # not closed: a task may still hold it; freed with it
     if uuid is not None and reader.uuid != uuid:
         raise FramestoreError(
             f"{path}: is another store (uuid {reader.uuid}) than the one asked for ({uuid})"
