@@ -36,8 +36,6 @@ def open_reader(path: str, uuid: str | None = None, min_frames: int = 0) -> Stor
     cache: OrderedDict[str, StoreReader] = _local.__dict__.setdefault("readers", OrderedDict())
     reader = cache.pop(path, None)
     if reader is None or (uuid is not None and reader.uuid != uuid) or len(reader) < min_frames:
-        if reader is not None:
-            reader.close()
         reader = StoreReader(path)
     cache[path] = reader
     while len(cache) > _READERS_KEPT:
