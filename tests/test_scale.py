@@ -239,3 +239,16 @@ def test_a_script_without_a_main_guard_gets_told_why_its_workers_died(tmp_path):
     assert 'if __name__ == "__main__":' in done.stderr.splitlines()[-1]
     with pytest.warns(framestore.IncompleteStoreWarning):  # never mistaken for a whole store
         assert len(framestore.new_for_filename(tmp_path / "out")) == 0
+
+
+def test_worker_readers_are_reused_bounded_and_refreshed(tmp_path):
+    from framestore.parallel import open_reader
+
+    paths = [str(_source(tmp_path / f"s{k}", count=10, chunksize=5).path) for k in range(10)]
+    held = [open_reader(p) for p in paths]  # more stores than a thread keeps open
+    assert all(len(r[:]) == 10 for r in held)  # the ones dropped from the cache still read
+    assert open_reader(paths[-1]) is held[-1]  # reused
+    assert open_reader(paths[0]) is not held[0]  # dropped, opened again
+    with pytest.raises(framestore.FramestoreError, match="another store"):
+        open_reader(paths[1], uuid="0" * 32)
+    assert len(open_reader(paths[2], min_frames=10)) == 10
