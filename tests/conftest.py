@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import av
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 import framestore
+from framestore.miniscope.recording import import_recording
 from framestore.synthetic import frame_numbers_with_gaps, frame_times_for, synthetic_frame
 
 # (format, kind) pairs every read path is tested on
@@ -121,3 +123,15 @@ def oracle_decode(path: Path, kind: str) -> np.ndarray:
                 )
                 frames.append(cv2.imread(str(file), flag))
     return np.stack(frames)
+
+
+def import_receivers(session, root: Path) -> dict[str, framestore.StoreReader]:
+    """Each receiver of a generated miniscope session imported into a store under
+    ``root``, by name (the warnings about trailing and split frames silenced)."""
+    stores = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", framestore.StoreWarning)
+        for rec in session.receivers:
+            import_recording(session.video(rec.stem), root / rec.stem)
+            stores[rec.stem] = framestore.new_for_filename(root / rec.stem)
+    return stores

@@ -9,12 +9,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import kind_shape_dtype
+from conftest import import_receivers, kind_shape_dtype
 
 import framestore
 from framestore.convert import convert
 from framestore.index_cache import load_chunk_indexes
-from framestore.miniscope.recording import import_recording
 from framestore.miniscope.synthetic import make_session
 from framestore.reader import StoreReader
 from framestore.stitch import stitch
@@ -90,11 +89,9 @@ def test_convert_in_parallel_writes_what_the_serial_run_writes(tmp_path, client,
 @pytest.mark.slow
 def test_stitch_in_parallel_writes_what_the_serial_run_writes(tmp_path, client):
     session = make_session(tmp_path / "session", receivers=3, frames=130, seed=4)
+    paths = [s.path for s in import_receivers(session, tmp_path).values()]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", framestore.StoreWarning)
-        paths = []
-        for rec in session.receivers:
-            paths.append(import_recording(session.video(rec.stem), tmp_path / rec.stem))
         runs = {
             "serial": stitch(paths, tmp_path / "serial", chunksize=30, workers=1),
             "pool": stitch(paths, tmp_path / "pool", chunksize=30, workers=2),

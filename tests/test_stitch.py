@@ -8,9 +8,9 @@ import av
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import import_receivers
 
 import framestore
-from framestore.miniscope.recording import import_recording
 from framestore.miniscope.synthetic import GLITCH_FRAME_NUM, make_session
 from framestore.stitch import stitch
 
@@ -18,12 +18,9 @@ from framestore.stitch import stitch
 @pytest.mark.parametrize("receivers", [2, 3, 4])
 def test_stitch_synthetic_session(tmp_path, receivers):
     session = make_session(tmp_path / "session", receivers=receivers, frames=150, seed=receivers)
-    stores = {}
+    stores = import_receivers(session, tmp_path)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", framestore.StoreWarning)  # trailing frames, split frames
-        for rec in session.receivers:
-            import_recording(session.video(rec.stem), tmp_path / rec.stem)
-            stores[rec.stem] = framestore.new_for_filename(tmp_path / rec.stem)
+        warnings.simplefilter("ignore", framestore.StoreWarning)  # the glitch frame
         scores = stitch(stores, tmp_path / "stitched")
         out = framestore.new_for_filename(tmp_path / "stitched")
 
@@ -110,12 +107,9 @@ def test_debug_video(tmp_path):
 
 def test_stitch_by_receive_time(tmp_path):
     session = make_session(tmp_path / "session", receivers=2, frames=80, seed=9)
+    stores = import_receivers(session, tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", framestore.StoreWarning)
-        stores = {}
-        for rec in session.receivers:
-            import_recording(session.video(rec.stem), tmp_path / rec.stem)
-            stores[rec.stem] = framestore.new_for_filename(tmp_path / rec.stem)
         scores = stitch(stores, tmp_path / "stitched", by="frame_time", tolerance=0.02)
         # host stalls deliver several frames at once: by receive time, device frame numbers
         # can come out of order (the StoreWarning says so); by frame_number they cannot
@@ -180,11 +174,9 @@ def test_the_viewer_shows_candidates_of_a_store_stitched_from_videos(tmp_path):
         warnings.simplefilter("ignore", framestore.StoreWarning)
         stitched = Stitched.of(framestore.new_for_filename(tmp_path / "out"))
         sources = stitched.open_sources()
-        for rec in session.receivers:
-            import_recording(session.video(rec.stem), tmp_path / rec.stem)
-    assert set(sources) == {r.stem for r in session.receivers} and all(sources.values())
+    fresh = import_receivers(session, tmp_path)
+    assert set(sources) == set(fresh) and all(sources.values())
     for k in range(len(stitched.store)):
         for name, i in stitched.candidate_indexes(k).items():
             if i is not None:
-                expected = framestore.new_for_filename(tmp_path / name)[i]
-                np.testing.assert_array_equal(sources[name][i], expected)
+                np.testing.assert_array_equal(sources[name][i], fresh[name][i])

@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import import_receivers
 
 import framestore
 from framestore.align import named_stores
-from framestore.miniscope.recording import import_recording
 from framestore.miniscope.synthetic import make_session
 from framestore.stitch import stitch
 from framestore.synthetic import frame_times_for, read_barcode, synthetic_frame
@@ -130,12 +130,9 @@ def test_scene_stores_side_by_side(tmp_path):
 def stitched(tmp_path_factory):
     root = tmp_path_factory.mktemp("stitched")
     session = make_session(root / "session", receivers=3, frames=30, seed=4)
+    stores = import_receivers(session, root)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", framestore.StoreWarning)
-        stores = {}
-        for rec in session.receivers:
-            import_recording(session.video(rec.stem), root / rec.stem)
-            stores[rec.stem] = framestore.new_for_filename(root / rec.stem)
         scores = stitch(stores, root / "out")
     return framestore.new_for_filename(root / "out"), scores
 
