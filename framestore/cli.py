@@ -42,9 +42,7 @@ def _recover(args: argparse.Namespace) -> int:
 
 def _convert(args: argparse.Namespace) -> int:
     from .convert import convert
-
-    def progress(done: int, total: int) -> None:
-        print(f"\r{args.dst}: {done}/{total} frames ({100 * done // total}%)", end="", file=sys.stderr)
+    from .progress import progress_bar
 
     convert(
         args.src,
@@ -52,11 +50,10 @@ def _convert(args: argparse.Namespace) -> int:
         args.format,
         chunksize=args.chunksize,
         overwrite=args.force,
-        progress=progress,
+        progress=progress_bar(f"converting {args.dst}"),
         workers=args.workers,
         scheduler=args.scheduler,
     )
-    print(file=sys.stderr)
     print(f"{args.src} -> {args.dst} ({args.format})")
     return 0
 

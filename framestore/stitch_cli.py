@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import FramestoreError, StoreExistsError, StoreWarning
 from .metadata import METADATA_FILENAME
 from .parallel import add_parallel_arguments
+from .progress import progress_bar
 from .reader import StoreReader
 
 # receivers' videos are imported into a scratch store for the run: lossless and the fastest
@@ -65,23 +66,17 @@ def main(argv: list[str] | None = None) -> int:
                 opened = list(pool.map(lambda p: _open_input(p, Path(tmp)), args.inputs))
             stores = {p.stem: store for p, store in zip(args.inputs, opened, strict=True)}
 
-            def progress(done: int, total: int) -> None:
-                if done % 50 == 0 or done == total:
-                    bar = "#" * (30 * done // total)
-                    print(f"\rstitching [{bar:<30}] {done}/{total}", end="", file=sys.stderr)
-
             summary = write_stitched(
                 stores,
                 args.output,
                 fmt=args.format,
                 by=args.by,
                 overwrite=args.force,
-                progress=progress,
+                progress=progress_bar("stitching"),
                 debug_video=args.debug_video,
                 workers=args.workers,
                 scheduler=args.scheduler,
             )
-            print(file=sys.stderr)
     except (FramestoreError, OSError, ValueError) as exc:
         print(f"framestore-stitch: error: {exc}", file=sys.stderr)
         return 1
