@@ -26,7 +26,7 @@ from .errors import CorruptStoreError
 from .imgstore_formats import read_format, stored_image_shape
 from .index import ChunkIndex, load_npz_index, load_yaml_index
 from .layout import Layout
-from .metadata import StoreMetadata, metadata_path, read_metadata
+from .metadata import metadata_path, read_metadata
 from .parallel import run_ordered
 from .reader import open_chunk_reader
 
@@ -105,7 +105,10 @@ def verify(
     ``dask.distributed.Client``); the report is the same.
     """
     mpath = metadata_path(path)
-    md, _, layout = _open_store(mpath)  # without readable metadata nothing else can be checked
+    md = read_metadata(mpath)  # without readable metadata nothing else can be checked
+    fmt = read_format(md)
+    spec = ImageSpec(stored_image_shape(md), md.dtype)
+    layout = Layout(mpath.parent, md.extension or fmt.extension, fmt.image_chunks)
     report = VerifyReport(layout.root, decoded=decode)
     if layout.marker_path.exists():
         report.problems.append(
@@ -123,7 +126,7 @@ def verify(
     report.chunks = len(chunks)
     report.frames = sum(c.count for c in chunks)
     report.frame_crcs = all(CRC32 in c.columns for c in chunks)
-    tasks = [_ChunkTask(mpath, chunk, decode) for chunk in chunks]
+    tasks = [_ChunkTask(fmt, layout, spec, chunk, decode) for chunk in chunks]
     done = 0
     for task, part in zip(
         tasks, run_ordered(_verify_chunk, tasks, workers=workers, scheduler=scheduler), strict=True
@@ -142,23 +145,16 @@ def verify(
 class _ChunkTask:
     """Everything needed to check one chunk, in whatever process (picklable)."""
 
-    metadata: Path  # the store's metadata.yaml: formats hold codec functions, which do not pickle
+    fmt: FormatSpec
+    layout: Layout
+    spec: ImageSpec
     chunk: ChunkIndex
     decode: bool
 
 
-def _open_store(mpath: Path) -> tuple[StoreMetadata, tuple[FormatSpec, ImageSpec], Layout]:
-    """A store's metadata, format and image spec, and layout, from its metadata file."""
-    md = read_metadata(mpath)
-    fmt = read_format(md)
-    spec = ImageSpec(stored_image_shape(md), md.dtype)
-    return md, (fmt, spec), Layout(mpath.parent, md.extension or fmt.extension, fmt.image_chunks)
-
-
 def _verify_chunk(task: _ChunkTask) -> VerifyReport:
     """One chunk's findings, as a report of its own."""
-    _, (fmt, spec), layout = _open_store(task.metadata)
-    chunk = task.chunk
+    layout, chunk = task.layout, task.chunk
     report = VerifyReport(layout.root, decoded=task.decode)
     files = layout.frame_files(chunk.number, chunk.count)
     missing = [f for f in files if not f.exists()]
@@ -171,7 +167,7 @@ def _verify_chunk(task: _ChunkTask) -> VerifyReport:
         report.checksums_checked += 1
         _check_checksum(layout, chunk, files, report)
     if task.decode and not missing:
-        _decode_chunk(fmt, layout, spec, chunk, report)
+        _decode_chunk(task.fmt, layout, task.spec, chunk, report)
     return report
 
 
