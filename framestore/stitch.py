@@ -72,9 +72,20 @@ def stitch(
     hold the table in memory, :func:`write_stitched` does the same and returns only the
     summary."""
     summary = write_stitched(
-        stores, output, fmt, by, tolerance, overwrite, progress, debug_video,
-        disagree_level, chunksize, workers, scheduler, chunks_per_task,
-    )  # fmt: skip
+        stores,
+        output,
+        fmt=fmt,
+        by=by,
+        tolerance=tolerance,
+        overwrite=overwrite,
+        progress=progress,
+        debug_video=debug_video,
+        disagree_level=disagree_level,
+        chunksize=chunksize,
+        workers=workers,
+        scheduler=scheduler,
+        chunks_per_task=chunks_per_task,
+    )
     scores = pd.read_csv(Path(output) / SCORES_FILE)
     scores.attrs["glitches"] = summary.glitches
     return scores
