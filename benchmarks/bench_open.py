@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 import framestore
-from framestore.index_cache import write_index_cache
-from framestore.layout import Layout
-from framestore.metadata import StoreMetadata, write_metadata
-from framestore.writer import write_index
+from framestore._disk.index import write_index
+from framestore._disk.index_cache import write_index_cache
+from framestore._disk.layout import Layout
+from framestore._disk.metadata import StoreMetadata, write_metadata
 
 
 def make_store(root: Path, frames: int, chunksize: int) -> Layout:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import framestore
-from framestore.synthetic import synthetic_frame
+from framestore.testing.frames import synthetic_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from range_server import RangeServer  # noqa: E402

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 import framestore
-from framestore.convert import convert
-from framestore.miniscope.recording import import_recording
-from framestore.miniscope.synthetic import make_session
-from framestore.stitch import stitch
-from framestore.synthetic import synthetic_frame
+from framestore.ingest.miniscope import import_recording
+from framestore.sessions.stitch import stitch
+from framestore.testing.frames import synthetic_frame
+from framestore.testing.miniscope import make_session
+from framestore.tools.convert import convert
 
 CHUNK = 250
 

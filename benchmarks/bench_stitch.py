@@ -20,7 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from framestore.miniscope.synthetic import make_session
+from framestore.testing.miniscope import make_session
 
 _MEASURE = (
     "import resource, subprocess, sys; "
@@ -53,7 +53,7 @@ def main() -> None:
             root / "s", receivers=2, frames=args.frames, split_frame=False, glitch_frame=False
         )
         videos = [str(session.video(r.stem)) for r in session.receivers]
-        fs_s, fs_mb = run([sys.executable, "-m", "framestore.stitch_cli", *videos, "-o", str(root / "fs")])
+        fs_s, fs_mb = run([sys.executable, "-m", "framestore.cli.stitch", *videos, "-o", str(root / "fs")])
         mio_s, mio_mb = run(
             [args.mio, "process", "stitch", "-i", videos[0], "-i", videos[1], "-o", str(root / "mio")]
         )

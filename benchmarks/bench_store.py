@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """framestore benchmark: write, sequential read, random access, size, memory, peers.
 
-Standard workload: 3000 synthetic 640x512 uint8 gray frames (framestore.synthetic),
+Standard workload: 3000 synthetic 640x512 uint8 gray frames (framestore.testing.frames),
 chunksize 500, generated once into memory. Per format it measures framestore and the
 limits of the tools underneath it on the same files:
 
@@ -51,7 +51,7 @@ import numpy as np
 import framestore
 from framestore.codecs import resolve_format
 from framestore.codecs.base import ImageSpec
-from framestore.synthetic import read_barcode, synthetic_frame
+from framestore.testing.frames import read_barcode, synthetic_frame
 
 HERE = Path(__file__).resolve().parent
 SHAPE = (512, 640)  # (height, width)
@@ -572,7 +572,7 @@ def imgstore_peer(
         "indices": [int(i) for i in indices],
         "warm": [int(i) for i in warm],
         "chunksize": chunksize,
-        "synthetic_py": str(Path(framestore.synthetic.__file__).resolve()),
+        "synthetic_py": str(Path(framestore.testing.frames.__file__).resolve()),
     }
     out = subprocess.run(
         [python, str(HERE / "_imgstore_worker.py"), json.dumps(spec)],

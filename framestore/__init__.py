@@ -1,18 +1,19 @@
 """framestore: trustworthy, frame-exact storage for long camera and miniscope recordings.
 
-Open a store with :func:`new_for_filename`, write one with :func:`new_for_format`.
+Open a store with :func:`new_for_filename`, write one with :func:`new_for_format`. Every
+name the README shows is importable from here; the folders below are the machinery
+(README, "How the code is organised").
 """
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from .align import AlignedFrames, align
+from . import _moved
 from .codecs import DEFAULT_FORMAT, get_supported_formats
-from .dataset import Dataset, Segment
+from .core.factory import extract_only_frame, new_for_filename, new_for_format
+from .core.reader import StoreReader
+from .core.writer import StoreWriter
 from .errors import (
     CorruptStoreError,
     FrameIndexError,
@@ -27,8 +28,29 @@ from .errors import (
     StoreWarning,
     UnknownFormatError,
 )
-from .reader import StoreReader
-from .writer import StoreWriter
+from .ingest.miniscope import import_recording
+from .ingest.video import import_video
+from .sessions.align import AlignedFrames, align
+from .sessions.dataset import Dataset, Segment
+from .sessions.stitch import StitchSummary, write_stitched
+from .tools.convert import convert
+from .tools.info import info
+from .tools.qc import QCReport, Thresholds
+from .tools.recover import RecoveryReport
+from .tools.verify import VerifyReport, verify
+
+if TYPE_CHECKING:
+    from .sessions.stitch import stitch
+    from .tools.qc import qc
+    from .tools.recover import recover
+else:  # functions that are also the old module paths framestore.stitch, .qc, .recover
+    _old_paths = _moved.install()
+    stitch = _old_paths["framestore.stitch"]
+    qc = _old_paths["framestore.qc"]
+    recover = _old_paths["framestore.recover"]
+    importing = _old_paths["framestore.importing"]
+    miniscope = _old_paths["framestore.miniscope"]
+    del _old_paths
 
 __version__ = "0.1.0"
 
@@ -42,52 +64,32 @@ __all__ = [
     "FramestoreError",
     "IncompleteStoreWarning",
     "InvalidFrameError",
+    "QCReport",
     "ReadOnlyStoreError",
+    "RecoveryReport",
+    "Segment",
+    "StitchSummary",
     "StoreClosedError",
     "StoreExistsError",
     "StoreNotFoundError",
     "StoreReader",
-    "Segment",
     "StoreWarning",
     "StoreWriter",
+    "Thresholds",
     "UnknownFormatError",
+    "VerifyReport",
     "align",
+    "convert",
     "extract_only_frame",
     "get_supported_formats",
+    "import_recording",
+    "import_video",
+    "info",
     "new_for_filename",
     "new_for_format",
+    "qc",
+    "recover",
+    "stitch",
+    "verify",
+    "write_stitched",
 ]
-
-
-def new_for_filename(path: str | os.PathLike[str], verify: bool = True) -> StoreReader:
-    """Open the store at ``path`` (its directory or its ``metadata.yaml``) for reading.
-
-    ``path`` may be a URL (``https://``, ``file://``, ``s3://`` with s3fs installed, or any
-    protocol fsspec reads): the store is then read-only, and only the chunk files and
-    byte ranges each read needs are fetched (``pip install 'framestore[remote]'``).
-
-    With ``verify`` (the default) every frame's stored bytes are checked against the
-    CRC32 in its chunk index before decoding; ``verify=False`` skips that (it costs about
-    0.1 ms per 300 kB frame, which matters only for uncompressed formats).
-    """
-    return StoreReader(path, verify=verify)
-
-
-def new_for_format(
-    fmt: str = DEFAULT_FORMAT, path: str | os.PathLike[str] | None = None, **kwargs: Any
-) -> StoreWriter:
-    """Create a store at ``path`` in format ``fmt`` and return its writer.
-
-    Keyword arguments: ``imgshape`` (required), ``imgdtype`` (uint8), ``chunksize`` (500),
-    ``fps`` (25), ``metadata`` (user metadata dict), ``overwrite`` (False),
-    ``codec_options``. ``basedir=`` is accepted for ``path``, as in imgstore.
-    """
-    if path is None:
-        path = kwargs.pop("basedir", None)
-    return StoreWriter(fmt, path, **kwargs)
-
-
-def extract_only_frame(path: str | os.PathLike[str], frame_index: int) -> np.ndarray:
-    """The image at ``frame_index`` of the store at ``path``, opening only what it needs."""
-    with StoreReader(path) as store:
-        return store[frame_index]

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import framestore
-from framestore.miniscope.recording import import_recording
-from framestore.synthetic import frame_numbers_with_gaps, frame_times_for, synthetic_frame
+from framestore.ingest.miniscope import import_recording
+from framestore.testing.frames import frame_numbers_with_gaps, frame_times_for, synthetic_frame
 
 # (format, kind) pairs every read path is tested on
 FORMAT_KINDS = [

@@ -44,7 +44,7 @@ KINDS = {
 
 def frame_number_stream() -> Iterator[int]:
     """The frame numbers the script adds, in order (deterministic, increasing, gappy)."""
-    from framestore.synthetic import frame_numbers_with_gaps
+    from framestore.testing.frames import frame_numbers_with_gaps
 
     start = FIRST_FRAME_NUMBER
     block = 0
@@ -70,7 +70,7 @@ def main(argv: list[str]) -> int:
     shape, dtype = image_shape_dtype(int(height_s), int(width_s), kind)
 
     import framestore
-    from framestore.synthetic import synthetic_frame
+    from framestore.testing.frames import synthetic_frame
 
     parent = os.getppid()
     writer = framestore.new_for_format(

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import framestore
-from framestore.synthetic import read_barcode, synthetic_frame
+from framestore.testing.frames import read_barcode, synthetic_frame
 
 
 def make_store(path, numbers, times=None):

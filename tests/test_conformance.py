@@ -11,7 +11,7 @@ import pytest
 from conftest import FORMAT_KINDS, LOSSLESS, oracle_decode
 
 import framestore
-from framestore.synthetic import read_barcode
+from framestore.testing.frames import read_barcode
 
 pytestmark = pytest.mark.parametrize("fmt,kind", FORMAT_KINDS, ids=[f"{f}-{k}" for f, k in FORMAT_KINDS])
 

@@ -8,7 +8,7 @@ from conftest import write_recording
 from test_imgstore_stores import imgstore_frames, write_with_imgstore
 
 import framestore
-from framestore.cli import main
+from framestore.cli.main import main
 
 
 @pytest.mark.parametrize("target", ["ffv1", "npy", "mjpeg"])

@@ -34,9 +34,9 @@ import numpy as np
 import pytest
 
 import framestore
+from framestore._disk.layout import Layout
 from framestore.codecs import resolve_format
-from framestore.layout import Layout
-from framestore.synthetic import read_barcode, synthetic_frame
+from framestore.testing.frames import read_barcode, synthetic_frame
 
 SCRIPT = Path(__file__).with_name("crash_writer.py")
 _spec = importlib.util.spec_from_file_location("_crash_writer", SCRIPT)

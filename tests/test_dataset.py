@@ -14,8 +14,8 @@ import pytest
 from conftest import write_recording
 
 import framestore
-from framestore.dataset import ALIGNMENT_MAP, ALIGNMENT_STAMP, SEGMENTS, Dataset, select
-from framestore.miniscope.synthetic import make_session
+from framestore.sessions.dataset import ALIGNMENT_MAP, ALIGNMENT_STAMP, SEGMENTS, Dataset, select
+from framestore.testing.miniscope import make_session
 
 
 @pytest.fixture
@@ -78,8 +78,9 @@ def test_alignment_map_is_reused_only_while_valid(tmp_path, monkeypatch):
     )
 
     calls = []
-    real = framestore.dataset.align_stores
-    monkeypatch.setattr(framestore.dataset, "align_stores", lambda *a, **k: calls.append(a) or real(*a, **k))
+    module = framestore.sessions.dataset
+    real = module.align_stores
+    monkeypatch.setattr(module, "align_stores", lambda *a, **k: calls.append(a) or real(*a, **k))
     reused = dataset.align(["a", "b"])
     assert calls == []  # read back, not recomputed
     pd.testing.assert_frame_equal(reused, table)
@@ -199,7 +200,7 @@ def test_add_a_plain_video_and_a_store(tmp_path):
 
 
 def test_a_failed_import_leaves_nothing_in_the_dataset(tmp_path, monkeypatch):
-    from framestore.writer import StoreWriter
+    from framestore.core.writer import StoreWriter
 
     session = make_session(tmp_path / "session", receivers=1, frames=30)
     video = session.video(session.receivers[0].stem)

@@ -12,7 +12,7 @@ from conftest import write_recording
 
 import framestore
 from framestore.codecs.video import VideoChunkWriter
-from framestore.synthetic import read_barcode, synthetic_frame
+from framestore.testing.frames import read_barcode, synthetic_frame
 
 
 def small_writer(path: Path, fmt: str = "ffv1", **kw):
@@ -148,7 +148,7 @@ def test_add_image_blocks_instead_of_dropping(tmp_path, monkeypatch):
         for i in range(n):
             w.add_image(frame(i), i, float(i))
         queued_s = time.perf_counter() - t0
-    assert queued_s >= (n - framestore.writer.QUEUE_FRAMES - 2) * 0.01
+    assert queued_s >= (n - framestore.core.writer.QUEUE_FRAMES - 2) * 0.01
     with framestore.new_for_filename(tmp_path / "s") as store:
         assert store.frame_numbers.tolist() == list(range(n))
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import framestore
-from framestore.reader import read_extra_data_file
-from framestore.synthetic import synthetic_frame
+from framestore._disk.extra_data import read_extra_data_file
+from framestore.testing.frames import synthetic_frame
 
 
 @pytest.mark.parametrize("fmt", ["utvideo", "png"])

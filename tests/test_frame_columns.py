@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import framestore
-from framestore.convert import convert
-from framestore.recover import recover
-from framestore.synthetic import synthetic_frame
+from framestore.testing.frames import synthetic_frame
+from framestore.tools.convert import convert
+from framestore.tools.recover import recover
 
 COLUMNS = {"num_buffers": "int16", "black_padding_px": "int32", "first_recv_time": "float64", "clean": "bool"}
 
@@ -65,7 +65,7 @@ def test_columns_are_checked(tmp_path):
 WRITER = """
 import sys, time
 import framestore
-from framestore.synthetic import synthetic_frame
+from framestore.testing.frames import synthetic_frame
 cols = {"num_buffers": "int16", "first_recv_time": "float64"}
 w = framestore.new_for_format(sys.argv[2], sys.argv[1], imgshape=(32, 48), chunksize=15, frame_columns=cols)
 for i in range(10**6):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import framestore
-from framestore.synthetic import frame_numbers_with_gaps, frame_times_for, read_barcode, synthetic_frame
+from framestore.testing.frames import frame_numbers_with_gaps, frame_times_for, read_barcode, synthetic_frame
 
 imgstore = pytest.importorskip("imgstore")
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import framestore
-from framestore.importing import import_video
-from framestore.synthetic import read_barcode, synthetic_frame
+from framestore.ingest.video import import_video
+from framestore.testing.frames import read_barcode, synthetic_frame
 
 
 def write_video(path, count=30, color=False):

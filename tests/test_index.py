@@ -9,8 +9,8 @@ import pytest
 from conftest import write_recording
 
 import framestore
-import framestore.index_cache
-from framestore.index import ChunkIndex, StoreIndex
+import framestore._disk.index_cache
+from framestore._disk.index import ChunkIndex, StoreIndex
 
 
 def index_of(numbers, times=None) -> StoreIndex:
@@ -65,7 +65,7 @@ def test_a_closed_store_opens_from_its_index_cache(rec, monkeypatch):
     def no_chunk_reads(*args):
         raise AssertionError("read a chunk index although the cache is valid")
 
-    monkeypatch.setattr(framestore.index_cache, "load_npz_index", no_chunk_reads)
+    monkeypatch.setattr(framestore._disk.index_cache, "load_npz_index", no_chunk_reads)
     store = framestore.new_for_filename(rec.path)
     np.testing.assert_array_equal(store.frame_numbers, rec.frame_numbers)
     np.testing.assert_array_equal(store[[0, 25, 49]], rec.images[[0, 25, 49]])

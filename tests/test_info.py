@@ -8,9 +8,9 @@ import json
 import pytest
 from conftest import write_recording
 
-from framestore.cli import main
-from framestore.dataset import Dataset
-from framestore.info import info
+from framestore.cli.main import main
+from framestore.sessions.dataset import Dataset
+from framestore.tools.info import info
 
 
 def test_store_info(tmp_path, capsys):

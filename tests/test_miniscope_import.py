@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import framestore
-from framestore.miniscope.recording import import_recording
-from framestore.miniscope.synthetic import make_session
+from framestore.ingest.miniscope import import_recording
+from framestore.testing.miniscope import make_session
 
 
 @pytest.fixture(scope="module")

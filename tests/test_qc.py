@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import framestore
-from framestore.cli import main
-from framestore.qc import Thresholds, qc
-from framestore.synthetic import synthetic_frame
+from framestore.cli.main import main
+from framestore.testing.frames import synthetic_frame
+from framestore.tools.qc import Thresholds, qc
 
 SHAPE = (48, 64)
 T0 = 1.7e9

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 import framestore
-from framestore.cli import main
-from framestore.recover import recover
-from framestore.synthetic import read_barcode
+from framestore.cli.main import main
+from framestore.testing.frames import read_barcode
+from framestore.tools.recover import recover
 
 WRITER = """
 import sys, time
 import framestore
-from framestore.synthetic import synthetic_frame
+from framestore.testing.frames import synthetic_frame
 w = framestore.new_for_format(sys.argv[2], sys.argv[1], imgshape=(48, 64), chunksize=20, fps=100)
 for i in range(10**6):
     w.add_image(synthetic_frame(7000 + 3 * i, (48, 64)), 7000 + 3 * i, time.time())

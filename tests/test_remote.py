@@ -16,9 +16,9 @@ from range_server import RangeServer
 from test_pickle import read_in_forked_workers
 
 import framestore
-import framestore.storage
-from framestore.convert import convert
-from framestore.recover import recover
+import framestore._disk.storage
+from framestore.tools.convert import convert
+from framestore.tools.recover import recover
 
 pytest.importorskip("fsspec")
 pytest.importorskip("aiohttp")
@@ -97,7 +97,7 @@ def test_http_store_reads_like_the_local_one(served, recordings, fmt, kind):
         framestore.new_for_filename(remote_url(served, rec.path.name)) as remote,
         framestore.new_for_filename(rec.path) as local,
     ):
-        assert isinstance(remote.path, framestore.storage.RemotePath)
+        assert isinstance(remote.path, framestore._disk.storage.RemotePath)
         assert str(remote.path) == remote_url(served, rec.path.name)
         assert remote.frame_numbers[0] == 5_000_000 and len(remote.chunk_starts) == 4
         assert_reads_like(remote, local)
@@ -226,7 +226,7 @@ def test_writing_to_a_url_is_refused(tmp_path, recordings):
 
 def test_without_fsspec_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "fsspec", None)  # import fsspec now fails
-    monkeypatch.setattr(framestore.storage, "_filesystems", {})
+    monkeypatch.setattr(framestore._disk.storage, "_filesystems", {})
     with pytest.raises(ImportError, match=r"pip install 'framestore\[remote\]'"):
         framestore.new_for_filename("https://example.org/stores/cam0")
 

@@ -12,12 +12,12 @@ import pytest
 from conftest import import_receivers, kind_shape_dtype
 
 import framestore
-from framestore.convert import convert
-from framestore.index_cache import load_chunk_indexes
-from framestore.miniscope.synthetic import make_session
-from framestore.reader import StoreReader
-from framestore.stitch import stitch
-from framestore.synthetic import synthetic_frame
+from framestore._disk.index_cache import load_chunk_indexes
+from framestore.core.reader import StoreReader
+from framestore.sessions.stitch import stitch
+from framestore.testing.frames import synthetic_frame
+from framestore.testing.miniscope import make_session
+from framestore.tools.convert import convert
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -139,8 +139,8 @@ def test_to_dask_on_a_cluster(tmp_path, client):
 
 @pytest.mark.slow
 def test_commands_take_workers_and_a_scheduler_address(tmp_path, client, capsys):
-    from framestore.cli import main as framestore_main
-    from framestore.stitch_cli import main as stitch_main
+    from framestore.cli.main import main as framestore_main
+    from framestore.cli.stitch import main as stitch_main
 
     src = _source(tmp_path / "src", count=120, chunksize=30)
     address = client.scheduler.address
@@ -173,7 +173,7 @@ def test_a_killed_parallel_convert_leaves_the_chunks_it_moved_in(tmp_path):
 
     src = _source(tmp_path / "src", count=600, chunksize=600)
     dst = tmp_path / "dst"
-    cmd = [sys.executable, "-m", "framestore.cli", "convert", str(src.path), str(dst)]
+    cmd = [sys.executable, "-m", "framestore.cli.main", "convert", str(src.path), str(dst)]
     proc = subprocess.Popen(
         [*cmd, "--format", "ffv1/mkv", "--chunksize", "20", "--workers", "2"], start_new_session=True
     )
@@ -192,8 +192,8 @@ def test_a_killed_parallel_convert_leaves_the_chunks_it_moved_in(tmp_path):
 
 @pytest.mark.slow
 def test_qc_and_verify_in_parallel_report_what_the_serial_run_reports(tmp_path, client):
-    from framestore.qc import qc
-    from framestore.verify import verify
+    from framestore.tools.qc import qc
+    from framestore.tools.verify import verify
 
     shape, dtype = kind_shape_dtype("gray8")
     images = [synthetic_frame(7000 + k, shape, noise=3.0) for k in range(100)]
@@ -226,7 +226,7 @@ def test_a_script_without_a_main_guard_gets_told_why_its_workers_died(tmp_path):
     src = _source(tmp_path / "src", count=80, chunksize=20)
     script = tmp_path / "unguarded.py"
     script.write_text(
-        "import sys\nfrom framestore.convert import convert\n"
+        "import sys\nfrom framestore import convert\n"
         "convert(sys.argv[1], sys.argv[2], 'png', workers=2)\n"
     )
     done = subprocess.run(
@@ -239,7 +239,7 @@ def test_a_script_without_a_main_guard_gets_told_why_its_workers_died(tmp_path):
 
 
 def test_worker_readers_are_reused_bounded_and_refreshed(tmp_path):
-    from framestore.parallel import open_reader
+    from framestore.core.worker_readers import open_reader
 
     paths = [str(_source(tmp_path / f"s{k}", count=10, chunksize=5).path) for k in range(10)]
     held = [open_reader(p) for p in paths]  # more stores than a thread keeps open

@@ -11,8 +11,8 @@ import pytest
 from conftest import import_receivers
 
 import framestore
-from framestore.miniscope.synthetic import GLITCH_FRAME_NUM, make_session
-from framestore.stitch import stitch
+from framestore.sessions.stitch import stitch
+from framestore.testing.miniscope import GLITCH_FRAME_NUM, make_session
 
 
 @pytest.mark.parametrize("receivers", [2, 3, 4])
@@ -64,7 +64,7 @@ def test_stitch_synthetic_session(tmp_path, receivers):
 
 
 def test_framestore_stitch_command(tmp_path, capsys):
-    from framestore.stitch_cli import main
+    from framestore.cli.stitch import main
 
     session = make_session(tmp_path / "session", receivers=2, frames=60)
     before = sorted(p.name for p in session.directory.iterdir())
@@ -89,7 +89,7 @@ def test_framestore_stitch_command(tmp_path, capsys):
 
 
 def test_debug_video(tmp_path):
-    from framestore.stitch_cli import main
+    from framestore.cli.stitch import main
 
     session = make_session(tmp_path / "session", receivers=3, frames=40)
     videos = [str(session.video(r.stem)) for r in session.receivers]
@@ -127,7 +127,7 @@ def _frame(seed: int = 0) -> np.ndarray:
 
 
 def test_garbled_payload_under_clean_metadata_loses_to_a_padded_copy():
-    from framestore.stitch_scoring import choose, score_candidates
+    from framestore.sessions.stitch_scoring import choose, score_candidates
 
     clean = _frame()
     garbled = clean.copy()
@@ -147,7 +147,7 @@ def test_garbled_payload_under_clean_metadata_loses_to_a_padded_copy():
 
 
 def test_consensus_outvotes_a_copy_with_clean_metadata():
-    from framestore.stitch_scoring import choose, score_candidates
+    from framestore.sessions.stitch_scoring import choose, score_candidates
 
     clean = _frame(2)
     garbled = clean.copy()
@@ -164,7 +164,7 @@ def test_consensus_outvotes_a_copy_with_clean_metadata():
 def test_the_viewer_shows_candidates_of_a_store_stitched_from_videos(tmp_path):
     """framestore-stitch imports receiver videos into scratch stores it deletes; the viewer
     imports them again from the videos derived_from names, and shows the same copies."""
-    from framestore.stitch_cli import main
+    from framestore.cli.stitch import main
     from framestore.view.stitched import Stitched
 
     session = make_session(tmp_path / "session", receivers=2, frames=30, seed=5)

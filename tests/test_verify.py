@@ -10,10 +10,10 @@ import pytest
 from conftest import write_recording
 
 import framestore
-from framestore.checksum import CHECKSUM_KEYS
-from framestore.cli import main
-from framestore.recover import recover
-from framestore.verify import verify
+from framestore._disk.checksum import CHECKSUM_KEYS
+from framestore.cli.main import main
+from framestore.tools.recover import recover
+from framestore.tools.verify import verify
 
 
 def problem_files(report):
@@ -147,7 +147,7 @@ def test_a_dataset_is_verified_store_by_store(tmp_path, capsys):
 
 def test_chunks_written_in_parallel_keep_valid_checksums(tmp_path):
     """convert --workers writes parts as their own stores and moves their chunks in by rename."""
-    from framestore.convert import convert
+    from framestore.tools.convert import convert
 
     write_recording(tmp_path / "src", "npy", "gray8", count=45, chunksize=10)
     convert(tmp_path / "src", tmp_path / "dst", "ffv1/mkv", workers=2)

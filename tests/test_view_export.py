@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import framestore
-from framestore.synthetic import frame_times_for, read_barcode, synthetic_frame
+from framestore.testing.frames import frame_times_for, read_barcode, synthetic_frame
 from framestore.view import Scene, render
 from framestore.view.cli import display_problem, main
 from framestore.view.export import SHEET_GAP

@@ -9,10 +9,10 @@ import pytest
 from conftest import import_receivers
 
 import framestore
-from framestore.align import named_stores
-from framestore.miniscope.synthetic import make_session
-from framestore.stitch import stitch
-from framestore.synthetic import frame_times_for, read_barcode, synthetic_frame
+from framestore.sessions.align import named_stores
+from framestore.sessions.stitch import stitch
+from framestore.testing.frames import frame_times_for, read_barcode, synthetic_frame
+from framestore.testing.miniscope import make_session
 from framestore.view import Scene, render
 
 SHAPE = (48, 72)

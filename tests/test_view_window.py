@@ -19,8 +19,8 @@ import pytest
 from xdisplay import XServer, find, missing_tools
 
 import framestore
-from framestore.align import named_stores
-from framestore.synthetic import frame_numbers_with_gaps, frame_times_for, read_barcode, synthetic_frame
+from framestore.sessions.align import named_stores
+from framestore.testing.frames import frame_numbers_with_gaps, frame_times_for, read_barcode, synthetic_frame
 from framestore.view import Scene, render
 
 pytestmark = pytest.mark.skipif(

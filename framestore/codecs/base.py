@@ -8,14 +8,6 @@ from typing import Protocol
 
 import numpy as np
 
-# Per-frame columns of a chunk index that framestore itself uses.
-FRAME_NUMBER = "frame_number"
-FRAME_TIME = "frame_time"
-VIDEO_PTS = "video_pts"
-VIDEO_KEYFRAME = "video_keyframe"
-CRC32 = "crc32"  # of the stored bytes of each frame (video packet or image file)
-RESERVED_COLUMNS = (FRAME_NUMBER, FRAME_TIME, VIDEO_PTS, VIDEO_KEYFRAME, CRC32)
-
 
 @dataclass(frozen=True)
 class ImageSpec:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,11 +11,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .._disk.atomic import atomic_write
+from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
+from .._disk.journal import JournalWriter
+from .._disk.npzio import npy_from_bytes
+from .._disk.storage import StorePath, read_bytearray
 from ..errors import CorruptStoreError
-from ..journal import JournalWriter
-from ..npzio import npy_from_bytes
-from ..storage import StorePath, read_bytearray
-from .base import CRC32, FRAME_NUMBER, FRAME_TIME, ImageSpec
+from .base import ImageSpec
 
 
 @dataclass(frozen=True)
@@ -110,11 +111,8 @@ class ImageChunkWriter:
     def add(self, image: np.ndarray, frame_number: int, frame_time: float, columns: bytes = b"") -> None:
         k = len(self._rows)
         path = self._image_path(k)
-        tmp = path.with_name(path.name + ".tmp")
         data = self._codec.encode(image)
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        atomic_write(path, data, fsync=False)  # the journal record after it is what counts
         self._journal.append(frame_number, frame_time, k, True, columns=columns)
         self._rows.append((frame_number, frame_time, zlib.crc32(data)))
 

@@ -20,10 +20,11 @@ import av
 import cv2
 import numpy as np
 
+from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS
+from .._disk.journal import JournalContents, JournalWriter
+from .._disk.storage import StorePath, open_video
 from ..errors import CorruptStoreError, InvalidFrameError
-from ..journal import JournalContents, JournalWriter
-from ..storage import StorePath, open_video
-from .base import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS, ImageSpec
+from .base import ImageSpec
 
 # Decoding forward beats a seek for this many frames even across a keyframe.
 _FORWARD_LIMIT = 4

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import cv2
 
-from ..align import named_stores
+from ..core.reader import Roi, StoreReader
 from ..errors import FramestoreError, StoreWarning
-from ..reader import Roi, StoreReader
+from ..sessions.align import named_stores
 
 KEYS_HELP = """keys:
   space            play / pause

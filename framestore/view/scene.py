@@ -12,8 +12,8 @@ import re
 
 import numpy as np
 
-from ..reader import Roi, StoreReader
-from ..stitch import mark_differences
+from ..core.reader import Roi, StoreReader
+from ..sessions.stitch_drawing import mark_differences
 from . import render
 from .stitched import Stitched
 from .timeline import Timeline

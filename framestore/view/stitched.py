@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._disk.metadata import METADATA_FILENAME
+from ..core.reader import StoreReader
 from ..errors import FramestoreError, StoreWarning
-from ..metadata import METADATA_FILENAME
-from ..reader import StoreReader
-from ..stitch import SCORES_FILE
+from ..sessions.stitch import SCORES_FILE
 
 
 class Stitched:
@@ -74,8 +74,7 @@ class Stitched:
         video = Path(source.get("source_video", ""))
         if (path / METADATA_FILENAME).is_file() or not video.is_file():
             return path
-        from ..miniscope.recording import import_recording
-        from ..stitch_cli import SCRATCH_FORMAT
+        from ..ingest.miniscope import SCRATCH_FORMAT, import_recording
 
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="framestore-view-")

@@ -6,9 +6,9 @@ import warnings
 
 import numpy as np
 
-from ..align import align
+from ..core.reader import StoreReader
 from ..errors import StoreWarning
-from ..reader import StoreReader
+from ..sessions.align import align
 
 
 class Timeline:

@@ -1,0 +1,153 @@
+"""Finding and loading every chunk index of a store, through a one-file cache when valid.
+
+A finished store also holds ``framestore-index.npz``: all chunk indexes concatenated,
+with each chunk index file's size and modification time. Opening a store uses it only
+while every chunk index file still matches its stamp and no chunk is unfinished, and
+otherwise reads the chunk indexes one by one, so the cache can be stale but never wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Collection
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CorruptStoreError
+from .atomic import atomic_write
+from .columns import FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS
+from .index import ChunkIndex, checked_chunk_index, load_npz_index, load_yaml_index
+from .journal import read_journal
+from .layout import Layout
+from .npzio import read_npz
+from .storage import RemotePath
+
+_NUMBERS, _COUNTS, _SIZES, _MTIMES = "chunk_number", "chunk_count", "stamp_size", "stamp_mtime_ns"
+_COLUMN = "column:"
+
+
+def load_chunk_indexes(layout: Layout, keys: Collection[str] | None = None) -> list[ChunkIndex]:
+    """Every non-empty chunk's index: from the cache, its ``.npz``, or its journal.
+    ``keys`` limits the columns read (imgstore's indexes also hold its settings)."""
+    cached = _read_cache(layout) if keys is None else None
+    if cached is not None:
+        return cached
+    numbers = layout.chunk_numbers()
+    chunks = []
+    for n in numbers:
+        index_path, journal_path = layout.index_path(n), layout.journal_path(n)
+        if n == numbers[-1] and opened_when_killed(layout, n):
+            continue  # the writer died creating this chunk: it holds no finished frame
+        legacy_path = layout.legacy_index_path(n)
+        if index_path.is_file():
+            chunk = load_npz_index(n, index_path, keys)
+        elif legacy_path.is_file():
+            chunk = load_yaml_index(n, legacy_path)
+        elif journal_path.is_file():
+            journal = read_journal(journal_path)
+            columns = {
+                FRAME_NUMBER: journal.frame_number,
+                FRAME_TIME: journal.frame_time,
+                VIDEO_PTS: journal.pts,
+                VIDEO_KEYFRAME: journal.keyframe,
+                **journal.columns,
+            }
+            chunk = checked_chunk_index(n, journal_path, columns, journal)
+        else:
+            raise CorruptStoreError(
+                f"{index_path}: missing; chunk {layout.chunk_path(n).name} has no index, "
+                "so its frame numbers and times are unknown"
+            )
+        if chunk.count:
+            chunks.append(chunk)
+    return chunks
+
+
+def opened_when_killed(layout: Layout, n: int) -> bool:
+    """A store still marked as being written whose newest chunk has no index and no
+    journal yet: the writer was killed between creating the chunk file and its journal."""
+    return (
+        layout.marker_path.exists()
+        and not layout.index_path(n).exists()
+        and not layout.journal_path(n).exists()
+    )
+
+
+def _local_cache_holds(layout: Layout, numbers: list[int], sizes: np.ndarray, mtimes: np.ndarray) -> bool:
+    """Every chunk present is cached, finished, and its index file unchanged since."""
+    if layout.chunk_numbers() != numbers:
+        return False
+    for n, size, mtime in zip(numbers, sizes, mtimes, strict=True):
+        index_path = layout.index_path(n)
+        if layout.journal_path(n).exists() or not index_path.is_file():
+            return False
+        if _stamp(index_path) != (int(size), int(mtime)):
+            return False
+    return True
+
+
+def _remote_cache_holds(layout: Layout, numbers: list[int]) -> bool:
+    """A remote store's cache is used when its writer closed it (no marker) and no chunk
+    follows the last one cached. Copying a store to a server or bucket changes its files'
+    modification times, and HTTP has neither listings nor exact times, so the stamps are
+    not compared: a chunk rewritten after the cache fails its CRC32 checks when read (with
+    ``verify``, the default)."""
+    after = numbers[-1] + 1
+    return not (
+        layout.marker_path.exists()
+        or layout.index_path(after).exists()
+        or layout.journal_path(after).exists()
+    )
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def write_index_cache(layout: Layout) -> None:
+    """Write the one-file cache of a finished store's chunk indexes (atomically)."""
+    chunks = load_chunk_indexes(layout)
+    if not chunks or any(not c.complete for c in chunks):
+        return
+    names = list(chunks[0].columns)
+    if any(list(c.columns) != names for c in chunks):
+        return  # chunks with different columns: not worth a cache
+    stamps = np.array([_stamp(c.source) for c in chunks], dtype=np.int64).reshape(-1, 2)
+    arrays = {
+        _NUMBERS: np.array([c.number for c in chunks], dtype=np.int64),
+        _COUNTS: np.array([c.count for c in chunks], dtype=np.int64),
+        _SIZES: stamps[:, 0],
+        _MTIMES: stamps[:, 1],
+        **{_COLUMN + k: np.concatenate([c.columns[k] for c in chunks]) for k in names},
+    }
+    atomic_write(layout.index_cache_path, lambda f: np.savez(f, **arrays))
+
+
+def _read_cache(layout: Layout) -> list[ChunkIndex] | None:
+    try:
+        data = read_npz(layout.index_cache_path)
+        numbers = data[_NUMBERS].tolist()
+        counts = data[_COUNTS]
+        sizes, mtimes = data[_SIZES], data[_MTIMES]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None  # no cache, or an unreadable one: only a slower open
+    if not numbers:
+        return None
+    if isinstance(layout.root, RemotePath):
+        if not _remote_cache_holds(layout, numbers):
+            return None
+    elif not _local_cache_holds(layout, numbers, sizes, mtimes):
+        return None
+    columns = {k[len(_COLUMN) :]: v for k, v in data.items() if k.startswith(_COLUMN)}
+    if any(len(v) != int(counts.sum()) for v in columns.values()):
+        return None
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    return [
+        checked_chunk_index(
+            n, layout.index_path(n), {k: v[starts[i] : starts[i + 1]] for k, v in columns.items()}
+        )
+        for i, n in enumerate(numbers)
+    ]

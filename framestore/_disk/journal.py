@@ -1,0 +1,160 @@
+"""The chunk journal: what makes a killed writer lose (almost) nothing.
+
+While a chunk is open the writer appends one record per finished frame to
+``NNNNNN.journal``, with a single unbuffered ``write``: the frame's number and time, its
+presentation timestamp and, for video chunks, the encoded packet itself. A process killed
+at any moment leaves every record it had written; a torn last record fails its length or
+CRC check and is dropped. When the chunk closes normally its index ``.npz`` is written
+and the journal removed, so a journal on disk always means "this chunk did not finish".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CorruptStoreError
+from .atomic import atomic_write
+from .storage import StorePath
+
+MAGIC = b"FRAMESTORE-JOURNAL-2\n"
+_HEADER_LEN = struct.Struct("<I")
+# frame_number, frame_time, pts, flags, payload size, payload crc32; then the fields' crc32
+_FIELDS = struct.Struct("<qdqBII")
+_CRC = struct.Struct("<I")
+FLAG_KEYFRAME = 1
+
+
+class JournalWriter:
+    """Appends frame records to a chunk's journal; each record reaches the OS at once."""
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path = path
+        self._extra_size = columns_dtype(header).itemsize
+        # the header goes in whole before records follow: a journal never exists without it
+        blob = json.dumps(header).encode()
+        atomic_write(path, MAGIC + _HEADER_LEN.pack(len(blob)) + blob, fsync=False)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+
+    def append(
+        self,
+        frame_number: int,
+        frame_time: float,
+        pts: int,
+        keyframe: bool,
+        payload: Any = b"",  # anything with the buffer protocol (bytes, av.Packet)
+        payload_crc: int | None = None,
+        columns: bytes = b"",
+    ) -> None:
+        """Append one record with a single ``writev`` (the payload is not copied).
+        ``payload_crc``, the payload's CRC32, is computed here unless given; ``columns``
+        are the frame's per-frame column values, packed as the header's ``columns`` say."""
+        if len(columns) != self._extra_size:
+            raise ValueError(f"expected {self._extra_size} bytes of column values, got {len(columns)}")
+        flags = FLAG_KEYFRAME if keyframe else 0
+        size = memoryview(payload).nbytes
+        crc = zlib.crc32(payload) if payload_crc is None else payload_crc
+        head = _FIELDS.pack(frame_number, frame_time, pts, flags, size, crc) + columns
+        parts = [head, _CRC.pack(zlib.crc32(head)), payload]
+        written = os.writev(self._fd, parts)
+        if written < len(head) + _CRC.size + size:  # a short write: finish it the slow way
+            self._write_all(b"".join(bytes(p) for p in parts)[written:])
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def remove(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class JournalContents:
+    """The complete records of a journal, as arrays, plus where each payload lies."""
+
+    path: StorePath
+    header: dict[str, Any]
+    frame_number: np.ndarray
+    frame_time: np.ndarray
+    pts: np.ndarray
+    keyframe: np.ndarray
+    payload_offset: np.ndarray
+    payload_size: np.ndarray
+    payload_crc: np.ndarray
+    columns: dict[str, np.ndarray]  # the per-frame columns the header declares
+
+    def __len__(self) -> int:
+        return len(self.frame_number)
+
+    def read_payloads(self, start: int, stop: int) -> list[bytes]:
+        """Payloads ``start .. stop - 1`` in one pass over the file."""
+        out = []
+        with self.path.open("rb") as f:
+            for k in range(start, stop):
+                f.seek(int(self.payload_offset[k]))
+                out.append(f.read(int(self.payload_size[k])))
+        return out
+
+
+def read_journal(path: StorePath) -> JournalContents:
+    """Parse a journal, keeping every complete record and dropping a torn tail."""
+    data = path.read_bytes()
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + _HEADER_LEN.size:
+        raise CorruptStoreError(f"{path}: not a framestore journal (bad or missing header)")
+    pos = len(MAGIC)
+    (hlen,) = _HEADER_LEN.unpack_from(data, pos)
+    pos += _HEADER_LEN.size
+    try:
+        header = json.loads(data[pos : pos + hlen])
+    except ValueError:
+        raise CorruptStoreError(f"{path}: journal header is not valid JSON") from None
+    pos += hlen
+    extra = columns_dtype(header)
+    head_size = _FIELDS.size + extra.itemsize
+    rows: list[tuple[int, float, int, int, int, int, int]] = []
+    extras: list[bytes] = []
+    while pos + head_size + _CRC.size <= len(data):
+        head = data[pos : pos + head_size]
+        (head_crc,) = _CRC.unpack_from(data, pos + head_size)
+        if zlib.crc32(head) != head_crc:
+            break  # torn: the writer died while writing this record
+        fn, ft, pts, flags, size, crc = _FIELDS.unpack_from(head)
+        start = pos + head_size + _CRC.size
+        if start + size > len(data) or zlib.crc32(data[start : start + size]) != crc:
+            break
+        rows.append((fn, ft, pts, flags, start, size, crc))
+        extras.append(head[_FIELDS.size :])
+        pos = start + size
+    values = np.frombuffer(b"".join(extras), dtype=extra) if extra.itemsize else None
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+    return JournalContents(
+        path=path,
+        header=header,
+        frame_number=np.array(cols[0], dtype=np.int64),
+        frame_time=np.array(cols[1], dtype=np.float64),
+        pts=np.array(cols[2], dtype=np.int64),
+        keyframe=(np.array(cols[3], dtype=np.uint8) & FLAG_KEYFRAME).astype(bool),
+        payload_offset=np.array(cols[4], dtype=np.int64),
+        payload_size=np.array(cols[5], dtype=np.int64),
+        payload_crc=np.array(cols[6], dtype=np.uint32),
+        columns={} if values is None else {name: values[name].copy() for name in extra.names},
+    )
+
+
+def columns_dtype(header: dict[str, Any]) -> np.dtype:
+    """The packed record dtype of the per-frame columns a journal header declares."""
+    return np.dtype([(name, np.dtype(kind)) for name, kind in header.get("columns", [])])

@@ -1,0 +1,142 @@
+"""Where each file of a store lives: the one place that knows file names.
+
+Every path is built from the store directory and integers, never from text read out of
+a file, so nothing a store contains can point a reader outside it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import json
+import os
+import re
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from .storage import StorePath, list_directory
+
+WRITING_MARKER = ".framestore-writing"
+INDEX_CACHE = "framestore-index.npz"
+PARTS_DIR = ".framestore-parts"
+INDEX_SUFFIX = ".npz"
+JOURNAL_SUFFIX = ".journal"
+EXTRA_SUFFIX = ".extra.json"
+_CHUNK_NAME = re.compile(r"^(\d{6,})(\..+)?$")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """File names of one store.
+
+    Video chunks are ``NNNNNN<ext>`` with the index ``NNNNNN.npz`` beside them; image
+    chunks are folders ``NNNNNN/`` holding ``KKKKKK.<ext>`` files and ``index.npz``
+    (imgstore's layout, so imgstore can open them).
+    """
+
+    root: StorePath
+    extension: str
+    image_chunks: bool
+
+    def chunk_path(self, n: int) -> StorePath:
+        if self.image_chunks:
+            return self.root / f"{n:06d}"
+        return self.root / f"{n:06d}{self.extension}"
+
+    def index_path(self, n: int) -> StorePath:
+        if self.image_chunks:
+            return self.chunk_path(n) / f"index{INDEX_SUFFIX}"
+        return self.root / f"{n:06d}{INDEX_SUFFIX}"
+
+    def legacy_index_path(self, n: int) -> StorePath:
+        """Where imgstore put a chunk's index before it wrote ``.npz`` files."""
+        return self.index_path(n).with_suffix(".yaml")
+
+    def journal_path(self, n: int) -> StorePath:
+        return self.root / f"{n:06d}{JOURNAL_SUFFIX}"
+
+    def extra_path(self, n: int) -> StorePath:
+        if self.image_chunks:
+            return self.chunk_path(n) / f"index{EXTRA_SUFFIX}"
+        return self.root / f"{n:06d}{EXTRA_SUFFIX}"
+
+    def motif_extra_path(self, n: int) -> StorePath:
+        """Where Motif's recorder puts a chunk's extra data (always the store's root)."""
+        return self.root / f"{n:06d}.extra_data.json"
+
+    def image_path(self, n: int, k: int) -> StorePath:
+        return self.chunk_path(n) / f"{k:06d}{self.extension}"
+
+    def frame_files(self, n: int, count: int) -> list[StorePath]:
+        """The files holding chunk ``n``'s ``count`` frames, in frame order."""
+        if self.image_chunks:
+            return [self.image_path(n, k) for k in range(count)]
+        return [self.chunk_path(n)]
+
+    @property
+    def index_cache_path(self) -> StorePath:
+        return self.root / INDEX_CACHE
+
+    @property
+    def marker_path(self) -> StorePath:
+        return self.root / WRITING_MARKER
+
+    def part_path(self, k: int) -> StorePath:
+        """Scratch store of part ``k`` of a store written in parallel (inside the store, so
+        its chunks move in by rename)."""
+        return self.root / PARTS_DIR / f"part-{k:06d}"
+
+    def chunk_files(self, n: int) -> list[StorePath]:
+        """Every file or folder of a finished chunk ``n`` that exists: chunk, index, extra data."""
+        paths = [self.chunk_path(n)]
+        if not self.image_chunks:
+            paths += [self.index_path(n), self.extra_path(n)]
+        return [p for p in paths if p.exists()]
+
+    def remove_chunk(self, n: int) -> None:
+        """Delete chunk ``n``'s file or folder and its journal (an empty or abandoned chunk)."""
+        path = self.chunk_path(n)
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+        self.journal_path(n).unlink(missing_ok=True)
+
+    def chunk_numbers(self) -> list[int]:
+        """Numbers of the chunks present: those with a chunk file or folder or a journal.
+
+        Where the directory cannot be listed (a store served over HTTP), chunks are
+        found by number from 0 upward, each by its index (or journal), until one has
+        neither: chunks are numbered without gaps.
+        """
+        entries = list_directory(self.root)
+        if entries is None:
+            return list(itertools.takewhile(self._has_index, itertools.count()))
+        found: set[int] = set()
+        for name, is_dir in entries:
+            m = _CHUNK_NAME.match(name)
+            if m is None:
+                continue
+            suffix = m.group(2) or ""
+            if self.image_chunks and suffix == "" and is_dir:
+                found.add(int(m.group(1)))
+            elif suffix == JOURNAL_SUFFIX or (
+                not self.image_chunks and suffix in (self.extension, INDEX_SUFFIX)
+            ):
+                found.add(int(m.group(1)))
+        return sorted(found)
+
+    def _has_index(self, n: int) -> bool:
+        return any(p.exists() for p in (self.index_path(n), self.journal_path(n), self.legacy_index_path(n)))
+
+
+def write_marker(path: Path) -> None:
+    """Mark the store at ``path``'s directory as being written (who, where, since when)."""
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started_utc": datetime.datetime.now(datetime.UTC).isoformat(),
+    }
+    path.write_text(json.dumps(info) + "\n", encoding="utf-8")

@@ -1,0 +1,2 @@
+"""The command-line tools: ``framestore``, ``framestore-stitch``, the demo and progress bars.
+Parse, call the library, print."""

@@ -1,0 +1,2 @@
+"""The store objects: the reader, the writer, the imgstore/Motif dialect, and the readers
+workers open for themselves (``to_dask``). Built on ``_disk`` and ``codecs``."""

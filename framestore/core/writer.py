@@ -1,0 +1,367 @@
+"""The store writer: validates each frame, encodes off the caller's thread, rolls chunks.
+
+Frames go through a small bounded queue to one encoder thread; a full chunk is finished
+on another thread while the next one is encoded, and the codecs add threads of their own.
+``add_image`` blocks when the queue is full, so a slow disk slows the caller down instead
+of dropping frames. Every finished frame is in its
+chunk's journal at once, so a killed writer loses only what was still queued.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from .._disk.atomic import fsync_path
+from .._disk.checksum import checksum_files
+from .._disk.columns import FRAME_NUMBER, RESERVED_COLUMNS
+from .._disk.extra_data import ExtraDataWriter
+from .._disk.index import write_index
+from .._disk.index_cache import write_index_cache
+from .._disk.layout import Layout, write_marker
+from .._disk.metadata import METADATA_FILENAME, STORE_KEY, StoreMetadata, write_metadata
+from .._disk.storage import local_path
+from ..codecs import DEFAULT_FORMAT, FormatSpec, resolve_format
+from ..codecs.base import ChunkWriter, ImageSpec
+from ..codecs.images import ImageChunkWriter
+from ..codecs.video import VideoChunkWriter, check_fps
+from ..errors import (
+    FramestoreError,
+    InvalidFrameError,
+    StoreClosedError,
+    StoreExistsError,
+)
+
+DEFAULT_CHUNKSIZE = 500
+DEFAULT_FPS = 25.0
+QUEUE_FRAMES = 16
+
+
+class StoreWriter:
+    """A store being written. Use :func:`framestore.new_for_format` to make one."""
+
+    def __init__(
+        self,
+        fmt: str = DEFAULT_FORMAT,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        imgshape: tuple[int, ...],
+        imgdtype: str | np.dtype | type = np.uint8,
+        chunksize: int = DEFAULT_CHUNKSIZE,
+        fps: float = DEFAULT_FPS,
+        metadata: dict[str, Any] | None = None,
+        overwrite: bool = False,
+        codec_options: dict[str, str] | None = None,
+        frame_columns: dict[str, Any] | None = None,
+        derived_from: dict[str, Any] | None = None,
+        first_chunk: int = 0,
+    ) -> None:
+        if path is None:
+            raise TypeError("new_for_format needs the path of the store to write")
+        root = local_path(path)
+        self._format: FormatSpec = resolve_format(fmt)
+        self._spec = _image_spec(imgshape, imgdtype)
+        self._format.check_image_spec(self._spec)
+        if int(chunksize) < 1:
+            raise ValueError(f"chunksize must be at least 1, got {chunksize}")
+        self._chunksize = int(chunksize)
+        self._fps = float(fps)
+        if self._format.video is not None:
+            check_fps(self._format.video, self._fps)
+        user = _checked_user_metadata(metadata)
+        self._columns = _columns_dtype(frame_columns)
+        self._columns_header = [[n, self._columns[n].str] for n in self._columns.names or ()]
+        self._root = root
+        _prepare_directory(self._root, overwrite)
+        self._layout = Layout(self._root, self._format.extension, self._format.image_chunks)
+        self._codec_options = dict(codec_options or {})
+        self._metadata = StoreMetadata.new(
+            format=self._format.name,
+            store_class=self._format.store_class,
+            chunksize=self._chunksize,
+            imgshape=self._spec.shape,
+            imgdtype=str(self._spec.dtype),
+            extension=self._format.extension,
+            fps=self._fps,
+            codec_options=self._codec_options,
+            frame_columns={n: str(self._columns[n]) for n in self._columns.names or ()},
+            derived_from=derived_from,
+            user=user,
+        )
+        write_marker(self._layout.marker_path)
+        write_metadata(self._root, self._metadata)
+
+        # a part of a store written in parallel (framestore.parts) numbers its chunks, and
+        # its extra data's frame indexes, from where the part starts in the whole store
+        self._first_chunk_number = int(first_chunk)
+        self._frame_count = 0
+        self.frame_number: int | None = None
+        self.frame_time: float | None = None
+        self._closed = False
+        self._error: BaseException | None = None
+        self._extra = ExtraDataWriter(
+            self._layout, self._chunksize, self._first_chunk_number * self._chunksize
+        )
+        self._queue: queue.Queue[tuple[np.ndarray, int, float, bytes] | None] = queue.Queue(QUEUE_FRAMES)
+        # open the first chunk here, so a codec that refuses these frames fails now, here
+        try:
+            self._first_chunk: ChunkWriter | None = self._new_chunk(self._first_chunk_number)
+        except BaseException:
+            shutil.rmtree(self._root, ignore_errors=True)
+            raise
+        self._thread = threading.Thread(target=self._encode_loop, name="framestore-encoder", daemon=True)
+        self._thread.start()
+
+    # -- public API --------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        return self._root
+
+    @property
+    def frame_count(self) -> int:
+        """Frames accepted so far."""
+        return self._frame_count
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return self._spec.shape
+
+    @property
+    def uuid(self) -> str:
+        return self._metadata.uuid
+
+    def add_image(self, img: np.ndarray, frame_number: int, frame_time: float, **columns: Any) -> None:
+        """Queue one frame for writing; blocks while the encoder is a queue-length behind.
+
+        ``columns``: the frame's value for each per-frame column declared with
+        ``frame_columns`` when the store was created (all of them, every frame)."""
+        self._check_open()
+        packed = self._pack_columns(columns)
+        image = np.asarray(img)
+        if image.shape != self._spec.shape or image.dtype != self._spec.dtype:
+            raise InvalidFrameError(
+                f"{self._root}: expected a frame of shape {self._spec.shape} and dtype "
+                f"{self._spec.dtype}, got {image.shape} {image.dtype}"
+            )
+        number = _frame_number(frame_number)
+        time = float(frame_time)
+        if not np.isfinite(time):
+            raise InvalidFrameError(f"{self._root}: frame_time must be finite, got {frame_time!r}")
+        self._put((np.ascontiguousarray(image).copy(), number, time, packed))
+        self._frame_count += 1
+        self.frame_number, self.frame_time = number, time
+
+    def add_extra_data(self, **values: Any) -> None:
+        """Record values (JSON-serialisable) against the frame added last, as imgstore does."""
+        self._check_open()
+        if not values:
+            return
+        if self._frame_count == 0:
+            raise ValueError("add_extra_data records values for the last frame added: add a frame first")
+        self._extra.add(values, self._frame_count - 1, self.frame_number, self.frame_time)
+
+    def close(self) -> None:
+        """Finish every chunk, then mark the store complete. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join()
+        self._extra.close()
+        if self._error is not None:
+            raise FramestoreError(
+                f"{self._root}: writing failed ({self._error}); frames written before the "
+                "failure stay readable"
+            ) from self._error
+        write_index_cache(self._layout)
+        self._layout.marker_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<StoreWriter {str(self._root)!r} {self._format.name} {self._frame_count} frames>"
+
+    # -- plumbing ----------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(f"{self._root}: the store was closed; open a new writer")
+        if self._error is not None:
+            raise FramestoreError(f"{self._root}: the encoder failed ({self._error})") from self._error
+
+    def _pack_columns(self, values: dict[str, Any]) -> bytes:
+        names = self._columns.names or ()
+        if set(values) != set(names):
+            raise InvalidFrameError(
+                f"{self._root}: per-frame columns must be exactly {list(names)} (declared with "
+                f"frame_columns), got {sorted(values)}"
+            )
+        if not names:
+            return b""
+        try:
+            return np.array(tuple(values[n] for n in names), dtype=self._columns).tobytes()
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidFrameError(f"{self._root}: bad per-frame column value ({exc})") from None
+
+    def _put(self, item: tuple[np.ndarray, int, float, bytes]) -> None:
+        while True:
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                self._check_open()
+
+    def _encode_loop(self) -> None:
+        chunk, self._first_chunk = self._first_chunk, None
+        number, in_chunk = self._first_chunk_number, 0
+        item: tuple[np.ndarray, int, float, bytes] | None = None
+        packed: list[bytes] = []  # the current chunk's per-frame column values
+        # a full chunk is finished (flushed, checksummed, indexed) on a second thread
+        # while this one encodes the next
+        finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="framestore-finish")
+        finishing: Future[None] | None = None
+        try:
+            while (item := self._queue.get()) is not None:
+                if chunk is None:
+                    chunk = self._new_chunk(number)
+                chunk.add(*item)
+                packed.append(item[3])
+                in_chunk += 1
+                if in_chunk == self._chunksize:
+                    if finishing is not None:
+                        finishing.result()  # at most one chunk waits to be finished
+                    finishing = finisher.submit(self._finish_chunk, chunk, number, packed)
+                    chunk, number, in_chunk, packed = None, number + 1, 0, []
+            if chunk is not None and in_chunk:
+                self._finish_chunk(chunk, number, packed)
+            elif chunk is not None:  # closed before any frame: leave no empty chunk behind
+                chunk.abort()
+                self._layout.remove_chunk(number)
+            chunk = None
+            if finishing is not None:
+                finishing.result()
+        except BaseException as exc:  # handed to the caller's thread by _check_open/close
+            self._error = exc
+            if chunk is not None:
+                chunk.abort()
+            while item is not None:  # keep the caller from blocking on a full queue
+                item = self._queue.get()
+        finally:
+            finisher.shutdown(wait=True)
+
+    def _new_chunk(self, n: int) -> ChunkWriter:
+        layout = self._layout
+        if self._format.image is not None:
+            return ImageChunkWriter(
+                layout.chunk_path(n),
+                layout.journal_path(n),
+                lambda k: layout.image_path(n, k),
+                self._format.image,
+                self._spec,
+                self._columns_header,
+            )
+        assert self._format.video is not None
+        return VideoChunkWriter(
+            layout.chunk_path(n),
+            layout.journal_path(n),
+            self._format.video,
+            self._spec,
+            self._fps,
+            self._codec_options,
+            self._columns_header,
+        )
+
+    def _finish_chunk(self, chunk: ChunkWriter, n: int, packed: list[bytes]) -> None:
+        columns = chunk.close()
+        if self._columns.names:
+            values = np.frombuffer(b"".join(packed), dtype=self._columns)
+            columns.update({name: values[name].copy() for name in self._columns.names})
+        if self._format.video is not None:
+            fsync_path(self._layout.chunk_path(n))
+        count = len(columns[FRAME_NUMBER])
+        columns.update(checksum_files(self._layout.frame_files(n, count)).to_columns())
+        write_index(self._layout.index_path(n), columns)
+        self._layout.journal_path(n).unlink(missing_ok=True)
+
+
+def _image_spec(imgshape: Any, imgdtype: Any) -> ImageSpec:
+    try:
+        shape = tuple(int(v) for v in imgshape)
+    except (TypeError, ValueError):
+        raise InvalidFrameError(
+            f"imgshape must be (height, width) or (height, width, 3), got {imgshape!r}"
+        ) from None
+    if len(shape) == 3 and shape[2] == 1:
+        shape = shape[:2]
+    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3) or min(shape) < 1:
+        raise InvalidFrameError(f"imgshape must be (height, width) or (height, width, 3), got {imgshape!r}")
+    dtype = np.dtype(imgdtype)
+    if dtype not in (np.uint8, np.uint16):
+        raise InvalidFrameError(f"imgdtype must be uint8 or uint16, got {dtype}")
+    if dtype == np.uint16 and len(shape) == 3:
+        raise InvalidFrameError("uint16 frames must be grayscale (height, width)")
+    return ImageSpec(shape, dtype)
+
+
+def _columns_dtype(frame_columns: dict[str, Any] | None) -> np.dtype:
+    """The packed dtype of the declared per-frame columns (numbers and booleans only)."""
+    fields = []
+    for name, kind in (frame_columns or {}).items():
+        if not isinstance(name, str) or not name.isidentifier() or name in RESERVED_COLUMNS:
+            raise ValueError(
+                f"per-frame column name {name!r} must be an identifier and not one of {RESERVED_COLUMNS}"
+            )
+        dtype = np.dtype(kind)
+        if dtype.kind not in "biuf":
+            raise ValueError(f"per-frame column '{name}' must be numeric or boolean, got {dtype}")
+        fields.append((name, dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype))
+    return np.dtype(fields)
+
+
+def _frame_number(value: Any) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidFrameError(f"frame_number must be an integer, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    raise InvalidFrameError(f"frame_number must be an integer, got {value!r}")
+
+
+def _checked_user_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    user = dict(metadata or {})
+    if STORE_KEY in user:
+        raise ValueError(f"metadata key '{STORE_KEY}' is reserved for the store's own settings")
+    try:
+        yaml.safe_dump(user)
+    except yaml.YAMLError as exc:
+        raise ValueError(
+            f"metadata must hold plain YAML values (str, numbers, lists, dicts): {exc}"
+        ) from None
+    return user
+
+
+def _prepare_directory(root: Path, overwrite: bool) -> None:
+    if root.exists():
+        if not root.is_dir():
+            raise StoreExistsError(f"{root}: exists and is not a directory")
+        if any(root.iterdir()):
+            if not overwrite:
+                raise StoreExistsError(f"{root}: already exists; pass overwrite=True to replace it")
+            if not (root / METADATA_FILENAME).is_file():
+                raise StoreExistsError(
+                    f"{root}: is a non-empty directory but not a store; refusing to delete it"
+                )
+            shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Recordings from outside into stores: plain video files, wireless miniscope receivers."""

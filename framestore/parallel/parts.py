@@ -1,0 +1,75 @@
+"""Writing one store from parts written in parallel.
+
+A part is a run of whole chunks written by a :class:`StoreWriter` of its own, into a
+scratch store inside the output (``.framestore-parts/part-NNNNNN``), its chunks numbered as
+in the whole store. Parts are moved in by rename strictly in order, so the output is at
+every moment a store of complete chunks ``0..n`` (marked as being written until the end),
+and a run killed midway loses only the parts not yet moved in.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._disk.index_cache import write_index_cache
+from .._disk.layout import PARTS_DIR, Layout, write_marker
+from ..codecs import resolve_format
+from ..core.writer import StoreWriter
+from ..errors import FramestoreError
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    """What a worker needs to write part ``number`` (picklable)."""
+
+    fmt: str
+    path: Path
+    first_chunk: int
+    writer_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def open(self) -> StoreWriter:
+        return StoreWriter(self.fmt, self.path, first_chunk=self.first_chunk, **self.writer_kwargs)
+
+
+class PartedStore:
+    """The output store of a parallel job: made (metadata, marker) at once, filled by
+    :meth:`commit` part by part in order, finished by :meth:`close`."""
+
+    def __init__(self, fmt: str, path: str | os.PathLike[str], *, overwrite: bool = False, **kwargs: Any):
+        # an empty StoreWriter validates everything and writes metadata.yaml; the marker
+        # goes back on at once, since the store now fills part by part
+        StoreWriter(fmt, path, overwrite=overwrite, **kwargs).close()
+        spec = resolve_format(fmt)
+        self.layout = Layout(Path(path), spec.extension, spec.image_chunks)
+        write_marker(self.layout.marker_path)
+        self._fmt = fmt
+        self._part_kwargs = {k: v for k, v in kwargs.items() if k != "derived_from"}
+
+    def part(self, k: int, first_chunk: int) -> PartSpec:
+        """The spec of part ``k``, whose first chunk is chunk ``first_chunk`` of the store."""
+        return PartSpec(self._fmt, self.layout.part_path(k), first_chunk, self._part_kwargs)
+
+    def commit(self, part: PartSpec) -> None:
+        """Move a finished part's chunks into the store."""
+        spec = resolve_format(part.fmt)
+        scratch = Layout(part.path, spec.extension, spec.image_chunks)
+        if scratch.marker_path.exists():
+            raise FramestoreError(f"{part.path}: part was not finished; not moved into {self.layout.root}")
+        for n in scratch.chunk_numbers():
+            for path in scratch.chunk_files(n):
+                os.replace(path, self.layout.root / path.name)
+        shutil.rmtree(part.path)
+
+    def close(self) -> None:
+        """Index cache, then the store is marked complete."""
+        self.discard_parts()
+        write_index_cache(self.layout)
+        self.layout.marker_path.unlink(missing_ok=True)
+
+    def discard_parts(self) -> None:
+        """Remove every scratch part (after a failure the store keeps what was committed)."""
+        shutil.rmtree(self.layout.root / PARTS_DIR, ignore_errors=True)

@@ -1,0 +1,80 @@
+"""Running independent tasks (one per part of a store) serially, on a local process pool,
+or on a Dask cluster: framestore schedules nothing itself.
+
+``scheduler``: ``None`` (local: ``workers`` processes, or this process when 1), a Dask
+scheduler address (``"tcp://host:8786"``) or a ``dask.distributed.Client``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+from ..errors import FramestoreError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def default_workers(tasks: int) -> int:
+    """One process per core, never more than there are tasks."""
+    return max(1, min(tasks, os.cpu_count() or 1))
+
+
+def run_ordered(
+    fn: Callable[[T], R],
+    tasks: Sequence[T],
+    *,
+    workers: int | None = None,
+    scheduler: Any = None,
+) -> Iterator[R]:
+    """``fn(task)`` for every task, results yielded in task order as each becomes
+    available (later tasks keep running while earlier results are consumed)."""
+    if scheduler is not None:
+        yield from _on_dask(fn, tasks, scheduler)
+        return
+    workers = default_workers(len(tasks)) if workers is None else int(workers)
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    if workers == 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield fn(task)
+        return
+    # spawn, not fork: the parent may hold encoder and decoder threads
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures: list[Future[R]] = [pool.submit(fn, task) for task in tasks]
+        try:
+            for future in futures:
+                yield future.result()
+        except BrokenProcessPool as exc:
+            raise FramestoreError(
+                f"worker processes died ({exc}). A script that runs framestore with several "
+                'workers must keep its top-level code under `if __name__ == "__main__":` (each '
+                "worker imports the script), or pass workers=1"
+            ) from exc
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _on_dask(fn: Callable[[T], R], tasks: Sequence[T], scheduler: Any) -> Iterator[R]:
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise ImportError("a Dask scheduler needs dask.distributed: pip install 'framestore[dask]'") from None
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        futures = client.map(fn, list(tasks), pure=False)
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            client.cancel(futures)
+    finally:
+        if client is not scheduler:
+            client.close()

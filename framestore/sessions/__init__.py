@@ -1,0 +1,1 @@
+"""Several stores of one session: alignment, datasets, stitching redundant receivers."""

@@ -1,0 +1,376 @@
+"""Stitching redundant recordings of one device into one store of the best copies.
+
+For every aligned frame, the candidates (one per source that has the frame) are ranked by
+their estimated damaged pixels (``stitch_scoring``: zeroed where another copy has data,
+outvoted by the other copies, rougher where two copies conflict), then by metadata (more
+buffers received, less zero padding), then by Sobel edge energy. The chosen copy is written
+unchanged, and a scores table says, for every output frame, what each candidate scored and
+why the winner won.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..core.reader import StoreReader
+from ..core.worker_readers import open_reader
+from ..core.writer import DEFAULT_CHUNKSIZE, StoreWriter
+from ..errors import StoreWarning
+from ..ingest.miniscope import BLACK_PADDING_PX, NUM_BUFFERS
+from ..parallel.parts import PartedStore, PartSpec
+from ..parallel.tasks import default_workers, run_ordered
+from .align import align, named_stores
+from .stitch_drawing import DebugVideo
+from .stitch_scoring import CRITERIA, SCORES, choose, score_candidates
+
+METHOD = "framestore.stitch/2"
+SCORES_FILE = "scores.csv"
+
+
+def stitch(
+    stores: Sequence[StoreReader | str | os.PathLike[str]] | dict[str, StoreReader],
+    output: str | os.PathLike[str],
+    fmt: str = "ffv1/mkv",
+    by: str = "frame_number",
+    tolerance: float | None = None,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    debug_video: str | os.PathLike[str] | None = None,
+    disagree_level: int = 0,
+    chunksize: int = DEFAULT_CHUNKSIZE,
+    workers: int | None = None,
+    scheduler: Any = None,
+    chunks_per_task: int = 1,
+) -> pd.DataFrame:
+    """Write the best copy of every aligned frame of ``stores`` to a new store ``output``;
+    return the scores table (also saved as ``scores.csv`` in the new store).
+
+    ``debug_video``: also write a video (MJPEG AVI) showing, for every output frame, the
+    candidates side by side, the pixels where each differs from the chosen one in red, and
+    the chosen one labelled. ``disagree_level``: grey levels by which two copies may differ
+    and still agree (0: lossless copies of the same bytes agree exactly where undamaged).
+
+    ``workers``/``scheduler``: stitch the output's chunks in parallel on local processes
+    (``workers=None``: one per core, up to one per task; serial with a debug video) or on
+    a Dask cluster (an address or a ``dask.distributed.Client``; the workers must see the
+    stores at the same paths), ``chunks_per_task`` output chunks per task. Every way writes
+    the same frames, indexes and scores.
+
+    The table has one row per output frame: ``frame_number``, ``frame_time`` (the earliest
+    receive time), ``chosen``, ``reason``, ``candidates``, ``differing_px`` (pixels where the
+    copies differ), ``clean`` (the chosen copy shows no damage: every buffer, no padding, no
+    damaged pixel) and, per source, its ``frame_index`` and every score in ``SCORES``.
+    ``table.attrs["glitches"]`` lists the glitch frames left out. For recordings too long to
+    hold the table in memory, :func:`write_stitched` does the same and returns only the
+    summary."""
+    summary = write_stitched(
+        stores,
+        output,
+        fmt=fmt,
+        by=by,
+        tolerance=tolerance,
+        overwrite=overwrite,
+        progress=progress,
+        debug_video=debug_video,
+        disagree_level=disagree_level,
+        chunksize=chunksize,
+        workers=workers,
+        scheduler=scheduler,
+        chunks_per_task=chunks_per_task,
+    )
+    scores = pd.read_csv(Path(output) / SCORES_FILE)
+    scores.attrs["glitches"] = summary.glitches
+    return scores
+
+
+@dataclass
+class StitchSummary:
+    """What a stitch wrote, counted as it went: frames out, from each source, with no
+    clean copy, seen by one receiver only, and the glitch frames left out."""
+
+    sources: list[str]
+    frames: int = 0
+    chosen: dict[str, int] = field(default_factory=dict)
+    unclean: int = 0
+    single: int = 0
+    glitches: list[dict] = field(default_factory=list)
+
+    def add(self, records: list[dict]) -> None:
+        self.frames += len(records)
+        for r in records:
+            self.chosen[r["chosen"]] = self.chosen.get(r["chosen"], 0) + 1
+            self.unclean += not r["clean"]
+            self.single += r["candidates"] == 1
+
+    def lines(self) -> list[str]:
+        out = [f"frames out: {self.frames}"]
+        out += [f"  from {n}: {self.chosen.get(n, 0)}" for n in self.sources]
+        out.append(f"frames with no clean copy: {self.unclean}")
+        out.append(f"frames seen by only one receiver: {self.single}")
+        if self.glitches:
+            numbers = ", ".join(str(g["frame_number"]) for g in self.glitches[:5])
+            out.append(
+                f"glitch frames left out: {len(self.glitches)} (frame_num {numbers}; see glitches.csv)"
+            )
+        return out
+
+
+def write_stitched(
+    stores: Sequence[StoreReader | str | os.PathLike[str]] | dict[str, StoreReader],
+    output: str | os.PathLike[str],
+    fmt: str = "ffv1/mkv",
+    by: str = "frame_number",
+    tolerance: float | None = None,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    debug_video: str | os.PathLike[str] | None = None,
+    disagree_level: int = 0,
+    chunksize: int = DEFAULT_CHUNKSIZE,
+    workers: int | None = None,
+    scheduler: Any = None,
+    chunks_per_task: int = 1,
+) -> StitchSummary:
+    """:func:`stitch` in bounded memory: the scores go to ``scores.csv`` a chunk at a time,
+    and only the summary comes back. Memory: the alignment plan (tens of bytes per frame)
+    and a few chunks of frames."""
+    named = named_stores(stores)
+    if len(named) < 2:
+        raise ValueError("stitch needs at least two stores")
+    if int(chunks_per_task) < 1:
+        raise ValueError(f"chunks_per_task must be at least 1, got {chunks_per_task}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StoreWarning)  # duplicates are reported in the table
+        table = align(named, by=by, tolerance=tolerance)
+    names = list(named)
+    first = named[names[0]]
+    plan, glitches = _Plan.build(named, table, by)
+    params = {"by": by, "tolerance": tolerance, "criteria": list(CRITERIA), "disagree_level": disagree_level}
+    writer_kwargs: dict[str, Any] = {
+        "imgshape": first.image_shape,
+        "imgdtype": first.dtype,
+        "chunksize": chunksize,
+        "fps": first.fps or 20.0,
+        "frame_columns": {"source": "int16", "candidates": "int16"},
+        "derived_from": {
+            "sources": [_source_record(n, s) for n, s in named.items()],
+            "method": METHOD,
+            "parameters": params,
+        },
+    }
+    step = chunksize * int(chunks_per_task)
+    bounds = [(a, min(a + step, len(plan))) for a in range(0, len(plan), step)]
+    summary = StitchSummary(names, glitches=glitches)
+    columns = ["frame_number", "frame_time", "chosen", "reason", "candidates", "differing_px", "clean"]
+    columns += [f"{n}_{c}" for n in names for c in ("frame_index", *SCORES)]
+
+    def take(records: list[dict], scores_file: Any) -> None:
+        pd.DataFrame(records, columns=columns).to_csv(scores_file, header=not summary.frames, index=False)
+        summary.add(records)
+        if progress is not None:
+            progress(summary.frames, len(plan))
+
+    auto = workers is None and (debug_video is not None or default_workers(len(bounds)) == 1)
+    if scheduler is None and (workers == 1 or auto):
+        debug = DebugVideo(Path(debug_video), names, first.image_shape) if debug_video else None
+        with StoreWriter(fmt, output, overwrite=overwrite, **writer_kwargs) as writer:
+            with open(Path(output) / SCORES_FILE, "w", newline="") as scores_file:
+                for a, b in bounds:
+                    take(_stitch_rows(named, plan.rows(a, b), writer, disagree_level, debug), scores_file)
+        if debug is not None:
+            debug.close()
+    else:
+        if debug_video:
+            raise ValueError("a debug video is written by a serial run only: pass workers=1")
+        store = PartedStore(fmt, output, overwrite=overwrite, **writer_kwargs)
+        paths = {n: (str(s.path), s.uuid) for n, s in named.items()}
+        tasks = [
+            _Part(paths, plan.rows(a, b), store.part(k, first_chunk=k * chunks_per_task), disagree_level)
+            for k, (a, b) in enumerate(bounds)
+        ]
+        try:
+            with open(Path(output) / SCORES_FILE, "w", newline="") as scores_file:
+                results = run_ordered(_stitch_part, tasks, workers=workers, scheduler=scheduler)
+                for task, records in zip(tasks, results, strict=True):
+                    store.commit(task.spec)
+                    take(records, scores_file)
+        finally:
+            store.discard_parts()
+        store.close()
+    if not summary.frames:  # a header at least
+        pd.DataFrame(columns=columns).to_csv(Path(output) / SCORES_FILE, index=False)
+    if glitches:
+        pd.DataFrame(glitches).to_csv(Path(output) / "glitches.csv", index=False)
+        warnings.warn(
+            f"{len(glitches)} glitch frame(s) left out (one buffer under an out-of-sequence "
+            f"frame_num): {[g['frame_number'] for g in glitches][:5]}; see glitches.csv",
+            StoreWarning,
+            stacklevel=2,
+        )
+    return summary
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Every output frame to be, as columns (a few tens of bytes per frame): its number
+    (-1: the chosen copy's own, when aligned by time) and time, and per source the copy's
+    frame_index (-1: none), frame number, buffers received and padding."""
+
+    names: list[str]
+    full: int  # buffers in a whole frame
+    frame_number: np.ndarray
+    frame_time: np.ndarray
+    frame_index: np.ndarray  # (frames, sources)
+    source_number: np.ndarray  # (frames, sources)
+    num_buffers: np.ndarray  # (frames, sources)
+    padding_px: np.ndarray  # (frames, sources)
+
+    def __len__(self) -> int:
+        return len(self.frame_time)
+
+    def rows(self, a: int, b: int) -> _Plan:
+        """Output frames ``a:b`` (copies of the arrays: a part pickles only its own rows)."""
+        cut = {f: getattr(self, f)[a:b].copy() for f in _PLAN_COLUMNS}
+        return _Plan(self.names, self.full, **cut)
+
+    @classmethod
+    def build(cls, named: dict[str, StoreReader], table: pd.DataFrame, by: str) -> tuple[_Plan, list[dict]]:
+        """From the alignment map and the sources' indexes alone; and the glitch rows,
+        which are reported instead of written."""
+        names = list(named)
+        idx = np.stack([table[n].to_numpy(dtype="float64", na_value=np.nan) for n in names], axis=1)
+        present = ~np.isnan(idx)
+        idx = np.where(present, idx, -1).astype(np.int64)
+        safe = np.maximum(idx, 0)
+        meta = {n: s.index_dataframe() for n, s in named.items()}
+        counts = [m[NUM_BUFFERS] for m in meta.values() if NUM_BUFFERS in m and len(m)]
+        full = max((int(c.max()) for c in counts), default=0)
+
+        def gathered(column: Callable[[pd.DataFrame], np.ndarray], dtype: Any) -> np.ndarray:
+            """One column of every source's index, at each row's frame of that source."""
+            out = [column(m)[safe[:, j]] for j, m in enumerate(meta.values())]
+            return np.where(present, np.stack(out, axis=1), 0).astype(dtype)
+
+        buffers = gathered(lambda m: _column(m, NUM_BUFFERS, full), "f4")
+        padding = gathered(lambda m: _column(m, BLACK_PADDING_PX, 0), "f4")
+        numbers = gathered(lambda m: m["frame_number"].to_numpy(), "i8")
+        recv = gathered(lambda m: _column(m, "first_recv_time", m["frame_time"].to_numpy()), "f8")
+        glitch = np.stack(
+            [_glitch_frames(named[n].frame_numbers, meta[n])[safe[:, j]] for j, n in enumerate(names)], axis=1
+        )
+        glitch_rows = (glitch | ~present).all(axis=1)
+        glitches = [
+            {
+                "frame_number": int(numbers[r][present[r]][0]),
+                **{n: int(idx[r, j]) for j, n in enumerate(names) if present[r, j]},
+            }
+            for r in np.flatnonzero(glitch_rows)
+        ]
+        keep = ~glitch_rows
+        number = table["frame_number"].to_numpy(np.int64) if by == "frame_number" else np.full(len(table), -1)
+        plan = cls(
+            names,
+            full,
+            frame_number=number[keep],
+            frame_time=np.where(present, recv, np.inf).min(axis=1)[keep],
+            frame_index=idx[keep],
+            source_number=numbers[keep],
+            num_buffers=buffers[keep],
+            padding_px=padding[keep],
+        )
+        return plan, glitches
+
+
+_PLAN_COLUMNS = ("frame_number", "frame_time", "frame_index", "source_number", NUM_BUFFERS, "padding_px")
+
+
+def _column(meta: pd.DataFrame, name: str, default: Any) -> np.ndarray:
+    """A per-frame column of a source's index, or ``default`` (a value or an array) where
+    the source has no such column."""
+    if name in meta:
+        return meta[name].to_numpy()
+    return np.broadcast_to(np.asarray(default), (len(meta),))
+
+
+def _glitch_frames(frame_numbers: np.ndarray, meta: pd.DataFrame) -> np.ndarray:
+    """Per frame of one source: one buffer at most, under a frame number out of sequence
+    with its neighbours (a header glitch)."""
+    fn = frame_numbers
+    few = meta[NUM_BUFFERS].to_numpy() <= 1 if NUM_BUFFERS in meta else np.zeros(len(fn), bool)
+    out_of_order = np.zeros(len(fn), bool)
+    out_of_order[1:] |= fn[1:] <= fn[:-1]
+    out_of_order[:-1] |= fn[:-1] >= fn[1:]
+    return few & out_of_order
+
+
+def _stitch_rows(
+    readers: Mapping[str, StoreReader],
+    plan: _Plan,
+    writer: StoreWriter,
+    level: int,
+    debug: DebugVideo | None = None,
+) -> list[dict]:
+    """Choose and write the best copy of each planned frame; the rows of the scores table."""
+    records = []
+    names = plan.names
+    for r in range(len(plan)):
+        here = np.flatnonzero(plan.frame_index[r] >= 0)
+        cands = [names[j] for j in here]
+        images = [readers[names[j]][int(plan.frame_index[r, j])] for j in here]
+        buffers = plan.num_buffers[r, here].astype(float)
+        padding = plan.padding_px[r, here].astype(float)
+        scores = score_candidates(images, buffers, padding, level=level)
+        k, reason = choose(scores)
+        stack = np.stack(images)
+        differing = int(np.count_nonzero((stack != stack[0]).any(axis=0)))
+        if differing == 0 and len(cands) > 1:
+            reason = "identical copies"
+        number = int(plan.frame_number[r])
+        frame_number = number if number != -1 else int(plan.source_number[r, here[k]])
+        frame_time = float(plan.frame_time[r])
+        chosen = cands[k]
+        writer.add_image(images[k], frame_number, frame_time, source=int(here[k]), candidates=len(cands))
+        clean = bool(scores["damaged_px"][k] == 0 and padding[k] == 0 and buffers[k] >= plan.full)
+        record = {"frame_number": frame_number, "frame_time": frame_time, "chosen": chosen}
+        record.update({"reason": reason, "candidates": len(cands), "differing_px": differing, "clean": clean})
+        for j, (name, col) in enumerate(zip(cands, here, strict=True)):
+            record[f"{name}_frame_index"] = int(plan.frame_index[r, col])
+            for score in SCORES:
+                record[f"{name}_{score}"] = float(scores[score][j])
+        records.append(record)
+        if debug is not None:
+            debug.add(dict(zip(cands, images, strict=True)), chosen, frame_number, reason)
+    return records
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One task of a parallel stitch: its rows and where to write them (picklable)."""
+
+    paths: dict[str, tuple[str, str]]  # name -> (path, uuid)
+    plan: _Plan
+    spec: PartSpec
+    level: int
+
+
+def _stitch_part(part: _Part) -> list[dict]:
+    readers = {n: open_reader(path, uuid) for n, (path, uuid) in part.paths.items()}
+    with part.spec.open() as writer:
+        return _stitch_rows(readers, part.plan, writer, part.level)
+
+
+def _source_record(name: str, store: StoreReader) -> dict[str, str]:
+    """What ``derived_from`` says of one source: its name, path and uuid, and the recording
+    it was imported from, if it was."""
+    record = {"name": name, "path": str(store.path), "uuid": store.uuid}
+    record.update(
+        {k: store.user_metadata[k] for k in ("source_video", "source_csv") if k in store.user_metadata}
+    )
+    return record

@@ -1,0 +1,1 @@
+"""One-store checks and rewrites: recover, verify, convert, qc, info."""

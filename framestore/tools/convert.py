@@ -1,0 +1,156 @@
+"""Rewriting a store (ours or one imgstore wrote) into another format, losing nothing
+but what a lossy target format loses: frame numbers, times, per-frame columns, user
+metadata and extra data are kept. Long stores convert in parallel, chunk by chunk."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._disk.index import fps_from_times
+from .._disk.storage import local_path
+from ..core.reader import StoreReader
+from ..core.writer import StoreWriter
+from ..parallel.parts import PartedStore, PartSpec
+from ..parallel.tasks import default_workers, run_ordered
+
+_FRAME_KEYS = ("frame_index", "frame_number", "frame_time")
+
+
+def convert(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    fmt: str,
+    *,
+    chunksize: int | None = None,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    scheduler: Any = None,
+    chunks_per_task: int = 1,
+) -> Path:
+    """Write every frame of the store ``src`` to a new store ``dst`` in format ``fmt``,
+    with its per-frame columns, user metadata and extra data.
+
+    The output's chunks are converted in parallel: on ``workers`` local processes (default:
+    one per core; 1 converts in this process) or on a Dask cluster (``scheduler``: an
+    address or a ``dask.distributed.Client``; the workers must see ``src`` and ``dst`` at
+    the same paths), ``chunks_per_task`` output chunks per task. Every way writes the same
+    frames, indexes and extra data.
+    ``progress(done, total)`` is called as frames are written. Returns ``dst``.
+    """
+    local_path(dst)  # refused before reading anything when it is a URL
+    # the index and extra data are read once, here; each part gets its own rows of them
+    with StoreReader(src) as source:
+        index = source.index_dataframe()
+        out_chunksize = int(chunksize or source.chunksize)
+        everything = _Frames(
+            str(src),
+            0,
+            len(source),
+            source.frame_numbers,
+            source.frame_times,
+            {c: index[c].to_numpy() for c in index.columns if c not in _FRAME_KEYS},
+            _extra_by_frame(source),
+        )
+        kwargs: dict[str, Any] = {
+            "imgshape": source.image_shape,
+            "imgdtype": source.dtype,
+            "chunksize": out_chunksize,
+            "fps": source.fps or fps_from_times(source.frame_times, 25.0),
+            "metadata": source.user_metadata,
+            "frame_columns": {name: column.dtype for name, column in everything.columns.items()},
+        }
+    total = everything.stop
+    step = out_chunksize * _at_least_one(chunks_per_task)
+    starts = list(range(0, total, step)) or [0]
+    if scheduler is None and (workers == 1 or default_workers(len(starts)) == 1 and workers is None):
+        with StoreWriter(fmt, dst, overwrite=overwrite, **kwargs) as writer:
+            _write_frames(everything, writer, progress, total)
+        return Path(dst)
+
+    store = PartedStore(fmt, dst, overwrite=overwrite, **kwargs)
+    tasks = [
+        _Part(store.part(k, first_chunk=k * chunks_per_task), everything.rows(a, min(a + step, total)))
+        for k, a in enumerate(starts)
+    ]
+    try:
+        for task in run_ordered(_convert_part, tasks, workers=workers, scheduler=scheduler):
+            store.commit(task.spec)
+            if progress is not None:
+                progress(task.frames.stop, total)
+    finally:
+        store.discard_parts()
+    store.close()
+    return Path(dst)
+
+
+@dataclass(frozen=True)
+class _Frames:
+    """Frames ``start:stop`` of the source and what goes with each: frame number, time,
+    per-frame column values, and the extra data recorded after it (picklable)."""
+
+    src: str
+    start: int
+    stop: int
+    numbers: np.ndarray
+    times: np.ndarray
+    columns: dict[str, np.ndarray]
+    extra: dict[int, list[dict]]
+
+    def rows(self, a: int, b: int) -> _Frames:
+        extra = {i: v for i, v in self.extra.items() if a <= i < b}
+        columns = {n: c[a:b] for n, c in self.columns.items()}
+        return _Frames(self.src, a, b, self.numbers[a:b], self.times[a:b], columns, extra)
+
+
+@dataclass(frozen=True)
+class _Part:
+    spec: PartSpec
+    frames: _Frames
+
+
+def _convert_part(part: _Part) -> _Part:
+    with part.spec.open() as writer:
+        _write_frames(part.frames, writer, None, 0)
+    return part
+
+
+def _extra_by_frame(source: StoreReader) -> dict[int, list[dict]]:
+    """The source's extra data records by frame_index, without the frame keys."""
+    extra = source.get_extra_data()
+    by_frame: dict[int, list[dict]] = {}
+    for record in extra.to_dict("records") if len(extra) else []:
+        values = {k: v for k, v in record.items() if k not in _FRAME_KEYS and not _missing(v)}
+        by_frame.setdefault(int(record["frame_index"]), []).append(values)
+    return by_frame
+
+
+def _write_frames(
+    frames: _Frames, writer: StoreWriter, progress: Callable[[int, int], None] | None, total: int
+) -> None:
+    """``frames``, with their columns and extra data, decoded from the source into ``writer``."""
+    with StoreReader(frames.src) as source:
+        for k, image in enumerate(source.iter_frames(frames.start, frames.stop)):
+            i = frames.start + k
+            row = {name: column[k] for name, column in frames.columns.items()}
+            writer.add_image(image, int(frames.numbers[k]), float(frames.times[k]), **row)
+            for values in frames.extra.get(i, ()):
+                writer.add_extra_data(**values)
+            if progress is not None and (i % 100 == 99 or i == frames.stop - 1):
+                progress(i + 1, total)
+
+
+def _at_least_one(chunks_per_task: int) -> int:
+    if int(chunks_per_task) < 1:
+        raise ValueError(f"chunks_per_task must be at least 1, got {chunks_per_task}")
+    return int(chunks_per_task)
+
+
+def _missing(value: object) -> bool:
+    return isinstance(value, float) and np.isnan(value)

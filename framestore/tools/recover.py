@@ -1,0 +1,136 @@
+"""Turning a store whose writer died into a finished store every tool can read.
+
+framestore itself reads unfinished chunks from their journals; ``recover`` rewrites each
+such chunk as a normal chunk file with its index (remuxing the journal's packets: no
+re-encoding, so lossy formats lose nothing more), then removes the journals and the
+writing marker.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .._disk.atomic import replace
+from .._disk.checksum import checksum_files
+from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
+from .._disk.index import write_index
+from .._disk.index_cache import opened_when_killed, write_index_cache
+from .._disk.journal import JournalContents, columns_dtype, read_journal
+from .._disk.layout import Layout
+from .._disk.metadata import metadata_path, read_metadata
+from .._disk.storage import local_path
+from ..codecs import FormatSpec, resolve_format
+from ..codecs.base import ImageSpec
+from ..codecs.video import VideoChunkWriter
+from ..errors import CorruptStoreError
+
+
+@dataclass
+class RecoveryReport:
+    """What :func:`recover` did."""
+
+    path: Path
+    chunks: dict[int, int] = field(default_factory=dict)  # chunk number -> frames kept
+
+    @property
+    def frames(self) -> int:
+        return sum(self.chunks.values())
+
+
+def recover(path: str | os.PathLike[str]) -> RecoveryReport:
+    """Finish every chunk of the store at ``path`` that only its journal describes."""
+    mpath = metadata_path(local_path(path))
+    md = read_metadata(mpath)
+    fmt = resolve_format(md.format)
+    layout = Layout(mpath.parent, md.extension or fmt.extension, fmt.image_chunks)
+    spec = ImageSpec(md.imgshape, md.dtype)
+    report = RecoveryReport(layout.root)
+    numbers = layout.chunk_numbers()
+    if numbers and opened_when_killed(layout, numbers[-1]):  # nothing finished in it
+        layout.remove_chunk(numbers[-1])
+    for leftover in layout.root.glob("*.journal.tmp"):
+        leftover.unlink()
+    for n in numbers:
+        journal_path = layout.journal_path(n)
+        if not journal_path.is_file():
+            continue
+        if layout.index_path(n).is_file():  # finished just before the crash
+            journal_path.unlink()
+            continue
+        journal = read_journal(journal_path)
+        if fmt.image is not None:
+            columns = _recover_images(layout, n, journal)
+        else:
+            columns = _recover_video(layout, n, journal, fmt, spec, md.fps or 25.0, md.codec_options)
+        if count := len(columns[FRAME_NUMBER]):
+            columns.update(checksum_files(layout.frame_files(n, count)).to_columns())
+            write_index(layout.index_path(n), columns)
+        journal_path.unlink()
+        report.chunks[n] = len(columns[FRAME_NUMBER])
+    write_index_cache(layout)
+    layout.marker_path.unlink(missing_ok=True)
+    return report
+
+
+def _recover_images(layout: Layout, n: int, journal: JournalContents) -> dict[str, np.ndarray]:
+    folder = layout.chunk_path(n)
+    crcs = [zlib.crc32(layout.image_path(n, k).read_bytes()) for k in range(len(journal))]
+    for leftover in folder.glob("*.tmp"):
+        leftover.unlink()
+    return {
+        FRAME_NUMBER: journal.frame_number,
+        FRAME_TIME: journal.frame_time,
+        CRC32: np.array(crcs, dtype=np.uint32),
+        **journal.columns,
+    }
+
+
+def _recover_video(
+    layout: Layout,
+    n: int,
+    journal: JournalContents,
+    fmt: FormatSpec,
+    spec: ImageSpec,
+    fps: float,
+    options: dict[str, str],
+) -> dict[str, np.ndarray]:
+    assert fmt.video is not None
+    target = layout.chunk_path(n)
+    tmp = target.with_name(f"{n:06d}.recovering{target.suffix}")
+    tmp_journal = tmp.with_name(tmp.name + ".journal")
+    columns_header = journal.header.get("columns", [])
+    writer = VideoChunkWriter(tmp, tmp_journal, fmt.video, spec, fps, options, columns_header)
+    packed = np.empty(len(journal), dtype=columns_dtype(journal.header))
+    for name, values in journal.columns.items():
+        packed[name] = values
+    try:
+        if writer.extradata != base64.b64decode(journal.header.get("extradata", "")):
+            raise CorruptStoreError(
+                f"{journal.path}: the codec set-up differs from the one that wrote this "
+                "journal, so its packets cannot be remuxed here"
+            )
+        payloads = journal.read_payloads(0, len(journal))
+        for k, payload in enumerate(payloads):
+            writer.add_packet(
+                payload,
+                int(journal.pts[k]),
+                bool(journal.keyframe[k]),
+                int(journal.frame_number[k]),
+                float(journal.frame_time[k]),
+                packed[k].tobytes() if packed.dtype.itemsize else b"",
+            )
+        columns = {**writer.close(), **journal.columns}
+    except BaseException:
+        writer.abort()
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        tmp_journal.unlink(missing_ok=True)
+    replace(tmp, target)
+    return columns
