@@ -62,7 +62,8 @@ def _same_store(a: StoreReader, b: StoreReader) -> None:
     per-frame columns and extra data."""
     assert len(a) == len(b) and a.chunksize == b.chunksize
     np.testing.assert_array_equal(a[:], b[:])
-    for ca, cb in zip(load_chunk_indexes(a._layout), load_chunk_indexes(b._layout), strict=True):
+    chunks_a, chunks_b = load_chunk_indexes(a.description.layout), load_chunk_indexes(b.description.layout)
+    for ca, cb in zip(chunks_a, chunks_b, strict=True):
         assert ca.columns.keys() == cb.columns.keys()
         for key in ca.columns:
             np.testing.assert_array_equal(ca.columns[key], cb.columns[key], err_msg=key)

@@ -7,10 +7,10 @@ reader keeps the complete records before the cut.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ..errors import CorruptStoreError
 from .layout import Layout
@@ -20,7 +20,7 @@ from .storage import StorePath
 class ExtraDataWriter:
     """``NNNNNN.extra.json`` files: a JSON list per chunk, each record flushed at once."""
 
-    def __init__(self, layout: Layout, chunksize: int, first_frame_index: int = 0) -> None:
+    def __init__(self, layout: Layout[Path], chunksize: int, first_frame_index: int = 0) -> None:
         self._layout = layout
         self._chunksize = chunksize
         self._first = first_frame_index
@@ -86,32 +86,3 @@ def read_extra_data_file(path: StorePath) -> list[dict[str, Any]]:
     if not isinstance(records, list):
         raise CorruptStoreError(f"{path}: extra data is not a JSON list of records")
     return records
-
-
-def read_extra_data(layout: Layout) -> pd.DataFrame:
-    """Every chunk's extra data records as one table: ours (``.extra.json``), or imgstore's
-    and Motif's files, as imgstore reads them."""
-    frames = []
-    for n in layout.chunk_numbers():
-        motif = layout.motif_extra_path(n)
-        ours = layout.extra_path(n)
-        if motif.is_file():
-            records = read_extra_data_file(motif)
-            df = pd.DataFrame(records)
-            if len(df):  # as imgstore reads Motif's: real frames only, in frame order
-                df = df[df["frame_number"] >= 0]
-                by = ["frame_index", "sensor_time"] if "sensor_time" in df else ["frame_index"]
-                df = df.sort_values(by=by, ignore_index=True)
-        else:
-            path = next(
-                (
-                    p
-                    for p in (ours, ours.with_name(ours.name.replace(".extra.", ".extra_data.")))
-                    if p.is_file()
-                ),
-                None,
-            )
-            df = pd.DataFrame(read_extra_data_file(path)) if path is not None else pd.DataFrame()
-        if len(df):
-            frames.append(df)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

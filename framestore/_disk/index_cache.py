@@ -22,13 +22,13 @@ from .index import ChunkIndex, checked_chunk_index, load_npz_index, load_yaml_in
 from .journal import read_journal
 from .layout import Layout
 from .npzio import read_npz
-from .storage import RemotePath
+from .storage import RemotePath, StorePath
 
 _NUMBERS, _COUNTS, _SIZES, _MTIMES = "chunk_number", "chunk_count", "stamp_size", "stamp_mtime_ns"
 _COLUMN = "column:"
 
 
-def load_chunk_indexes(layout: Layout, keys: Collection[str] | None = None) -> list[ChunkIndex]:
+def load_chunk_indexes(layout: Layout[StorePath], keys: Collection[str] | None = None) -> list[ChunkIndex]:
     """Every non-empty chunk's index: from the cache, its ``.npz``, or its journal.
     ``keys`` limits the columns read (imgstore's indexes also hold its settings)."""
     cached = _read_cache(layout) if keys is None else None
@@ -65,7 +65,7 @@ def load_chunk_indexes(layout: Layout, keys: Collection[str] | None = None) -> l
     return chunks
 
 
-def opened_when_killed(layout: Layout, n: int) -> bool:
+def opened_when_killed(layout: Layout[StorePath], n: int) -> bool:
     """A store still marked as being written whose newest chunk has no index and no
     journal yet: the writer was killed between creating the chunk file and its journal."""
     return (
@@ -75,7 +75,9 @@ def opened_when_killed(layout: Layout, n: int) -> bool:
     )
 
 
-def _local_cache_holds(layout: Layout, numbers: list[int], sizes: np.ndarray, mtimes: np.ndarray) -> bool:
+def _local_cache_holds(
+    layout: Layout[StorePath], numbers: list[int], sizes: np.ndarray, mtimes: np.ndarray
+) -> bool:
     """Every chunk present is cached, finished, and its index file unchanged since."""
     if layout.chunk_numbers() != numbers:
         return False
@@ -88,7 +90,7 @@ def _local_cache_holds(layout: Layout, numbers: list[int], sizes: np.ndarray, mt
     return True
 
 
-def _remote_cache_holds(layout: Layout, numbers: list[int]) -> bool:
+def _remote_cache_holds(layout: Layout[StorePath], numbers: list[int]) -> bool:
     """A remote store's cache is used when its writer closed it (no marker) and no chunk
     follows the last one cached. Copying a store to a server or bucket changes its files'
     modification times, and HTTP has neither listings nor exact times, so the stamps are
@@ -107,7 +109,7 @@ def _stamp(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def write_index_cache(layout: Layout) -> None:
+def write_index_cache(layout: Layout[Path]) -> None:
     """Write the one-file cache of a finished store's chunk indexes (atomically)."""
     chunks = load_chunk_indexes(layout)
     if not chunks or any(not c.complete for c in chunks):
@@ -126,7 +128,7 @@ def write_index_cache(layout: Layout) -> None:
     atomic_write(layout.index_cache_path, lambda f: np.savez(f, **arrays))
 
 
-def _read_cache(layout: Layout) -> list[ChunkIndex] | None:
+def _read_cache(layout: Layout[StorePath]) -> list[ChunkIndex] | None:
     try:
         data = read_npz(layout.index_cache_path)
         numbers = data[_NUMBERS].tolist()

@@ -15,6 +15,7 @@ import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar, cast
 
 from .storage import StorePath, list_directory
 
@@ -26,76 +27,104 @@ JOURNAL_SUFFIX = ".journal"
 EXTRA_SUFFIX = ".extra.json"
 _CHUNK_NAME = re.compile(r"^(\d{6,})(\..+)?$")
 
+P = TypeVar("P", bound=StorePath, covariant=True)  # a local Path, or any StorePath
+Root = TypeVar("Root", bound=StorePath)
+
+
+class ChunkFormat(Protocol):
+    """What a layout needs of a store format (``codecs.FormatSpec`` has it)."""
+
+    @property
+    def extension(self) -> str: ...
+
+    @property
+    def image_chunks(self) -> bool: ...
+
 
 @dataclass(frozen=True)
-class Layout:
-    """File names of one store.
+class Layout(Generic[P]):
+    """File names of one store (a local store's ``Layout[Path]`` gives local paths).
 
     Video chunks are ``NNNNNN<ext>`` with the index ``NNNNNN.npz`` beside them; image
     chunks are folders ``NNNNNN/`` holding ``KKKKKK.<ext>`` files and ``index.npz``
     (imgstore's layout, so imgstore can open them).
     """
 
-    root: StorePath
+    root: P
     extension: str
     image_chunks: bool
 
-    def chunk_path(self, n: int) -> StorePath:
-        if self.image_chunks:
-            return self.root / f"{n:06d}"
-        return self.root / f"{n:06d}{self.extension}"
+    @staticmethod
+    def for_format(root: Root, fmt: ChunkFormat, extension: str = "") -> Layout[Root]:
+        """The layout of a store at ``root`` in format ``fmt`` (its chunk files named
+        with ``extension`` where the store's metadata gives one)."""
+        return Layout(root, extension or fmt.extension, fmt.image_chunks)
 
-    def index_path(self, n: int) -> StorePath:
-        if self.image_chunks:
-            return self.chunk_path(n) / f"index{INDEX_SUFFIX}"
-        return self.root / f"{n:06d}{INDEX_SUFFIX}"
+    def _at(self, name: str, within: StorePath | None = None) -> P:
+        return cast(P, (self.root if within is None else within) / name)
 
-    def legacy_index_path(self, n: int) -> StorePath:
+    def chunk_path(self, n: int) -> P:
+        if self.image_chunks:
+            return self._at(f"{n:06d}")
+        return self._at(f"{n:06d}{self.extension}")
+
+    def index_path(self, n: int) -> P:
+        if self.image_chunks:
+            return self._at(f"index{INDEX_SUFFIX}", self.chunk_path(n))
+        return self._at(f"{n:06d}{INDEX_SUFFIX}")
+
+    def legacy_index_path(self, n: int) -> P:
         """Where imgstore put a chunk's index before it wrote ``.npz`` files."""
-        return self.index_path(n).with_suffix(".yaml")
+        return cast(P, self.index_path(n).with_suffix(".yaml"))
 
-    def journal_path(self, n: int) -> StorePath:
-        return self.root / f"{n:06d}{JOURNAL_SUFFIX}"
+    def journal_path(self, n: int) -> P:
+        return self._at(f"{n:06d}{JOURNAL_SUFFIX}")
 
-    def extra_path(self, n: int) -> StorePath:
+    def extra_path(self, n: int) -> P:
         if self.image_chunks:
-            return self.chunk_path(n) / f"index{EXTRA_SUFFIX}"
-        return self.root / f"{n:06d}{EXTRA_SUFFIX}"
+            return self._at(f"index{EXTRA_SUFFIX}", self.chunk_path(n))
+        return self._at(f"{n:06d}{EXTRA_SUFFIX}")
 
-    def motif_extra_path(self, n: int) -> StorePath:
+    def motif_extra_path(self, n: int) -> P:
         """Where Motif's recorder puts a chunk's extra data (always the store's root)."""
-        return self.root / f"{n:06d}.extra_data.json"
+        return self._at(f"{n:06d}.extra_data.json")
 
-    def image_path(self, n: int, k: int) -> StorePath:
-        return self.chunk_path(n) / f"{k:06d}{self.extension}"
+    def image_path(self, n: int, k: int) -> P:
+        return self._at(f"{k:06d}{self.extension}", self.chunk_path(n))
 
-    def frame_files(self, n: int, count: int) -> list[StorePath]:
+    def frame_files(self, n: int, count: int) -> list[P]:
         """The files holding chunk ``n``'s ``count`` frames, in frame order."""
         if self.image_chunks:
             return [self.image_path(n, k) for k in range(count)]
         return [self.chunk_path(n)]
 
     @property
-    def index_cache_path(self) -> StorePath:
-        return self.root / INDEX_CACHE
+    def index_cache_path(self) -> P:
+        return self._at(INDEX_CACHE)
 
     @property
-    def marker_path(self) -> StorePath:
-        return self.root / WRITING_MARKER
+    def marker_path(self) -> P:
+        return self._at(WRITING_MARKER)
 
-    def part_path(self, k: int) -> StorePath:
+    def part_path(self, k: int) -> P:
         """Scratch store of part ``k`` of a store written in parallel (inside the store, so
         its chunks move in by rename)."""
-        return self.root / PARTS_DIR / f"part-{k:06d}"
+        return self._at(f"part-{k:06d}", self._at(PARTS_DIR))
 
-    def chunk_files(self, n: int) -> list[StorePath]:
+    def chunk_files(self, n: int) -> list[P]:
         """Every file or folder of a finished chunk ``n`` that exists: chunk, index, extra data."""
         paths = [self.chunk_path(n)]
         if not self.image_chunks:
             paths += [self.index_path(n), self.extra_path(n)]
         return [p for p in paths if p.exists()]
 
-    def remove_chunk(self, n: int) -> None:
+    def on_disk(self) -> Layout[Path]:
+        """This layout, for changing the store's files: only a local store's."""
+        if not isinstance(self.root, Path):
+            raise ValueError(f"{self.root}: a store given by URL is read-only")
+        return cast(Layout[Path], self)
+
+    def remove_chunk(self: Layout[Path], n: int) -> None:
         """Delete chunk ``n``'s file or folder and its journal (an empty or abandoned chunk)."""
         path = self.chunk_path(n)
         if path.is_dir():

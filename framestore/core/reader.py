@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import warnings
 from collections import OrderedDict
@@ -13,31 +14,21 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS
-from .._disk.extra_data import read_extra_data
+from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
 from .._disk.index import ChunkIndex, StoreIndex
 from .._disk.index_cache import load_chunk_indexes
-from .._disk.layout import Layout
-from .._disk.metadata import StoreMetadata, metadata_path, read_metadata
+from .._disk.metadata import StoreMetadata
 from .._disk.storage import StorePath
-from ..codecs import FormatSpec
-from ..codecs.base import ChunkReader, ImageSpec
+from ..codecs.base import ChunkReader
 from ..codecs.images import ImageChunkReader
 from ..codecs.video import JournalVideoReader, VideoChunkReader
 from ..errors import (
     FrameIndexError,
     IncompleteStoreWarning,
     StoreClosedError,
-    UnknownFormatError,
 )
-from .imgstore_dialect import (
-    encoding_conversion,
-    read_format,
-    scan_video_chunk,
-    store_timezone,
-    stored_image_shape,
-    synthesized_created_utc,
-)
+from .description import StoreDescription
+from .dialect import read_extra_data
 
 # Chunk readers kept open at once (a decoder holds a few frames): enough that random reads
 # rarely reopen a chunk, few enough that memory stays bounded by a few chunks.
@@ -62,27 +53,12 @@ class StoreReader(Sequence[np.ndarray]):
     def __init__(self, path: str | os.PathLike[str], verify: bool = True) -> None:
         """Open the store at ``path``: its directory or ``metadata.yaml``, on disk or as a
         URL fsspec can read (``https://``, ``s3://``, ``file://``; read-only)."""
-        mpath = metadata_path(path)
         self._verify = verify
-        self._metadata: StoreMetadata = read_metadata(mpath)
-        self._root = mpath.parent
-        try:
-            self._format: FormatSpec = read_format(self._metadata)
-        except UnknownFormatError as exc:
-            raise UnknownFormatError(f"{mpath}: {exc}") from None
-        self._spec = ImageSpec(stored_image_shape(self._metadata), self._metadata.dtype)
-        # an imgstore encoding (raw Bayer frames) is converted to BGR on read, as imgstore does
-        self._conversion = encoding_conversion(self._metadata)
-        self._shape = self._spec.shape if self._conversion is None else (*self._spec.shape[:2], 3)
-        self._layout = Layout(
-            self._root, self._metadata.extension or self._format.extension, self._format.image_chunks
-        )
-        # of an index imgstore wrote, only the frame columns: it also holds imgstore's settings
-        keys = None if self._metadata.written_by_framestore else (FRAME_NUMBER, FRAME_TIME)
-        self._index = StoreIndex(load_chunk_indexes(self._layout, keys))
+        self._store = StoreDescription.read(path)
+        self._index = StoreIndex(load_chunk_indexes(self._store.layout, self._store.index_keys))
         self._open: OrderedDict[int, ChunkReader] = OrderedDict()
         self._pid = os.getpid()  # the process the open chunk readers belong to
-        frame_bytes = int(np.prod(self._spec.shape)) * self._spec.dtype.itemsize
+        frame_bytes = int(np.prod(self._store.spec.shape)) * self._store.spec.dtype.itemsize
         self._open_limit = int(
             np.clip(_OPEN_FRAMES_BUDGET // (8 * frame_bytes), _OPEN_CHUNKS_MIN, _OPEN_CHUNKS_MAX)
         )
@@ -93,9 +69,9 @@ class StoreReader(Sequence[np.ndarray]):
         if not self.is_complete:
             unfinished = sum(not c.complete for c in self._index.chunks)
             warnings.warn(
-                f"{self._root}: this store is still being written or its writer did not "
+                f"{self._store.root}: this store is still being written or its writer did not "
                 f"close it ({unfinished} unfinished chunk(s) read from their journals); if "
-                f"no writer is running, 'framestore recover {self._root}' finishes it",
+                f"no writer is running, 'framestore recover {self._store.root}' finishes it",
                 IncompleteStoreWarning,
                 stacklevel=2,
             )
@@ -104,15 +80,20 @@ class StoreReader(Sequence[np.ndarray]):
     @property
     def path(self) -> StorePath:
         """The store's directory: a local path, or a :class:`RemotePath` for a URL."""
-        return self._root
+        return self._store.root
 
     @property
     def metadata(self) -> StoreMetadata:
-        return self._metadata
+        return self._store.metadata
+
+    @property
+    def description(self) -> StoreDescription:
+        """What the store's ``metadata.yaml`` says, resolved: format, layout, dialect."""
+        return self._store
 
     @property
     def format(self) -> str:
-        return self._format.name
+        return self._store.format.name
 
     @property
     def frame_count(self) -> int:
@@ -128,47 +109,42 @@ class StoreReader(Sequence[np.ndarray]):
 
     @property
     def image_shape(self) -> tuple[int, ...]:
-        return self._shape
+        return self._store.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self._spec.dtype
+        return self._store.spec.dtype
 
     @property
     def chunksize(self) -> int:
-        return self._metadata.chunksize
+        return self._store.metadata.chunksize
 
     @property
     def fps(self) -> float | None:
-        return self._metadata.fps
+        return self._store.metadata.fps
 
     @property
     def uuid(self) -> str:
-        return self._metadata.uuid
+        return self._store.metadata.uuid
 
     @property
     def user_metadata(self) -> dict[str, Any]:
-        return dict(self._metadata.user)
+        return dict(self._store.metadata.user)
 
     @property
     def created(self) -> tuple[datetime.datetime | None, datetime.tzinfo]:
         """(creation time in UTC, the recording machine's time zone), as in imgstore."""
-        if not self._metadata.created_utc:  # an old imgstore store
-            return synthesized_created_utc(self._root, self._metadata), self.timezone
-        created = datetime.datetime.fromisoformat(self._metadata.created_utc)
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=datetime.UTC)
-        return created.astimezone(datetime.UTC), self.timezone
+        return self._store.created_utc, self.timezone
 
     @property
     def timezone(self) -> datetime.tzinfo:
         """The recording machine's time zone, in which frame times are shown."""
-        return store_timezone(self._metadata)
+        return self._store.timezone
 
     @property
     def is_complete(self) -> bool:
         """True when the writer closed the store and every chunk is finished."""
-        return not self._layout.marker_path.exists() and all(c.complete for c in self._index.chunks)
+        return not self._store.layout.marker_path.exists() and all(c.complete for c in self._index.chunks)
 
     @property
     def frame_numbers(self) -> np.ndarray:
@@ -187,7 +163,7 @@ class StoreReader(Sequence[np.ndarray]):
 
     def __repr__(self) -> str:
         return (
-            f"<StoreReader {str(self._root)!r} {self.format} {self.frame_count} frames "
+            f"<StoreReader {str(self._store.root)!r} {self.format} {self.frame_count} frames "
             f"{self.image_shape} {self.dtype}>"
         )
 
@@ -195,7 +171,7 @@ class StoreReader(Sequence[np.ndarray]):
     def get_next_image(self) -> Frame:
         """The frame after the last one returned; ``EOFError`` after the last frame."""
         if self._cursor + 1 >= len(self):
-            raise EOFError(f"{self._root}: no frame after frame_index {self._cursor}")
+            raise EOFError(f"{self._store.root}: no frame after frame_index {self._cursor}")
         return self._frame_at(self._cursor + 1)
 
     def get_image(
@@ -238,7 +214,7 @@ class StoreReader(Sequence[np.ndarray]):
     def get_extra_data(self) -> pd.DataFrame:
         """Everything written with ``add_extra_data``, one row per call (imgstore's and
         Motif's extra data files too)."""
-        return read_extra_data(self._layout)
+        return read_extra_data(self._store.dialect, self._store.layout)
 
     def index_dataframe(self) -> pd.DataFrame:
         """frame_number, frame_time and every per-frame column, one row per frame."""
@@ -260,7 +236,7 @@ class StoreReader(Sequence[np.ndarray]):
         if isinstance(key, tuple):
             frames = self[key[0]]
             rest = key[1:]
-            return frames[(slice(None), *rest)] if frames.ndim > self._spec_ndim else frames[rest]
+            return frames[(slice(None), *rest)] if frames.ndim > self._store.spec_ndim else frames[rest]
         if isinstance(key, (int, np.integer)):
             return self._read(self._index.normalize(int(key)))
         if isinstance(key, slice):
@@ -274,7 +250,7 @@ class StoreReader(Sequence[np.ndarray]):
 
     @property
     def _spec_ndim(self) -> int:
-        return len(self._shape)
+        return len(self._store.shape)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return self.iter_frames()
@@ -315,7 +291,7 @@ class StoreReader(Sequence[np.ndarray]):
         rows, cols = self._roi_slices(roi)
         h = rows.stop - rows.start
         w = cols.stop - cols.start
-        out = np.empty((len(idx), h, w, *self._shape[2:]), dtype=self._spec.dtype)
+        out = np.empty((len(idx), h, w, *self._store.shape[2:]), dtype=self._store.spec.dtype)
         chunk, offset = self._index.locate_many(idx)
         order = np.lexsort((offset, chunk))
         previous = (-1, -1)
@@ -328,13 +304,13 @@ class StoreReader(Sequence[np.ndarray]):
         return out
 
     def _roi_slices(self, roi: Roi | None) -> tuple[slice, slice]:
+        spec = self._store.spec
         if roi is None:
-            return slice(0, self._spec.height), slice(0, self._spec.width)
+            return slice(0, spec.height), slice(0, spec.width)
         x, y, w, h = (int(v) for v in roi)
-        if w < 1 or h < 1 or x < 0 or y < 0 or x + w > self._spec.width or y + h > self._spec.height:
+        if w < 1 or h < 1 or x < 0 or y < 0 or x + w > spec.width or y + h > spec.height:
             raise ValueError(
-                f"roi (x, y, width, height) = {roi} does not fit frames of "
-                f"{self._spec.width}x{self._spec.height}"
+                f"roi (x, y, width, height) = {roi} does not fit frames of {spec.width}x{spec.height}"
             )
         return slice(y, y + h), slice(x, x + w)
 
@@ -351,11 +327,11 @@ class StoreReader(Sequence[np.ndarray]):
         return self._converted(self._reader(c).read(k))
 
     def _converted(self, image: np.ndarray) -> np.ndarray:
-        return image if self._conversion is None else cv2.cvtColor(image, self._conversion)
+        return image if self._store.conversion is None else cv2.cvtColor(image, self._store.conversion)
 
     def _reader(self, c: int) -> ChunkReader:
         if self._closed:
-            raise StoreClosedError(f"{self._root}: the store is closed")
+            raise StoreClosedError(f"{self._store.root}: the store is closed")
         if self._pid != os.getpid():
             # a forked child: its parent's decoders share file offsets with the parent and
             # would join decoder threads that exist only there when freed, so they are
@@ -375,7 +351,7 @@ class StoreReader(Sequence[np.ndarray]):
         return reader
 
     def _new_reader(self, chunk: ChunkIndex) -> ChunkReader:
-        return open_chunk_reader(self._format, self._layout, self._spec, chunk, self._verify)
+        return open_chunk_reader(self._store, chunk, self._verify)
 
     def close(self) -> None:
         for reader in self._open.values():
@@ -395,24 +371,19 @@ class StoreReader(Sequence[np.ndarray]):
         return state
 
 
-def open_chunk_reader(
-    fmt: FormatSpec, layout: Layout, spec: ImageSpec, chunk: ChunkIndex, verify: bool = True
-) -> ChunkReader:
+def open_chunk_reader(store: StoreDescription, chunk: ChunkIndex, verify: bool = True) -> ChunkReader:
     """A reader of one chunk of a store; with ``verify``, checking each frame's CRC32."""
     crc = chunk.columns.get(CRC32) if verify else None
+    fmt, layout, spec = store.format, store.layout, store.spec
     if fmt.image is not None:
         return ImageChunkReader(
-            lambda k, n=chunk.number: layout.image_path(n, k), chunk.count, fmt.image, spec, crc
+            functools.partial(layout.image_path, chunk.number), chunk.count, fmt.image, spec, crc
         )
     assert fmt.video is not None
     if chunk.journal is not None:
         return JournalVideoReader(chunk.journal, spec)
     path = layout.chunk_path(chunk.number)
-    if VIDEO_PTS in chunk.columns:
-        pts = chunk.columns[VIDEO_PTS].astype(np.int64)
-        keyframe = chunk.columns.get(VIDEO_KEYFRAME, np.zeros(chunk.count, bool)).astype(bool)
-    else:  # written by imgstore: find each frame's timestamp in the file itself
-        pts, keyframe = scan_video_chunk(path, chunk.count)
+    pts, keyframe = store.dialect.video_timestamps(path, chunk)
     video = fmt.video
     return VideoChunkReader(path, spec, pts, keyframe, crc, video.decode_thread_type, video.gray_via_bgr)
 

@@ -23,11 +23,11 @@ from .._disk.index import write_index
 from .._disk.index_cache import opened_when_killed, write_index_cache
 from .._disk.journal import JournalContents, columns_dtype, read_journal
 from .._disk.layout import Layout
-from .._disk.metadata import metadata_path, read_metadata
 from .._disk.storage import local_path
-from ..codecs import FormatSpec, resolve_format
+from ..codecs import FormatSpec
 from ..codecs.base import ImageSpec
 from ..codecs.video import VideoChunkWriter
+from ..core.description import StoreDescription
 from ..errors import CorruptStoreError
 
 
@@ -45,11 +45,8 @@ class RecoveryReport:
 
 def recover(path: str | os.PathLike[str]) -> RecoveryReport:
     """Finish every chunk of the store at ``path`` that only its journal describes."""
-    mpath = metadata_path(local_path(path))
-    md = read_metadata(mpath)
-    fmt = resolve_format(md.format)
-    layout = Layout(mpath.parent, md.extension or fmt.extension, fmt.image_chunks)
-    spec = ImageSpec(md.imgshape, md.dtype)
+    store = StoreDescription.read(local_path(path))
+    layout, fmt, md = store.layout.on_disk(), store.format, store.metadata
     report = RecoveryReport(layout.root)
     numbers = layout.chunk_numbers()
     if numbers and opened_when_killed(layout, numbers[-1]):  # nothing finished in it
@@ -67,7 +64,7 @@ def recover(path: str | os.PathLike[str]) -> RecoveryReport:
         if fmt.image is not None:
             columns = _recover_images(layout, n, journal)
         else:
-            columns = _recover_video(layout, n, journal, fmt, spec, md.fps or 25.0, md.codec_options)
+            columns = _recover_video(layout, n, journal, fmt, store.spec, md.fps or 25.0, md.codec_options)
         if count := len(columns[FRAME_NUMBER]):
             columns.update(checksum_files(layout.frame_files(n, count)).to_columns())
             write_index(layout.index_path(n), columns)
@@ -78,7 +75,7 @@ def recover(path: str | os.PathLike[str]) -> RecoveryReport:
     return report
 
 
-def _recover_images(layout: Layout, n: int, journal: JournalContents) -> dict[str, np.ndarray]:
+def _recover_images(layout: Layout[Path], n: int, journal: JournalContents) -> dict[str, np.ndarray]:
     folder = layout.chunk_path(n)
     crcs = [zlib.crc32(layout.image_path(n, k).read_bytes()) for k in range(len(journal))]
     for leftover in folder.glob("*.tmp"):
@@ -92,7 +89,7 @@ def _recover_images(layout: Layout, n: int, journal: JournalContents) -> dict[st
 
 
 def _recover_video(
-    layout: Layout,
+    layout: Layout[Path],
     n: int,
     journal: JournalContents,
     fmt: FormatSpec,

@@ -14,19 +14,16 @@ import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import av
 
 from .._disk.checksum import checksum_files
-from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
+from .._disk.columns import CRC32
 from .._disk.index import ChunkIndex, load_npz_index, load_yaml_index
 from .._disk.layout import Layout
-from .._disk.metadata import metadata_path, read_metadata
-from ..codecs import FormatSpec
-from ..codecs.base import ImageSpec
-from ..core.imgstore_dialect import read_format, stored_image_shape
+from .._disk.storage import StorePath
+from ..core.description import StoreDescription
 from ..core.reader import open_chunk_reader
 from ..errors import CorruptStoreError
 from ..parallel.tasks import run_ordered
@@ -36,7 +33,7 @@ from ..parallel.tasks import run_ordered
 class Problem:
     """One damaged or missing file; ``message`` names it and says what is wrong."""
 
-    file: Path
+    file: StorePath
     message: str
 
 
@@ -44,7 +41,7 @@ class Problem:
 class VerifyReport:
     """What :func:`verify` checked and found."""
 
-    path: Path
+    path: StorePath
     chunks: int = 0
     frames: int = 0  # frames the indexes list
     frames_decoded: int = 0
@@ -105,11 +102,8 @@ def verify(
     chunk; 1: in this process) or on a Dask cluster (``scheduler``: an address or a
     ``dask.distributed.Client``); the report is the same.
     """
-    mpath = metadata_path(path)
-    md = read_metadata(mpath)  # without readable metadata nothing else can be checked
-    fmt = read_format(md)
-    spec = ImageSpec(stored_image_shape(md), md.dtype)
-    layout = Layout(mpath.parent, md.extension or fmt.extension, fmt.image_chunks)
+    store = StoreDescription.read(path)  # without readable metadata nothing else can be checked
+    layout = store.layout
     report = VerifyReport(layout.root, decoded=decode)
     if layout.marker_path.exists():
         report.problems.append(
@@ -121,13 +115,13 @@ def verify(
         )
     chunks = []
     for n in layout.chunk_numbers():
-        chunk = _load_index(layout, n, md.written_by_framestore, report)
+        chunk = _load_index(layout, n, store.index_keys, report)
         if chunk is not None and chunk.count:
             chunks.append(chunk)
     report.chunks = len(chunks)
     report.frames = sum(c.count for c in chunks)
     report.frame_crcs = all(CRC32 in c.columns for c in chunks)
-    tasks = [_ChunkTask(fmt, layout, spec, chunk, decode) for chunk in chunks]
+    tasks = [_ChunkTask(store, chunk, decode) for chunk in chunks]
     done = 0
     for task, part in zip(
         tasks, run_ordered(_verify_chunk, tasks, workers=workers, scheduler=scheduler), strict=True
@@ -146,16 +140,14 @@ def verify(
 class _ChunkTask:
     """Everything needed to check one chunk, in whatever process (picklable)."""
 
-    fmt: FormatSpec
-    layout: Layout
-    spec: ImageSpec
+    store: StoreDescription
     chunk: ChunkIndex
     decode: bool
 
 
 def _verify_chunk(task: _ChunkTask) -> VerifyReport:
     """One chunk's findings, as a report of its own."""
-    layout, chunk = task.layout, task.chunk
+    layout, chunk = task.store.layout, task.chunk
     report = VerifyReport(layout.root, decoded=task.decode)
     files = layout.frame_files(chunk.number, chunk.count)
     missing = [f for f in files if not f.exists()]
@@ -168,14 +160,15 @@ def _verify_chunk(task: _ChunkTask) -> VerifyReport:
         report.checksums_checked += 1
         _check_checksum(layout, chunk, files, report)
     if task.decode and not missing:
-        _decode_chunk(task.fmt, layout, task.spec, chunk, report)
+        _decode_chunk(task.store, chunk, report)
     return report
 
 
-def _load_index(layout: Layout, n: int, ours: bool, report: VerifyReport) -> ChunkIndex | None:
+def _load_index(
+    layout: Layout[StorePath], n: int, keys: tuple[str, ...] | None, report: VerifyReport
+) -> ChunkIndex | None:
     index_path = layout.index_path(n)
-    legacy = index_path.with_suffix(".yaml")
-    keys = None if ours else (FRAME_NUMBER, FRAME_TIME)
+    legacy = layout.legacy_index_path(n)
     try:
         if index_path.is_file():
             return load_npz_index(n, index_path, keys)
@@ -192,7 +185,9 @@ def _load_index(layout: Layout, n: int, ours: bool, report: VerifyReport) -> Chu
     return None
 
 
-def _check_checksum(layout: Layout, chunk: ChunkIndex, files: list[Path], report: VerifyReport) -> None:
+def _check_checksum(
+    layout: Layout[StorePath], chunk: ChunkIndex, files: list[StorePath], report: VerifyReport
+) -> None:
     assert chunk.checksum is not None
     where = layout.chunk_path(chunk.number)
     try:
@@ -212,12 +207,11 @@ def _check_checksum(layout: Layout, chunk: ChunkIndex, files: list[Path], report
     report.problems.append(Problem(where, f"{where}: {message}"))
 
 
-def _decode_chunk(
-    fmt: FormatSpec, layout: Layout, spec: ImageSpec, chunk: ChunkIndex, report: VerifyReport
-) -> None:
-    reader = open_chunk_reader(fmt, layout, spec, chunk, verify=True)
+def _decode_chunk(store: StoreDescription, chunk: ChunkIndex, report: VerifyReport) -> None:
+    layout = store.layout
+    reader = open_chunk_reader(store, chunk, verify=True)
     try:
-        if fmt.image is not None:  # one file per frame: go on past a bad one, naming each
+        if store.format.image is not None:  # one file per frame: go on past a bad one, naming each
             for k in range(chunk.count):
                 try:
                     reader.read(k)
