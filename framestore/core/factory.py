@@ -9,7 +9,8 @@ import numpy as np
 
 from ..codecs import DEFAULT_FORMAT
 from .reader import StoreReader
-from .writer import DEFAULT_CHUNKSIZE, DEFAULT_FPS, StoreWriter
+from .settings import DEFAULT_CHUNKSIZE, DEFAULT_FPS
+from .writer import StoreWriter
 
 
 def new_for_filename(path: str | os.PathLike[str], verify: bool = True) -> StoreReader:

@@ -236,7 +236,7 @@ class StoreReader(Sequence[np.ndarray]):
         if isinstance(key, tuple):
             frames = self[key[0]]
             rest = key[1:]
-            return frames[(slice(None), *rest)] if frames.ndim > self._store.spec_ndim else frames[rest]
+            return frames[(slice(None), *rest)] if frames.ndim > self._spec_ndim else frames[rest]
         if isinstance(key, (int, np.integer)):
             return self._read(self._index.normalize(int(key)))
         if isinstance(key, slice):

@@ -9,6 +9,7 @@ chunk's journal at once, so a killed writer loses only what was still queued.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import shutil
@@ -18,30 +19,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from .._disk.atomic import fsync_path
 from .._disk.checksum import checksum_files
-from .._disk.columns import FRAME_NUMBER, RESERVED_COLUMNS
+from .._disk.columns import FRAME_NUMBER
 from .._disk.extra_data import ExtraDataWriter
 from .._disk.index import write_index
 from .._disk.index_cache import write_index_cache
 from .._disk.layout import Layout, write_marker
-from .._disk.metadata import METADATA_FILENAME, STORE_KEY, StoreMetadata, write_metadata
+from .._disk.metadata import METADATA_FILENAME, StoreMetadata, write_metadata
 from .._disk.storage import local_path
-from ..codecs import DEFAULT_FORMAT, FormatSpec, resolve_format
-from ..codecs.base import ChunkWriter, ImageSpec
+from ..codecs import DEFAULT_FORMAT
+from ..codecs.base import ChunkWriter
 from ..codecs.images import ImageChunkWriter
-from ..codecs.video import VideoChunkWriter, check_fps
+from ..codecs.video import VideoChunkWriter
 from ..errors import (
     FramestoreError,
     InvalidFrameError,
     StoreClosedError,
     StoreExistsError,
 )
+from .settings import DEFAULT_CHUNKSIZE, DEFAULT_FPS, WriteSettings
 
-DEFAULT_CHUNKSIZE = 500
-DEFAULT_FPS = 25.0
 QUEUE_FRAMES = 16
 
 
@@ -54,61 +53,58 @@ class StoreWriter:
         path: str | os.PathLike[str] | None = None,
         *,
         imgshape: tuple[int, ...],
-        imgdtype: str | np.dtype | type = np.uint8,
+        imgdtype: str | np.dtype[Any] | type = np.uint8,
         chunksize: int = DEFAULT_CHUNKSIZE,
         fps: float = DEFAULT_FPS,
         metadata: dict[str, Any] | None = None,
         overwrite: bool = False,
         codec_options: dict[str, str] | None = None,
         frame_columns: dict[str, Any] | None = None,
-        derived_from: dict[str, Any] | None = None,
-        first_chunk: int = 0,
     ) -> None:
-        if path is None:
-            raise TypeError("new_for_format needs the path of the store to write")
-        root = local_path(path)
-        self._format: FormatSpec = resolve_format(fmt)
-        self._spec = _image_spec(imgshape, imgdtype)
-        self._format.check_image_spec(self._spec)
-        if int(chunksize) < 1:
-            raise ValueError(f"chunksize must be at least 1, got {chunksize}")
-        self._chunksize = int(chunksize)
-        self._fps = float(fps)
-        if self._format.video is not None:
-            check_fps(self._format.video, self._fps)
-        user = _checked_user_metadata(metadata)
-        self._columns = _columns_dtype(frame_columns)
-        self._columns_header = [[n, self._columns[n].str] for n in self._columns.names or ()]
-        self._root = root
-        _prepare_directory(self._root, overwrite)
-        self._layout = Layout(self._root, self._format.extension, self._format.image_chunks)
-        self._codec_options = dict(codec_options or {})
-        self._metadata = StoreMetadata.new(
-            format=self._format.name,
-            store_class=self._format.store_class,
-            chunksize=self._chunksize,
-            imgshape=self._spec.shape,
-            imgdtype=str(self._spec.dtype),
-            extension=self._format.extension,
-            fps=self._fps,
-            codec_options=self._codec_options,
-            frame_columns={n: str(self._columns[n]) for n in self._columns.names or ()},
-            derived_from=derived_from,
-            user=user,
+        root = _writable_root(path)
+        settings = WriteSettings.build(
+            fmt,
+            imgshape=imgshape,
+            imgdtype=imgdtype,
+            chunksize=chunksize,
+            fps=fps,
+            metadata=metadata,
+            codec_options=codec_options,
+            frame_columns=frame_columns,
         )
-        write_marker(self._layout.marker_path)
-        write_metadata(self._root, self._metadata)
+        self._start(root, settings, overwrite, 0)
 
-        # a part of a store written in parallel (framestore.parts) numbers its chunks, and
-        # its extra data's frame indexes, from where the part starts in the whole store
-        self._first_chunk_number = int(first_chunk)
+    @classmethod
+    def from_settings(
+        cls,
+        path: str | os.PathLike[str],
+        settings: WriteSettings,
+        *,
+        overwrite: bool = False,
+        first_chunk: int = 0,
+    ) -> StoreWriter:
+        """A writer of a new store at ``path`` with ``settings``, which may say what the
+        store is derived from. A part of a store written in parallel (``parallel.parts``)
+        numbers its chunks, and its extra data's frame indexes, from ``first_chunk``."""
+        writer = cls.__new__(cls)
+        writer._start(_writable_root(path), settings, overwrite, int(first_chunk))
+        return writer
+
+    def _start(self, root: Path, settings: WriteSettings, overwrite: bool, first_chunk: int) -> None:
+        self._root = root
+        self._settings = settings
+        self._format = settings.format
+        self._spec = settings.spec
+        self._columns = settings.columns
+        self._layout, self._metadata = create_store(root, settings, overwrite)
+        self._first_chunk_number = first_chunk
         self._frame_count = 0
         self.frame_number: int | None = None
         self.frame_time: float | None = None
         self._closed = False
         self._error: BaseException | None = None
         self._extra = ExtraDataWriter(
-            self._layout, self._chunksize, self._first_chunk_number * self._chunksize
+            self._layout, settings.chunksize, self._first_chunk_number * settings.chunksize
         )
         self._queue: queue.Queue[tuple[np.ndarray, int, float, bytes] | None] = queue.Queue(QUEUE_FRAMES)
         # open the first chunk here, so a codec that refuses these frames fails now, here
@@ -238,7 +234,7 @@ class StoreWriter:
                 chunk.add(*item)
                 packed.append(item[3])
                 in_chunk += 1
-                if in_chunk == self._chunksize:
+                if in_chunk == self._settings.chunksize:
                     if finishing is not None:
                         finishing.result()  # at most one chunk waits to be finished
                     finishing = finisher.submit(self._finish_chunk, chunk, number, packed)
@@ -261,15 +257,15 @@ class StoreWriter:
             finisher.shutdown(wait=True)
 
     def _new_chunk(self, n: int) -> ChunkWriter:
-        layout = self._layout
+        layout, settings = self._layout, self._settings
         if self._format.image is not None:
             return ImageChunkWriter(
                 layout.chunk_path(n),
                 layout.journal_path(n),
-                lambda k: layout.image_path(n, k),
+                functools.partial(layout.image_path, n),
                 self._format.image,
                 self._spec,
-                self._columns_header,
+                settings.columns_header,
             )
         assert self._format.video is not None
         return VideoChunkWriter(
@@ -277,9 +273,9 @@ class StoreWriter:
             layout.journal_path(n),
             self._format.video,
             self._spec,
-            self._fps,
-            self._codec_options,
-            self._columns_header,
+            settings.fps,
+            settings.codec_options,
+            settings.columns_header,
         )
 
     def _finish_chunk(self, chunk: ChunkWriter, n: int, packed: list[bytes]) -> None:
@@ -295,40 +291,6 @@ class StoreWriter:
         self._layout.journal_path(n).unlink(missing_ok=True)
 
 
-def _image_spec(imgshape: Any, imgdtype: Any) -> ImageSpec:
-    try:
-        shape = tuple(int(v) for v in imgshape)
-    except (TypeError, ValueError):
-        raise InvalidFrameError(
-            f"imgshape must be (height, width) or (height, width, 3), got {imgshape!r}"
-        ) from None
-    if len(shape) == 3 and shape[2] == 1:
-        shape = shape[:2]
-    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3) or min(shape) < 1:
-        raise InvalidFrameError(f"imgshape must be (height, width) or (height, width, 3), got {imgshape!r}")
-    dtype = np.dtype(imgdtype)
-    if dtype not in (np.uint8, np.uint16):
-        raise InvalidFrameError(f"imgdtype must be uint8 or uint16, got {dtype}")
-    if dtype == np.uint16 and len(shape) == 3:
-        raise InvalidFrameError("uint16 frames must be grayscale (height, width)")
-    return ImageSpec(shape, dtype)
-
-
-def _columns_dtype(frame_columns: dict[str, Any] | None) -> np.dtype:
-    """The packed dtype of the declared per-frame columns (numbers and booleans only)."""
-    fields = []
-    for name, kind in (frame_columns or {}).items():
-        if not isinstance(name, str) or not name.isidentifier() or name in RESERVED_COLUMNS:
-            raise ValueError(
-                f"per-frame column name {name!r} must be an identifier and not one of {RESERVED_COLUMNS}"
-            )
-        dtype = np.dtype(kind)
-        if dtype.kind not in "biuf":
-            raise ValueError(f"per-frame column '{name}' must be numeric or boolean, got {dtype}")
-        fields.append((name, dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype))
-    return np.dtype(fields)
-
-
 def _frame_number(value: Any) -> int:
     if isinstance(value, (bool, np.bool_)):
         raise InvalidFrameError(f"frame_number must be an integer, got {value!r}")
@@ -339,17 +301,21 @@ def _frame_number(value: Any) -> int:
     raise InvalidFrameError(f"frame_number must be an integer, got {value!r}")
 
 
-def _checked_user_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
-    user = dict(metadata or {})
-    if STORE_KEY in user:
-        raise ValueError(f"metadata key '{STORE_KEY}' is reserved for the store's own settings")
-    try:
-        yaml.safe_dump(user)
-    except yaml.YAMLError as exc:
-        raise ValueError(
-            f"metadata must hold plain YAML values (str, numbers, lists, dicts): {exc}"
-        ) from None
-    return user
+def create_store(root: Path, settings: WriteSettings, overwrite: bool) -> tuple[Layout[Path], StoreMetadata]:
+    """Make the store directory ``root``, marked as being written, with the
+    ``metadata.yaml`` of ``settings``; its layout and metadata."""
+    _prepare_directory(root, overwrite)
+    layout = Layout.for_format(root, settings.format)
+    metadata = settings.new_metadata()
+    write_marker(layout.marker_path)
+    write_metadata(root, metadata)
+    return layout, metadata
+
+
+def _writable_root(path: str | os.PathLike[str] | None) -> Path:
+    if path is None:
+        raise TypeError("new_for_format needs the path of the store to write")
+    return local_path(path)
 
 
 def _prepare_directory(root: Path, overwrite: bool) -> None:

@@ -11,52 +11,48 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .._disk.index_cache import write_index_cache
-from .._disk.layout import PARTS_DIR, Layout, write_marker
-from ..codecs import resolve_format
-from ..core.writer import StoreWriter
+from .._disk.layout import PARTS_DIR, Layout
+from .._disk.storage import local_path
+from ..core.settings import WriteSettings
+from ..core.writer import StoreWriter, create_store
 from ..errors import FramestoreError
 
 
 @dataclass(frozen=True)
 class PartSpec:
-    """What a worker needs to write part ``number`` (picklable)."""
+    """What a worker needs to write one part (picklable)."""
 
-    fmt: str
+    settings: WriteSettings
     path: Path
     first_chunk: int
-    writer_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def open(self) -> StoreWriter:
-        return StoreWriter(self.fmt, self.path, first_chunk=self.first_chunk, **self.writer_kwargs)
+        return StoreWriter.from_settings(self.path, self.settings, first_chunk=self.first_chunk)
+
+    @property
+    def layout(self) -> Layout[Path]:
+        return Layout.for_format(self.path, self.settings.format)
 
 
 class PartedStore:
     """The output store of a parallel job: made (metadata, marker) at once, filled by
     :meth:`commit` part by part in order, finished by :meth:`close`."""
 
-    def __init__(self, fmt: str, path: str | os.PathLike[str], *, overwrite: bool = False, **kwargs: Any):
-        # an empty StoreWriter validates everything and writes metadata.yaml; the marker
-        # goes back on at once, since the store now fills part by part
-        StoreWriter(fmt, path, overwrite=overwrite, **kwargs).close()
-        spec = resolve_format(fmt)
-        self.layout = Layout(Path(path), spec.extension, spec.image_chunks)
-        write_marker(self.layout.marker_path)
-        self._fmt = fmt
-        self._part_kwargs = {k: v for k, v in kwargs.items() if k != "derived_from"}
+    def __init__(self, path: str | os.PathLike[str], settings: WriteSettings, *, overwrite: bool = False):
+        self.layout, _ = create_store(local_path(path), settings, overwrite)
+        self._part_settings = settings.without_derived_from()
 
     def part(self, k: int, first_chunk: int) -> PartSpec:
         """The spec of part ``k``, whose first chunk is chunk ``first_chunk`` of the store."""
-        return PartSpec(self._fmt, self.layout.part_path(k), first_chunk, self._part_kwargs)
+        return PartSpec(self._part_settings, self.layout.part_path(k), first_chunk)
 
     def commit(self, part: PartSpec) -> None:
         """Move a finished part's chunks into the store."""
-        spec = resolve_format(part.fmt)
-        scratch = Layout(part.path, spec.extension, spec.image_chunks)
+        scratch = part.layout
         if scratch.marker_path.exists():
             raise FramestoreError(f"{part.path}: part was not finished; not moved into {self.layout.root}")
         for n in scratch.chunk_numbers():

@@ -11,6 +11,7 @@ import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Literal, TypeVar, get_args
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,22 @@ from ..core.reader import StoreReader
 from ..errors import FrameIndexError, StoreWarning
 
 Stores = Mapping[str, StoreReader] | Sequence[StoreReader | str | os.PathLike[str]]
-MISSING_POLICIES = ("drop", "hold", "blank")
+By = Literal["frame_number", "frame_time"]
+"""What frames are matched or selected by."""
+BY: tuple[By, ...] = get_args(By)
+MissingPolicy = Literal["drop", "hold", "blank"]
+"""What :class:`AlignedFrames` gives where a store has no frame."""
+MISSING_POLICIES: tuple[MissingPolicy, ...] = get_args(MissingPolicy)
+Mode = TypeVar("Mode", bound=str)
+
+
+def checked_mode(name: str, value: str, allowed: tuple[Mode, ...]) -> Mode:
+    """``value`` of the argument ``name`` if it is one of ``allowed``; else ``ValueError``
+    naming them."""
+    for mode in allowed:
+        if value == mode:
+            return mode
+    raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
 
 
 def named_stores(stores: Stores) -> dict[str, StoreReader]:
@@ -41,7 +57,7 @@ def named_stores(stores: Stores) -> dict[str, StoreReader]:
 
 def align(
     stores: Stores,
-    by: str = "frame_number",
+    by: By = "frame_number",
     tolerance: float | None = None,
     write: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
@@ -58,13 +74,9 @@ def align(
 
     ``write``: also save the map as CSV there (``alignment_map.csv`` by convention).
     """
+    by = checked_mode("by", by, BY)
     named = named_stores(stores)
-    if by == "frame_number":
-        table = _by_frame_number(named)
-    elif by == "frame_time":
-        table = _by_frame_time(named, tolerance)
-    else:
-        raise ValueError(f"by must be 'frame_number' or 'frame_time', got {by!r}")
+    table = _by_frame_number(named) if by == "frame_number" else _by_frame_time(named, tolerance)
     if write is not None:
         table.to_csv(Path(write), index=False)
     return table
@@ -131,9 +143,8 @@ class AlignedFrames:
     store is missing are skipped).
     """
 
-    def __init__(self, stores: Stores, table: pd.DataFrame, missing: str = "blank") -> None:
-        if missing not in MISSING_POLICIES:
-            raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}")
+    def __init__(self, stores: Stores, table: pd.DataFrame, missing: MissingPolicy = "blank") -> None:
+        missing = checked_mode("missing", missing, MISSING_POLICIES)
         self.stores = named_stores(stores)
         absent = [n for n in self.stores if n not in table.columns]
         if absent:

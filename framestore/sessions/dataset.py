@@ -34,12 +34,12 @@ from .._disk.atomic import atomic_write
 from .._disk.metadata import METADATA_FILENAME
 from ..core.reader import Roi, StoreReader
 from ..errors import StoreExistsError, StoreNotFoundError
+from .align import BY, By, checked_mode
 from .align import align as align_stores
 
 ALIGNMENT_MAP = "alignment_map.csv"
 ALIGNMENT_STAMP = "alignment_map.json"
 SEGMENTS = "segments.csv"
-BY = ("frame_time", "frame_number")
 VIEWER = "framestore-view"
 _STITCH_METHOD = "framestore.stitch/"
 
@@ -55,7 +55,10 @@ class Segment:
     label: str
     start: float | int  # an int for frame numbers
     stop: float | int
-    by: str = "frame_time"
+    by: By = "frame_time"
+
+    def __post_init__(self) -> None:
+        checked_mode("by", self.by, BY)
 
 
 @dataclass(frozen=True)
@@ -76,13 +79,12 @@ def select(
     store: StoreReader,
     start: TimeOrNumber | None = None,
     stop: TimeOrNumber | None = None,
-    by: str = "frame_time",
+    by: By = "frame_time",
 ) -> np.ndarray:
     """frame_index of every frame of ``store`` with ``start <= value < stop`` (either bound
     may be None), where the value is its ``frame_time`` (unix seconds or an aware
     datetime) or its ``frame_number``; in store order."""
-    if by not in BY:
-        raise ValueError(f"by must be one of {BY}, got {by!r}")
+    by = checked_mode("by", by, BY)
     values = store.frame_times if by == "frame_time" else store.frame_numbers
     keep = np.ones(len(values), bool)
     if start is not None:
@@ -92,7 +94,7 @@ def select(
     return np.flatnonzero(keep)
 
 
-def _bound(bound: TimeOrNumber | str, by: str) -> float | int:
+def _bound(bound: TimeOrNumber | str, by: By) -> float | int:
     """A segment bound as stored: an integer frame number, or unix seconds."""
     if by == "frame_number":
         value = float(bound) if isinstance(bound, str) else bound
@@ -165,7 +167,7 @@ class Dataset:
         by uuid, else by path); empty for a recording derived from nothing here."""
         derived = self._store(name).metadata.derived_from or {}
         by_uuid = {s.uuid: n for n, s in self._recordings.items() if s.uuid}
-        by_path = {s.path.resolve(): n for n, s in self._recordings.items()}
+        by_path = {(self._path / n).resolve(): n for n in self._recordings}
         found = []
         for source in derived.get("sources", []):
             match = by_uuid.get(str(source.get("uuid", "")))
@@ -253,7 +255,7 @@ class Dataset:
         names: Sequence[str],
         name: str | None = None,
         fmt: str = "ffv1/mkv",
-        by: str = "frame_number",
+        by: By = "frame_number",
         tolerance: float | None = None,
         overwrite: bool = False,
         progress: Callable[[int, int], None] | None = None,
@@ -274,7 +276,7 @@ class Dataset:
     def align(
         self,
         names: Sequence[str] | None = None,
-        by: str = "frame_number",
+        by: By = "frame_number",
         tolerance: float | None = None,
         write: bool = True,
     ) -> pd.DataFrame:
@@ -282,6 +284,7 @@ class Dataset:
         :func:`framestore.align`. The dataset's ``alignment_map.csv`` is reused while it
         was made from these stores, unchanged, with these settings; otherwise the map is
         computed and, with ``write``, saved (with ``alignment_map.json`` saying what from)."""
+        by = checked_mode("by", by, BY)
         names = list(names) if names is not None else list(self._recordings)
         stamp = {
             "by": by,
@@ -319,7 +322,7 @@ class Dataset:
         recording: str,
         start: TimeOrNumber | None = None,
         stop: TimeOrNumber | None = None,
-        by: str = "frame_time",
+        by: By = "frame_time",
     ) -> np.ndarray:
         """frame_index of the frames of ``recording`` in ``start <= value < stop``; see :func:`select`."""
         return select(self._store(recording), start, stop, by)
@@ -329,19 +332,18 @@ class Dataset:
         recording: str,
         start: TimeOrNumber | None = None,
         stop: TimeOrNumber | None = None,
-        by: str = "frame_time",
+        by: By = "frame_time",
         roi: Roi | None = None,
     ) -> np.ndarray:
         """The frames of ``recording`` in ``start <= value < stop`` as one array."""
         return self._store(recording).get_frames(self.select(recording, start, stop, by), roi=roi)
 
     def add_segment(
-        self, recording: str, label: str, start: TimeOrNumber, stop: TimeOrNumber, by: str = "frame_time"
+        self, recording: str, label: str, start: TimeOrNumber, stop: TimeOrNumber, by: By = "frame_time"
     ) -> Segment:
         """Record a labelled segment of ``recording`` in the dataset's ``segments.csv``."""
         self._store(recording)
-        if by not in BY:
-            raise ValueError(f"by must be one of {BY}, got {by!r}")
+        by = checked_mode("by", by, BY)
         segment = Segment(recording, str(label), _bound(start, by), _bound(stop, by), by)
         if not segment.start < segment.stop:
             raise ValueError(f"a segment needs start < stop, got {segment.start} and {segment.stop}")
@@ -357,10 +359,12 @@ class Dataset:
             table = table[table["label"] == label]
         if recording is not None:
             table = table[table["recording"] == recording]
-        return [
-            Segment(str(r.recording), str(r.label), _bound(r.start, r.by), _bound(r.stop, r.by), str(r.by))
-            for r in table.itertuples(index=False)
-        ]
+        segments = []
+        for r in table.itertuples(index=False):
+            by = checked_mode("by", str(r.by), BY)
+            start, stop = _bound(r.start, by), _bound(r.stop, by)
+            segments.append(Segment(str(r.recording), str(r.label), start, stop, by))
+        return segments
 
     def _segments_table(self) -> pd.DataFrame:
         path = self._path / SEGMENTS
@@ -388,9 +392,8 @@ class Dataset:
         indexes = self.segment_indexes(segment)
         if not len(indexes):
             raise ValueError(f"segment {segment} holds no frame of {segment.recording}")
-        store = self._store(segment.recording)
-        numbers = store.frame_numbers[indexes]
-        return ViewerTarget(store.path, int(numbers.min()), int(numbers.max()))
+        numbers = self._store(segment.recording).frame_numbers[indexes]
+        return ViewerTarget(self._path / segment.recording, int(numbers.min()), int(numbers.max()))
 
 
 def store_paths(path: str | os.PathLike[str]) -> dict[str, Path]:

@@ -10,24 +10,26 @@ why the winner won.
 
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from ..core.reader import StoreReader
+from ..core.settings import DEFAULT_CHUNKSIZE, WriteSettings
 from ..core.worker_readers import open_reader
-from ..core.writer import DEFAULT_CHUNKSIZE, StoreWriter
+from ..core.writer import StoreWriter
 from ..errors import StoreWarning
 from ..ingest.miniscope import BLACK_PADDING_PX, NUM_BUFFERS
 from ..parallel.parts import PartedStore, PartSpec
 from ..parallel.tasks import default_workers, run_ordered
-from .align import align, named_stores
+from .align import BY, By, align, checked_mode, named_stores
 from .stitch_drawing import DebugVideo
 from .stitch_scoring import CRITERIA, SCORES, choose, score_candidates
 
@@ -35,34 +37,91 @@ METHOD = "framestore.stitch/2"
 SCORES_FILE = "scores.csv"
 
 
-def stitch(
-    stores: Sequence[StoreReader | str | os.PathLike[str]] | dict[str, StoreReader],
-    output: str | os.PathLike[str],
-    fmt: str = "ffv1/mkv",
-    by: str = "frame_number",
-    tolerance: float | None = None,
-    overwrite: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-    debug_video: str | os.PathLike[str] | None = None,
-    disagree_level: int = 0,
-    chunksize: int = DEFAULT_CHUNKSIZE,
-    workers: int | None = None,
-    scheduler: Any = None,
-    chunks_per_task: int = 1,
-) -> pd.DataFrame:
+Sources = Sequence[StoreReader | str | os.PathLike[str]] | dict[str, StoreReader]
+Target = str | os.PathLike[str]
+_Result = TypeVar("_Result")
+_Keywords = ParamSpec("_Keywords")
+
+
+@dataclass(frozen=True)
+class StitchOptions:
+    """The keyword arguments of :func:`stitch` and :func:`write_stitched`, checked once."""
+
+    fmt: str = "ffv1/mkv"
+    """The output store's format."""
+    by: By = "frame_number"
+    """What the stores' frames are aligned by (see :func:`framestore.align`)."""
+    tolerance: float | None = None
+    """Seconds within which frames align, when aligned by ``frame_time``."""
+    overwrite: bool = False
+    """Replace ``output`` if it is a store."""
+    progress: Callable[[int, int], None] | None = None
+    """Called with (frames written, frames to write) as frames are written."""
+    debug_video: str | os.PathLike[str] | None = None
+    """Also write a video (MJPEG AVI) showing, for every output frame, the candidates side
+    by side, the pixels where each differs from the chosen one in red, and the chosen one
+    labelled (by a serial run only)."""
+    disagree_level: int = 0
+    """Grey levels by which two copies may differ and still agree (0: lossless copies of
+    the same bytes agree exactly where undamaged)."""
+    chunksize: int = DEFAULT_CHUNKSIZE
+    """Frames per chunk of the output."""
+    workers: int | None = None
+    """Local processes stitching the output's chunks (None: one per core, up to one per
+    task; serial with a debug video; 1: in this process)."""
+    scheduler: Any = None
+    """A Dask cluster to stitch on instead: an address or a ``dask.distributed.Client``
+    (the workers must see the stores at the same paths)."""
+    chunks_per_task: int = 1
+    """Output chunks per parallel task."""
+
+    def __post_init__(self) -> None:
+        checked_mode("by", self.by, BY)
+        if int(self.chunks_per_task) < 1:
+            raise ValueError(f"chunks_per_task must be at least 1, got {self.chunks_per_task}")
+        if self.debug_video and (self.scheduler is not None or self.workers not in (None, 1)):
+            raise ValueError("a debug video is written by a serial run only: pass workers=1")
+
+
+def _options_as_keywords(
+    options: Callable[_Keywords, StitchOptions],
+) -> Callable[
+    [Callable[[Sources, Target, StitchOptions], _Result]],
+    Callable[Concatenate[Sources, Target, _Keywords], _Result],
+]:
+    """Make a function of ``(stores, output, options)`` take the fields of ``options``
+    as its arguments after ``stores`` and ``output`` (its signature says so)."""
+
+    def decorate(
+        run: Callable[[Sources, Target, StitchOptions], _Result],
+    ) -> Callable[Concatenate[Sources, Target, _Keywords], _Result]:
+        def call(
+            stores: Sources, output: Target, /, *args: _Keywords.args, **kwargs: _Keywords.kwargs
+        ) -> _Result:
+            return run(stores, output, options(*args, **kwargs))
+
+        own = [
+            p.replace(kind=p.POSITIONAL_ONLY) for p in list(inspect.signature(run).parameters.values())[:2]
+        ]
+        fields = inspect.signature(options).parameters.values()
+        call.__dict__["__signature__"] = inspect.Signature([*own, *fields])
+        call.__name__, call.__qualname__, call.__doc__ = run.__name__, run.__qualname__, run.__doc__
+        call.__module__ = run.__module__
+        return call
+
+    return decorate
+
+
+@_options_as_keywords(StitchOptions)
+def stitch(stores: Sources, output: Target, options: StitchOptions) -> pd.DataFrame:
     """Write the best copy of every aligned frame of ``stores`` to a new store ``output``;
-    return the scores table (also saved as ``scores.csv`` in the new store).
+    return the scores table (also saved as ``scores.csv`` in the new store). The other
+    arguments are the fields of :class:`StitchOptions` (``fmt``, ``by``, ``tolerance``,
+    ``overwrite``, ``progress``, ``debug_video``, ``disagree_level``, ``chunksize``,
+    ``workers``, ``scheduler``, ``chunks_per_task``).
 
-    ``debug_video``: also write a video (MJPEG AVI) showing, for every output frame, the
-    candidates side by side, the pixels where each differs from the chosen one in red, and
-    the chosen one labelled. ``disagree_level``: grey levels by which two copies may differ
-    and still agree (0: lossless copies of the same bytes agree exactly where undamaged).
-
-    ``workers``/``scheduler``: stitch the output's chunks in parallel on local processes
-    (``workers=None``: one per core, up to one per task; serial with a debug video) or on
-    a Dask cluster (an address or a ``dask.distributed.Client``; the workers must see the
-    stores at the same paths), ``chunks_per_task`` output chunks per task. Every way writes
-    the same frames, indexes and scores.
+    Every way of running (serial, local processes, a Dask cluster) writes the same frames,
+    indexes and scores.
 
     The table has one row per output frame: ``frame_number``, ``frame_time`` (the earliest
     receive time), ``chosen``, ``reason``, ``candidates``, ``differing_px`` (pixels where the
@@ -71,21 +130,7 @@ def stitch(
     ``table.attrs["glitches"]`` lists the glitch frames left out. For recordings too long to
     hold the table in memory, :func:`write_stitched` does the same and returns only the
     summary."""
-    summary = write_stitched(
-        stores,
-        output,
-        fmt=fmt,
-        by=by,
-        tolerance=tolerance,
-        overwrite=overwrite,
-        progress=progress,
-        debug_video=debug_video,
-        disagree_level=disagree_level,
-        chunksize=chunksize,
-        workers=workers,
-        scheduler=scheduler,
-        chunks_per_task=chunks_per_task,
-    )
+    summary = _write_stitched(stores, output, options)
     scores = pd.read_csv(Path(output) / SCORES_FILE)
     scores.attrs["glitches"] = summary.glitches
     return scores
@@ -101,9 +146,9 @@ class StitchSummary:
     chosen: dict[str, int] = field(default_factory=dict)
     unclean: int = 0
     single: int = 0
-    glitches: list[dict] = field(default_factory=list)
+    glitches: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, records: list[dict]) -> None:
+    def add(self, records: list[dict[str, Any]]) -> None:
         self.frames += len(records)
         for r in records:
             self.chosen[r["chosen"]] = self.chosen.get(r["chosen"], 0) + 1
@@ -123,81 +168,75 @@ class StitchSummary:
         return out
 
 
-def write_stitched(
-    stores: Sequence[StoreReader | str | os.PathLike[str]] | dict[str, StoreReader],
-    output: str | os.PathLike[str],
-    fmt: str = "ffv1/mkv",
-    by: str = "frame_number",
-    tolerance: float | None = None,
-    overwrite: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-    debug_video: str | os.PathLike[str] | None = None,
-    disagree_level: int = 0,
-    chunksize: int = DEFAULT_CHUNKSIZE,
-    workers: int | None = None,
-    scheduler: Any = None,
-    chunks_per_task: int = 1,
-) -> StitchSummary:
+@_options_as_keywords(StitchOptions)
+def write_stitched(stores: Sources, output: Target, options: StitchOptions) -> StitchSummary:
     """:func:`stitch` in bounded memory: the scores go to ``scores.csv`` a chunk at a time,
     and only the summary comes back. Memory: the alignment plan (tens of bytes per frame)
     and a few chunks of frames."""
+    return _write_stitched(stores, output, options)
+
+
+def _write_stitched(stores: Sources, output: Target, options: StitchOptions) -> StitchSummary:
+    o = options
     named = named_stores(stores)
     if len(named) < 2:
         raise ValueError("stitch needs at least two stores")
-    if int(chunks_per_task) < 1:
-        raise ValueError(f"chunks_per_task must be at least 1, got {chunks_per_task}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StoreWarning)  # duplicates are reported in the table
-        table = align(named, by=by, tolerance=tolerance)
+        table = align(named, by=o.by, tolerance=o.tolerance)
     names = list(named)
     first = named[names[0]]
-    plan, glitches = _Plan.build(named, table, by)
-    params = {"by": by, "tolerance": tolerance, "criteria": list(CRITERIA), "disagree_level": disagree_level}
-    writer_kwargs: dict[str, Any] = {
-        "imgshape": first.image_shape,
-        "imgdtype": first.dtype,
-        "chunksize": chunksize,
-        "fps": first.fps or 20.0,
-        "frame_columns": {"source": "int16", "candidates": "int16"},
-        "derived_from": {
+    plan, glitches = _Plan.build(named, table, o.by)
+    params = {
+        "by": o.by,
+        "tolerance": o.tolerance,
+        "criteria": list(CRITERIA),
+        "disagree_level": o.disagree_level,
+    }
+    settings = WriteSettings.build(
+        o.fmt,
+        imgshape=first.image_shape,
+        imgdtype=first.dtype,
+        chunksize=o.chunksize,
+        fps=first.fps or 20.0,
+        frame_columns={"source": "int16", "candidates": "int16"},
+        derived_from={
             "sources": [_source_record(n, s) for n, s in named.items()],
             "method": METHOD,
             "parameters": params,
         },
-    }
-    step = chunksize * int(chunks_per_task)
+    )
+    step = o.chunksize * int(o.chunks_per_task)
     bounds = [(a, min(a + step, len(plan))) for a in range(0, len(plan), step)]
     summary = StitchSummary(names, glitches=glitches)
     columns = ["frame_number", "frame_time", "chosen", "reason", "candidates", "differing_px", "clean"]
     columns += [f"{n}_{c}" for n in names for c in ("frame_index", *SCORES)]
 
-    def take(records: list[dict], scores_file: Any) -> None:
+    def take(records: list[dict[str, Any]], scores_file: Any) -> None:
         pd.DataFrame(records, columns=columns).to_csv(scores_file, header=not summary.frames, index=False)
         summary.add(records)
-        if progress is not None:
-            progress(summary.frames, len(plan))
+        if o.progress is not None:
+            o.progress(summary.frames, len(plan))
 
-    auto = workers is None and (debug_video is not None or default_workers(len(bounds)) == 1)
-    if scheduler is None and (workers == 1 or auto):
-        debug = DebugVideo(Path(debug_video), names, first.image_shape) if debug_video else None
-        with StoreWriter(fmt, output, overwrite=overwrite, **writer_kwargs) as writer:
+    auto = o.workers is None and (o.debug_video is not None or default_workers(len(bounds)) == 1)
+    if o.scheduler is None and (o.workers == 1 or auto):
+        debug = DebugVideo(Path(o.debug_video), names, first.image_shape) if o.debug_video else None
+        with StoreWriter.from_settings(output, settings, overwrite=o.overwrite) as writer:
             with open(Path(output) / SCORES_FILE, "w", newline="") as scores_file:
                 for a, b in bounds:
-                    take(_stitch_rows(named, plan.rows(a, b), writer, disagree_level, debug), scores_file)
+                    take(_stitch_rows(named, plan.rows(a, b), writer, o.disagree_level, debug), scores_file)
         if debug is not None:
             debug.close()
     else:
-        if debug_video:
-            raise ValueError("a debug video is written by a serial run only: pass workers=1")
-        store = PartedStore(fmt, output, overwrite=overwrite, **writer_kwargs)
+        store = PartedStore(output, settings, overwrite=o.overwrite)
         paths = {n: (str(s.path), s.uuid) for n, s in named.items()}
         tasks = [
-            _Part(paths, plan.rows(a, b), store.part(k, first_chunk=k * chunks_per_task), disagree_level)
+            _Part(paths, plan.rows(a, b), store.part(k, first_chunk=k * o.chunks_per_task), o.disagree_level)
             for k, (a, b) in enumerate(bounds)
         ]
         try:
             with open(Path(output) / SCORES_FILE, "w", newline="") as scores_file:
-                results = run_ordered(_stitch_part, tasks, workers=workers, scheduler=scheduler)
+                results = run_ordered(_stitch_part, tasks, workers=o.workers, scheduler=o.scheduler)
                 for task, records in zip(tasks, results, strict=True):
                     store.commit(task.spec)
                     take(records, scores_file)
@@ -212,7 +251,7 @@ def write_stitched(
             f"{len(glitches)} glitch frame(s) left out (one buffer under an out-of-sequence "
             f"frame_num): {[g['frame_number'] for g in glitches][:5]}; see glitches.csv",
             StoreWarning,
-            stacklevel=2,
+            stacklevel=4,
         )
     return summary
 
@@ -241,7 +280,9 @@ class _Plan:
         return _Plan(self.names, self.full, **cut)
 
     @classmethod
-    def build(cls, named: dict[str, StoreReader], table: pd.DataFrame, by: str) -> tuple[_Plan, list[dict]]:
+    def build(
+        cls, named: dict[str, StoreReader], table: pd.DataFrame, by: By
+    ) -> tuple[_Plan, list[dict[str, Any]]]:
         """From the alignment map and the sources' indexes alone; and the glitch rows,
         which are reported instead of written."""
         names = list(named)
@@ -295,7 +336,8 @@ def _column(meta: pd.DataFrame, name: str, default: Any) -> np.ndarray:
     """A per-frame column of a source's index, or ``default`` (a value or an array) where
     the source has no such column."""
     if name in meta:
-        return meta[name].to_numpy()
+        column: np.ndarray = meta[name].to_numpy()
+        return column
     return np.broadcast_to(np.asarray(default), (len(meta),))
 
 
@@ -316,7 +358,7 @@ def _stitch_rows(
     writer: StoreWriter,
     level: int,
     debug: DebugVideo | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Choose and write the best copy of each planned frame; the rows of the scores table."""
     records = []
     names = plan.names
@@ -360,7 +402,7 @@ class _Part:
     level: int
 
 
-def _stitch_part(part: _Part) -> list[dict]:
+def _stitch_part(part: _Part) -> list[dict[str, Any]]:
     readers = {n: open_reader(path, uuid) for n, (path, uuid) in part.paths.items()}
     with part.spec.open() as writer:
         return _stitch_rows(readers, part.plan, writer, part.level)

@@ -15,6 +15,7 @@ import numpy as np
 from .._disk.index import fps_from_times
 from .._disk.storage import local_path
 from ..core.reader import StoreReader
+from ..core.settings import WriteSettings
 from ..core.writer import StoreWriter
 from ..parallel.parts import PartedStore, PartSpec
 from ..parallel.tasks import default_workers, run_ordered
@@ -58,23 +59,24 @@ def convert(
             {c: index[c].to_numpy() for c in index.columns if c not in _FRAME_KEYS},
             _extra_by_frame(source),
         )
-        kwargs: dict[str, Any] = {
-            "imgshape": source.image_shape,
-            "imgdtype": source.dtype,
-            "chunksize": out_chunksize,
-            "fps": source.fps or fps_from_times(source.frame_times, 25.0),
-            "metadata": source.user_metadata,
-            "frame_columns": {name: column.dtype for name, column in everything.columns.items()},
-        }
+        settings = WriteSettings.build(
+            fmt,
+            imgshape=source.image_shape,
+            imgdtype=source.dtype,
+            chunksize=out_chunksize,
+            fps=source.fps or fps_from_times(source.frame_times, 25.0),
+            metadata=source.user_metadata,
+            frame_columns={name: column.dtype for name, column in everything.columns.items()},
+        )
     total = everything.stop
     step = out_chunksize * _at_least_one(chunks_per_task)
     starts = list(range(0, total, step)) or [0]
     if scheduler is None and (workers == 1 or default_workers(len(starts)) == 1 and workers is None):
-        with StoreWriter(fmt, dst, overwrite=overwrite, **kwargs) as writer:
+        with StoreWriter.from_settings(dst, settings, overwrite=overwrite) as writer:
             _write_frames(everything, writer, progress, total)
         return Path(dst)
 
-    store = PartedStore(fmt, dst, overwrite=overwrite, **kwargs)
+    store = PartedStore(dst, settings, overwrite=overwrite)
     tasks = [
         _Part(store.part(k, first_chunk=k * chunks_per_task), everything.rows(a, min(a + step, total)))
         for k, a in enumerate(starts)
@@ -101,7 +103,7 @@ class _Frames:
     numbers: np.ndarray
     times: np.ndarray
     columns: dict[str, np.ndarray]
-    extra: dict[int, list[dict]]
+    extra: dict[int, list[dict[str, Any]]]
 
     def rows(self, a: int, b: int) -> _Frames:
         extra = {i: v for i, v in self.extra.items() if a <= i < b}
@@ -121,10 +123,10 @@ def _convert_part(part: _Part) -> _Part:
     return part
 
 
-def _extra_by_frame(source: StoreReader) -> dict[int, list[dict]]:
+def _extra_by_frame(source: StoreReader) -> dict[int, list[dict[str, Any]]]:
     """The source's extra data records by frame_index, without the frame keys."""
     extra = source.get_extra_data()
-    by_frame: dict[int, list[dict]] = {}
+    by_frame: dict[int, list[dict[str, Any]]] = {}
     for record in extra.to_dict("records") if len(extra) else []:
         values = {k: v for k, v in record.items() if k not in _FRAME_KEYS and not _missing(v)}
         by_frame.setdefault(int(record["frame_index"]), []).append(values)
