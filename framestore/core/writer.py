@@ -93,9 +93,6 @@ class StoreWriter:
     def _start(self, root: Path, settings: WriteSettings, overwrite: bool, first_chunk: int) -> None:
         self._root = root
         self._settings = settings
-        self._format = settings.format
-        self._spec = settings.spec
-        self._columns = settings.columns
         self._layout, self._metadata = create_store(root, settings, overwrite)
         self._first_chunk_number = first_chunk
         self._frame_count = 0
@@ -128,7 +125,7 @@ class StoreWriter:
 
     @property
     def image_shape(self) -> tuple[int, ...]:
-        return self._spec.shape
+        return self._settings.spec.shape
 
     @property
     def uuid(self) -> str:
@@ -142,10 +139,11 @@ class StoreWriter:
         self._check_open()
         packed = self._pack_columns(columns)
         image = np.asarray(img)
-        if image.shape != self._spec.shape or image.dtype != self._spec.dtype:
+        spec = self._settings.spec
+        if image.shape != spec.shape or image.dtype != spec.dtype:
             raise InvalidFrameError(
-                f"{self._root}: expected a frame of shape {self._spec.shape} and dtype "
-                f"{self._spec.dtype}, got {image.shape} {image.dtype}"
+                f"{self._root}: expected a frame of shape {spec.shape} and dtype "
+                f"{spec.dtype}, got {image.shape} {image.dtype}"
             )
         number = _frame_number(frame_number)
         time = float(frame_time)
@@ -187,7 +185,7 @@ class StoreWriter:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<StoreWriter {str(self._root)!r} {self._format.name} {self._frame_count} frames>"
+        return f"<StoreWriter {str(self._root)!r} {self._settings.format.name} {self._frame_count} frames>"
 
     # -- plumbing ----------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -197,7 +195,7 @@ class StoreWriter:
             raise FramestoreError(f"{self._root}: the encoder failed ({self._error})") from self._error
 
     def _pack_columns(self, values: dict[str, Any]) -> bytes:
-        names = self._columns.names or ()
+        names = self._settings.column_names
         if set(values) != set(names):
             raise InvalidFrameError(
                 f"{self._root}: per-frame columns must be exactly {list(names)} (declared with "
@@ -206,7 +204,7 @@ class StoreWriter:
         if not names:
             return b""
         try:
-            return np.array(tuple(values[n] for n in names), dtype=self._columns).tobytes()
+            return np.array(tuple(values[n] for n in names), dtype=self._settings.columns).tobytes()
         except (TypeError, ValueError, OverflowError) as exc:
             raise InvalidFrameError(f"{self._root}: bad per-frame column value ({exc})") from None
 
@@ -258,21 +256,21 @@ class StoreWriter:
 
     def _new_chunk(self, n: int) -> ChunkWriter:
         layout, settings = self._layout, self._settings
-        if self._format.image is not None:
+        if settings.format.image is not None:
             return ImageChunkWriter(
                 layout.chunk_path(n),
                 layout.journal_path(n),
                 functools.partial(layout.image_path, n),
-                self._format.image,
-                self._spec,
+                settings.format.image,
+                settings.spec,
                 settings.columns_header,
             )
-        assert self._format.video is not None
+        assert settings.format.video is not None
         return VideoChunkWriter(
             layout.chunk_path(n),
             layout.journal_path(n),
-            self._format.video,
-            self._spec,
+            settings.format.video,
+            settings.spec,
             settings.fps,
             settings.codec_options,
             settings.columns_header,
@@ -280,10 +278,11 @@ class StoreWriter:
 
     def _finish_chunk(self, chunk: ChunkWriter, n: int, packed: list[bytes]) -> None:
         columns = chunk.close()
-        if self._columns.names:
-            values = np.frombuffer(b"".join(packed), dtype=self._columns)
-            columns.update({name: values[name].copy() for name in self._columns.names})
-        if self._format.video is not None:
+        names = self._settings.column_names
+        if names:
+            values = np.frombuffer(b"".join(packed), dtype=self._settings.columns)
+            columns.update({name: values[name].copy() for name in names})
+        if self._settings.format.video is not None:
             fsync_path(self._layout.chunk_path(n))
         count = len(columns[FRAME_NUMBER])
         columns.update(checksum_files(self._layout.frame_files(n, count)).to_columns())

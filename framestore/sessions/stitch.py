@@ -10,6 +10,7 @@ why the winner won.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import warnings
@@ -95,18 +96,16 @@ def _options_as_keywords(
     def decorate(
         run: Callable[[Sources, Target, StitchOptions], _Result],
     ) -> Callable[Concatenate[Sources, Target, _Keywords], _Result]:
+        @functools.wraps(run)
         def call(
             stores: Sources, output: Target, /, *args: _Keywords.args, **kwargs: _Keywords.kwargs
         ) -> _Result:
             return run(stores, output, options(*args, **kwargs))
 
-        own = [
-            p.replace(kind=p.POSITIONAL_ONLY) for p in list(inspect.signature(run).parameters.values())[:2]
-        ]
+        own = list(inspect.signature(run).parameters.values())[:2]
         fields = inspect.signature(options).parameters.values()
-        call.__dict__["__signature__"] = inspect.Signature([*own, *fields])
-        call.__name__, call.__qualname__, call.__doc__ = run.__name__, run.__qualname__, run.__doc__
-        call.__module__ = run.__module__
+        signature = [*(p.replace(kind=p.POSITIONAL_ONLY) for p in own), *fields]
+        call.__dict__["__signature__"] = inspect.Signature(signature)
         return call
 
     return decorate

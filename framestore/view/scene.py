@@ -13,6 +13,7 @@ import re
 import numpy as np
 
 from ..core.reader import Roi, StoreReader
+from ..sessions.align import By
 from ..sessions.stitch_drawing import mark_differences
 from . import render
 from .stitched import Stitched
@@ -32,7 +33,7 @@ class Scene:
     def __init__(
         self,
         stores: dict[str, StoreReader],
-        by: str = "frame_number",
+        by: By = "frame_number",
         tolerance: float | None = None,
         roi: Roi | None = None,
         scale: float = 1.0,

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..core.reader import StoreReader
 from ..errors import StoreWarning
-from ..sessions.align import align
+from ..sessions.align import By, align
 
 
 class Timeline:
@@ -20,7 +20,7 @@ class Timeline:
     """
 
     def __init__(
-        self, stores: dict[str, StoreReader], by: str = "frame_number", tolerance: float | None = None
+        self, stores: dict[str, StoreReader], by: By = "frame_number", tolerance: float | None = None
     ) -> None:
         self.names = list(stores)
         first = stores[self.names[0]]
