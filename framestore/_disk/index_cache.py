@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import zipfile
 from collections.abc import Collection
-from pathlib import Path
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from .index import ChunkIndex, checked_chunk_index, load_npz_index, load_yaml_in
 from .journal import read_journal
 from .layout import Layout
 from .npzio import read_npz
-from .storage import RemotePath
+from .storage import RemotePath, StorePath, local_path
 
 _NUMBERS, _COUNTS, _SIZES, _MTIMES = "chunk_number", "chunk_count", "stamp_size", "stamp_mtime_ns"
 _COLUMN = "column:"
@@ -102,8 +101,8 @@ def _remote_cache_holds(layout: Layout, numbers: list[int]) -> bool:
     )
 
 
-def _stamp(path: Path) -> tuple[int, int]:
-    st = os.stat(path)
+def _stamp(path: StorePath) -> tuple[int, int]:
+    st = os.stat(local_path(path))
     return st.st_size, st.st_mtime_ns
 
 
@@ -123,7 +122,7 @@ def write_index_cache(layout: Layout) -> None:
         _MTIMES: stamps[:, 1],
         **{_COLUMN + k: np.concatenate([c.columns[k] for c in chunks]) for k in names},
     }
-    atomic_write(layout.index_cache_path, lambda f: np.savez(f, **arrays))
+    atomic_write(local_path(layout.index_cache_path), lambda f: np.savez(f, allow_pickle=False, **arrays))
 
 
 def _read_cache(layout: Layout) -> list[ChunkIndex] | None:
