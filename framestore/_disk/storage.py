@@ -29,11 +29,11 @@ _INSTALL_HINT = "pip install 'framestore[remote]' (and s3fs for s3:// URLs)"
 _filesystems: dict[tuple[int, str], Any] = {}  # (process id, protocol) -> fsspec filesystem
 
 
-def is_url(location: str | os.PathLike[str] | RemotePath) -> bool:
+def is_url(location: Location) -> bool:
     return isinstance(location, RemotePath) or (isinstance(location, str) and bool(_URL.match(location)))
 
 
-def store_path(location: str | os.PathLike[str] | RemotePath) -> StorePath:
+def store_path(location: Location) -> StorePath:
     """A local path as a :class:`Path`; a URL as a :class:`RemotePath`."""
     if isinstance(location, RemotePath):
         return location
@@ -44,7 +44,7 @@ def store_path(location: str | os.PathLike[str] | RemotePath) -> StorePath:
     return Path(location)
 
 
-def local_path(location: str | os.PathLike[str] | RemotePath) -> Path:
+def local_path(location: Location) -> Path:
     """The local path to write a store at; a URL is refused (remote stores are read-only)."""
     if isinstance(location, RemotePath) or is_url(location):
         raise ReadOnlyStoreError(
@@ -172,6 +172,7 @@ class RemotePath:
 
 
 StorePath = Path | RemotePath
+Location = str | os.PathLike[str] | RemotePath  # a local path or a URL, as given or made a StorePath
 
 
 def list_directory(path: StorePath) -> list[tuple[str, bool]] | None:
