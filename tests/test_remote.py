@@ -18,6 +18,7 @@ from test_pickle import read_in_forked_workers
 import framestore
 import framestore._disk.storage
 from framestore.tools.convert import convert
+from framestore.tools.info import render, store_info
 from framestore.tools.recover import recover
 
 pytest.importorskip("fsspec")
@@ -116,6 +117,20 @@ def test_file_url_lists_its_chunks(recordings, tmp_path, fmt):
     with framestore.new_for_filename(copy.as_uri()) as remote, framestore.new_for_filename(rec.path) as local:
         assert str(remote.path) == copy.as_uri()
         assert_reads_like(remote, local)
+
+
+def test_info_of_a_store_read_by_url(recordings):
+    """Everything but the size on disk, which a URL does not tell."""
+    rec = recordings[("utvideo/avi", "gray8")]
+    with (
+        framestore.new_for_filename(rec.path.as_uri()) as remote,
+        framestore.new_for_filename(rec.path) as local,
+    ):
+        remote_info, local_info = store_info(remote), store_info(local)
+    assert remote_info["bytes_on_disk"] is None and remote_info["bytes_per_frame"] is None
+    differing = {k for k in local_info if local_info[k] != remote_info[k]}
+    assert differing == {"path", "bytes_on_disk", "bytes_per_frame"}
+    assert "size       unknown (read by URL)" in render(remote_info)
 
 
 def test_chunks_are_found_by_number_without_the_cache(served, recordings):

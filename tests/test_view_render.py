@@ -14,6 +14,7 @@ from framestore.sessions.stitch import stitch
 from framestore.testing.frames import frame_times_for, read_barcode, synthetic_frame
 from framestore.testing.miniscope import make_session
 from framestore.view import Scene, render
+from framestore.view.stitched import Stitched
 
 SHAPE = (48, 72)
 
@@ -155,3 +156,11 @@ def test_scene_stitched_store(stitched):
     assert red[chosen] == 0 and max(red) > 500  # the copies that differ are marked where they do
     with pytest.raises(ValueError, match="candidates"):
         Scene({"out": store, "again": store}, candidates=True)
+
+
+def test_stitched_store_read_by_url(stitched):
+    pytest.importorskip("fsspec")
+    store, scores = stitched
+    with framestore.new_for_filename(store.path.as_uri()) as remote:
+        record = Stitched.of(remote)
+        assert record is not None and record.scores.equals(scores)

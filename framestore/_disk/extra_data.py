@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import CorruptStoreError
 from .layout import Layout
-from .storage import StorePath
+from .storage import StorePath, local_path
 
 
 class ExtraDataWriter:
@@ -42,7 +42,7 @@ class ExtraDataWriter:
         chunk = frame_index // self._chunksize
         if chunk != self._chunk:
             self.close()
-            path = self._layout.extra_path(chunk)
+            path = local_path(self._layout.extra_path(chunk))
             path.parent.mkdir(exist_ok=True)
             self._file = open(path, "w", encoding="utf-8")
             self._chunk = chunk

@@ -11,6 +11,7 @@ import zipfile
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import yaml
@@ -237,10 +238,11 @@ class _SortedView:
         """frame_index of the j-th smallest value (the earliest frame among equals)."""
         return int(j) if self.order is None else int(self.order[j])
 
-    def value(self, j: int) -> float:
-        return self.values[self.at(j)]
+    def value(self, j: int) -> np.number[Any]:
+        value: np.number[Any] = self.values[self.at(j)]
+        return value
 
-    def search(self, x: float, side: str = "left") -> int:
+    def search(self, x: float | np.number[Any], side: Literal["left", "right"] = "left") -> int:
         return int(np.searchsorted(self.values, x, side=side, sorter=self.order))
 
 
@@ -262,4 +264,4 @@ def _nearest(view: _SortedView, target: float) -> int:
 
 def write_index(path: Path, columns: dict[str, np.ndarray]) -> None:
     """Write a chunk index atomically: a reader sees the old state or the whole new file."""
-    atomic_write(path, lambda f: np.savez(f, **columns))
+    atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **columns))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import zipfile
 from collections.abc import Collection
-from pathlib import Path
 
 import numpy as np
 
@@ -104,8 +103,8 @@ def _remote_cache_holds(layout: Layout[StorePath], numbers: list[int]) -> bool:
     )
 
 
-def _stamp(path: Path) -> tuple[int, int]:
-    st = os.stat(path)
+def _stamp(path: StorePath) -> tuple[int, int]:
+    st = os.stat(local_path(path))
     return st.st_size, st.st_mtime_ns
 
 
@@ -125,7 +124,7 @@ def write_index_cache(layout: Layout[Path]) -> None:
         _MTIMES: stamps[:, 1],
         **{_COLUMN + k: np.concatenate([c.columns[k] for c in chunks]) for k in names},
     }
-    atomic_write(layout.index_cache_path, lambda f: np.savez(f, **arrays))
+    atomic_write(layout.index_cache_path, lambda f: np.savez(f, allow_pickle=False, **arrays))
 
 
 def _read_cache(layout: Layout[StorePath]) -> list[ChunkIndex] | None:

@@ -151,7 +151,7 @@ def read_journal(path: StorePath) -> JournalContents:
         payload_offset=np.array(cols[4], dtype=np.int64),
         payload_size=np.array(cols[5], dtype=np.int64),
         payload_crc=np.array(cols[6], dtype=np.uint32),
-        columns={} if values is None else {name: values[name].copy() for name in extra.names},
+        columns={} if values is None else {name: values[name].copy() for name in extra.names or ()},
     )
 
 

@@ -21,7 +21,7 @@ import yaml
 
 from ..errors import CorruptStoreError, StoreNotFoundError
 from .atomic import atomic_write
-from .storage import StorePath, store_path
+from .storage import Location, StorePath, store_path
 
 METADATA_FILENAME = "metadata.yaml"
 STORE_KEY = "__store"
@@ -160,7 +160,7 @@ def local_timezone_name() -> str:
     return link.split(marker, 1)[1] if marker in link else "UTC"
 
 
-def metadata_path(path: str | os.PathLike[str]) -> StorePath:
+def metadata_path(path: Location) -> StorePath:
     """The ``metadata.yaml`` of a store given its directory or the file itself (a local
     path or a URL)."""
     p = store_path(path)
@@ -169,7 +169,7 @@ def metadata_path(path: str | os.PathLike[str]) -> StorePath:
     return p / METADATA_FILENAME
 
 
-def read_metadata(path: str | os.PathLike[str]) -> StoreMetadata:
+def read_metadata(path: Location) -> StoreMetadata:
     """Read and check a store's ``metadata.yaml`` (safe YAML only)."""
     mpath = metadata_path(path)
     try:

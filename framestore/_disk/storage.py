@@ -29,11 +29,11 @@ _INSTALL_HINT = "pip install 'framestore[remote]' (and s3fs for s3:// URLs)"
 _filesystems: dict[tuple[int, str], Any] = {}  # (process id, protocol) -> fsspec filesystem
 
 
-def is_url(location: str | os.PathLike[str]) -> bool:
+def is_url(location: Location) -> bool:
     return isinstance(location, RemotePath) or (isinstance(location, str) and bool(_URL.match(location)))
 
 
-def store_path(location: str | os.PathLike[str]) -> StorePath:
+def store_path(location: Location) -> StorePath:
     """A local path as a :class:`Path`; a URL as a :class:`RemotePath`."""
     if isinstance(location, RemotePath):
         return location
@@ -44,9 +44,9 @@ def store_path(location: str | os.PathLike[str]) -> StorePath:
     return Path(location)
 
 
-def local_path(location: str | os.PathLike[str]) -> Path:
+def local_path(location: Location) -> Path:
     """The local path to write a store at; a URL is refused (remote stores are read-only)."""
-    if is_url(location):
+    if isinstance(location, RemotePath) or is_url(location):
         raise ReadOnlyStoreError(
             f"{location}: a store given by URL is read-only; write it to a local path, then copy it"
         )
@@ -142,13 +142,14 @@ class RemotePath:
             raise ReadOnlyStoreError(
                 f"{self._url}: remote stores are read-only (asked to open with {mode!r})"
             )
-        return self._fs().open(
+        file: IO[bytes] = self._fs().open(
             self._url,
             "rb",
             block_size=REMOTE_BLOCK_SIZE,
             cache_type="blockcache",
             cache_options={"maxblocks": REMOTE_BLOCKS_KEPT},
         )
+        return file
 
     def entries(self) -> list[tuple[str, bool]] | None:
         """(name, is a directory) of what this directory holds, or None where the
@@ -171,6 +172,7 @@ class RemotePath:
 
 
 StorePath = Path | RemotePath
+Location = str | os.PathLike[str] | RemotePath  # a local path or a URL, as given or made a StorePath
 
 
 def list_directory(path: StorePath) -> list[tuple[str, bool]] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ def run_demo(
     frames: int = 300,
     shape: tuple[int, int] = (256, 320),
     chunksize: int = 100,
-    out=print,
+    out: Callable[[str], object] = print,
 ) -> Path:
     """Write ``frames`` synthetic frames to a store, read them back and check each one."""
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="framestore-demo-"))
@@ -73,7 +74,9 @@ def run_demo(
     return path
 
 
-def run_stitch_demo(directory: Path | None = None, receivers: int = 3, frames: int = 200, out=print) -> Path:
+def run_stitch_demo(
+    directory: Path | None = None, receivers: int = 3, frames: int = 200, out: Callable[[str], object] = print
+) -> Path:
     """Generate a wireless-miniscope session recorded by several receivers, each losing
     different packets, stitch it, and show the summary."""
     import warnings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ..codecs import DEFAULT_FORMAT, get_supported_formats
@@ -198,11 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = args.func
+    error_status: int = args.error_status
     try:
-        return args.func(args)
+        return command(args)
     except (FramestoreError, OSError, ValueError) as exc:
         print(f"framestore: error: {exc}", file=sys.stderr)
-        return args.error_status
+        return error_status
 
 
 if __name__ == "__main__":

@@ -42,9 +42,10 @@ def _decode_npy(data: bytearray, spec: ImageSpec) -> np.ndarray | None:
     if image is not None:
         return image
     try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
+        loaded: np.ndarray = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError:
         return None
+    return loaded
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class ImageChunkWriter:
         self._image_path = image_path
         self._codec = codec
         self._journal = JournalWriter(journal_path, {"images": codec.extension, "columns": columns or []})
-        self._rows: list[tuple[int, float]] = []
+        self._rows: list[tuple[int, float, int]] = []
 
     def add(self, image: np.ndarray, frame_number: int, frame_time: float, columns: bytes = b"") -> None:
         k = len(self._rows)

@@ -105,6 +105,7 @@ class VideoChunkWriter:
         self._container = av.open(str(path), "w")
         try:
             stream = self._container.add_stream(codec.encoder, rate=Fraction(fps).limit_denominator(1001))
+            assert isinstance(stream, av.VideoStream)  # every VideoCodec's encoder is a video encoder
             cc = stream.codec_context
             cc.width, cc.height = spec.width, spec.height
             cc.pix_fmt = pix_fmt
@@ -127,7 +128,9 @@ class VideoChunkWriter:
             ) from None
         self._stream = stream
         # the container may keep its own time base (NUT does): index what it stores
-        self._to_stream = Fraction(cc.time_base) / Fraction(stream.time_base)
+        assert stream.time_base is not None  # start_encoding set it
+        self._time_base = stream.time_base
+        self._to_stream = cc.time_base / stream.time_base
         self._journal = JournalWriter(
             journal_path,
             {
@@ -141,7 +144,7 @@ class VideoChunkWriter:
             },
         )
         self._pending: dict[int, tuple[int, float, bytes]] = {}
-        self._rows: list[tuple[int, float, int, bool]] = []
+        self._rows: list[tuple[int, float, int, bool, int]] = []
         self._count = 0
 
     def add(self, image: np.ndarray, frame_number: int, frame_time: float, columns: bytes = b"") -> None:
@@ -161,7 +164,7 @@ class VideoChunkWriter:
         # gray image into a YUV format: the image is the luma, chroma is neutral
         frame = av.VideoFrame(spec.width, spec.height, pix_fmt)
         for i, plane in enumerate(frame.planes):
-            rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+            rows = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
             if i == 0:
                 rows[:, : spec.width] = image
             else:
@@ -180,7 +183,7 @@ class VideoChunkWriter:
         """Mux an already encoded frame (stream time base pts), as recovery does."""
         packet = av.Packet(payload)
         packet.pts = packet.dts = pts
-        packet.time_base = self._stream.time_base
+        packet.time_base = self._time_base
         packet.stream = self._stream
         packet.is_keyframe = keyframe
         crc = zlib.crc32(payload)
@@ -192,8 +195,9 @@ class VideoChunkWriter:
     def extradata(self) -> bytes:
         return bytes(self._stream.codec_context.extradata or b"")
 
-    def _emit(self, packets: list[av.Packet]) -> None:
+    def _emit(self, packets: list[av.Packet[av.VideoStream]]) -> None:
         for packet in packets:
+            assert packet.pts is not None  # the encoder stamps each packet with its frame's pts
             frame_number, frame_time, columns = self._pending.pop(int(packet.pts))
             pts = math.floor(packet.pts * self._to_stream + Fraction(1, 2))  # as av_rescale_q
             keyframe = bool(packet.is_keyframe)
@@ -259,12 +263,12 @@ def frame_to_array(frame: av.VideoFrame, spec: ImageSpec, via_bgr: bool = False)
         if name != "gray16le":
             frame = frame.reformat(format="gray16le")
         plane = frame.planes[0]
-        rows = np.frombuffer(plane, np.uint16).reshape(plane.height, plane.line_size // 2)
-        return rows[:, : spec.width].copy()
+        words = np.frombuffer(memoryview(plane), np.uint16).reshape(plane.height, plane.line_size // 2)
+        return words[:, : spec.width].copy()
     if name not in _LUMA_FIRST:
         frame = frame.reformat(format="gray")
     plane = frame.planes[0]
-    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    rows = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
     return rows[:, : spec.width].copy()
 
 
@@ -444,9 +448,9 @@ class JournalVideoReader(_DecodingReader):
         super().__init__(str(journal.path), spec, journal.pts, journal.keyframe)
         self._journal = journal
 
-    def _decoder(self) -> av.CodecContext:
+    def _decoder(self) -> av.VideoCodecContext:
         header = self._journal.header
-        ctx = av.CodecContext.create(header["decoder"], "r")
+        ctx: av.VideoCodecContext = av.CodecContext.create(header["decoder"], "r")
         ctx.width, ctx.height = header["width"], header["height"]
         ctx.pix_fmt = header["pix_fmt"]  # raw video has nothing else to tell it
         if header.get("codec_tag"):
@@ -462,7 +466,7 @@ class JournalVideoReader(_DecodingReader):
         return self._generate(ctx, start, payloads)
 
     def _generate(
-        self, ctx: av.CodecContext, start: int, payloads: list[bytes]
+        self, ctx: av.VideoCodecContext, start: int, payloads: list[bytes]
     ) -> Iterator[tuple[int, av.VideoFrame]]:
         for offset, payload in enumerate(payloads):
             packet = av.Packet(payload)

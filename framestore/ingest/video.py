@@ -34,6 +34,7 @@ def import_video(
         with av.open(str(video)) as container:
             stream = container.streams.video[0]
             pts = [p.pts for p in container.demux(stream) if p.size and p.pts is not None]
+            assert stream.time_base is not None  # demuxers give every stream a time base
             time_base = float(stream.time_base)
             height, width = stream.codec_context.height, stream.codec_context.width
             pix_fmt = stream.codec_context.pix_fmt or ""

@@ -134,7 +134,8 @@ def choose(scores: dict[str, np.ndarray]) -> tuple[int, str]:
 
 def _count(mask: np.ndarray) -> np.ndarray:
     """True values per copy of a (copies, rows, columns) mask."""
-    return np.count_nonzero(mask.reshape(len(mask), -1), axis=1)
+    counts: np.ndarray = np.count_nonzero(mask.reshape(len(mask), -1), axis=1)
+    return counts
 
 
 def _sobel_magnitude(gray: np.ndarray) -> np.ndarray:

@@ -43,7 +43,7 @@ def synthetic_frame(
     if len(shape) == 3:
         img = np.stack([img, 255 - img, np.roll(img, w // 5, axis=1)], axis=-1)
         _draw_barcode(img, frame_number)
-    out = img.astype(np.uint8)
+    out: np.ndarray = img.astype(np.uint8)
     if np.dtype(dtype) == np.uint16:
         out = out.astype(np.uint16) * 257 + rng.integers(0, 200, out.shape, dtype=np.uint16)
     return out
@@ -97,5 +97,5 @@ def frame_times_for(
 ) -> np.ndarray:
     """Unix times for ``frame_numbers`` at ``fps``, with a little jitter."""
     rng = np.random.default_rng(seed + 1)
-    base = t0 + (frame_numbers - frame_numbers[0]) / fps
+    base: np.ndarray = t0 + (frame_numbers - frame_numbers[0]) / fps
     return base + rng.uniform(0, 0.2 / fps, len(frame_numbers))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -85,7 +86,7 @@ def make_session(
         stop = frames - (int(rng.integers(0, 6)) if r != 1 else 0)
         loss_state = False
         info = ReceiverTruth(stem)
-        records: list[dict] = []
+        records: list[dict[str, Any]] = []
         video_frames: list[np.ndarray] = []
         recv_index = 0
         stall_until = last_t = -1.0

@@ -8,6 +8,7 @@ from typing import Any
 
 from .._disk.index import fps_from_times
 from .._disk.metadata import METADATA_FILENAME
+from .._disk.storage import RemotePath, StorePath
 from ..core.reader import StoreReader
 
 
@@ -37,7 +38,7 @@ def store_info(store: StoreReader) -> dict[str, Any]:
         "fps_measured": round(fps_from_times(times, float("nan")), 4) if n > 1 else None,
         "fps_nominal": store.fps,
         "bytes_on_disk": size,
-        "bytes_per_frame": round(size / n, 1) if n else None,
+        "bytes_per_frame": round(size / n, 1) if n and size is not None else None,
         "frame_columns": list(md.frame_columns),
         "uuid": store.uuid,
         "created_utc": md.created_utc or None,
@@ -46,8 +47,10 @@ def store_info(store: StoreReader) -> dict[str, Any]:
     }
 
 
-def disk_usage(path: Path) -> int:
-    """Bytes of every file under ``path``."""
+def disk_usage(path: StorePath) -> int | None:
+    """Bytes of every file under ``path``; None for a store read by URL."""
+    if isinstance(path, RemotePath):
+        return None
     total = 0
     for root, _, files in os.walk(path):
         for name in files:
@@ -123,7 +126,9 @@ def _duration(seconds: float) -> str:
     return f"{int(h)}:{int(m):02d}:{s:06.3f} ({seconds:.3f} s)"
 
 
-def _size(n: int) -> str:
+def _size(n: int | None) -> str:
+    if n is None:
+        return "unknown (read by URL)"
     value, unit = float(n), "bytes"
     for bigger in ("kB", "MB", "GB", "TB"):
         if value < 1000:

@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .._disk.storage import StorePath
 from ..core.reader import StoreReader
 from ..core.worker_readers import open_reader
 from ..parallel.tasks import run_ordered
@@ -68,7 +69,7 @@ class Check:
 class QCReport:
     """Every check of one store, and the series the plots show."""
 
-    path: Path
+    path: StorePath
     frames: int
     pixels_checked: bool
     checks: list[Check]
@@ -161,7 +162,9 @@ def _places(indexes: np.ndarray, numbers: np.ndarray, **columns: np.ndarray) -> 
     return rows
 
 
-def _count_check(name: str, found: np.ndarray, limit: float, summary: str, where: list[dict]) -> Check:
+def _count_check(
+    name: str, found: np.ndarray, limit: float, summary: str, where: list[dict[str, Any]]
+) -> Check:
     return Check(name, len(found) <= limit, float(len(found)), limit, len(found), summary, where)
 
 

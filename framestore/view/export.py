@@ -61,7 +61,8 @@ def clip(
             padded = cv2.copyMakeBorder(
                 view, 0, h % 2, 0, w % 2, cv2.BORDER_CONSTANT, value=render.BACKGROUND
             )
-            frame = av.VideoFrame.from_ndarray(padded, format="bgr24")
+            # cv2's stubs do not carry the dtype through: padded is uint8 like the view
+            frame = av.VideoFrame.from_ndarray(padded, format="bgr24")  # type: ignore[arg-type]
             frame.pts = k
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))

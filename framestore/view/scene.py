@@ -70,7 +70,8 @@ class Scene:
         return max(1, round(h * self.scale)), max(1, round(w * self.scale))
 
     def _frame(self, store: StoreReader, frame_index: int) -> np.ndarray:
-        return store.get_frames([frame_index], roi=self.roi)[0]
+        frame: np.ndarray = store.get_frames([frame_index], roi=self.roi)[0]
+        return frame
 
     def _show(self, name: str, image: np.ndarray) -> np.ndarray:
         return render.to_display(image, self.contrasts[name])

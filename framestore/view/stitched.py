@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .._disk.metadata import METADATA_FILENAME
+from .._disk.storage import seekable
 from ..core.reader import StoreReader
 from ..errors import FramestoreError, StoreWarning
 from ..sessions.stitch import SCORES_FILE
@@ -33,7 +34,7 @@ class Stitched:
         derived = store.metadata.derived_from
         if not derived or "sources" not in derived or not path.is_file():
             return None
-        scores = pd.read_csv(path)
+        scores = pd.read_csv(seekable(path))
         if len(scores) != len(store) or not np.array_equal(scores["frame_number"], store.frame_numbers):
             warnings.warn(f"{path}: does not list the store's frames; not shown", StoreWarning, stacklevel=2)
             return None

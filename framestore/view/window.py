@@ -66,7 +66,7 @@ class Window:
         _use_system_fonts()
         cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
         cv2.createTrackbar("frame", self.title, 0, max(1, len(self.player) - 1), self._on_trackbar)
-        shown: tuple | None = None
+        shown: tuple[int, str] | None = None
         try:
             while True:
                 position = self.player.tick()
