@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+
+from .storage import StorePath
 
 CHUNK_SHA256 = "chunk.sha256"
 CHUNK_BYTES = "chunk.bytes"
@@ -41,15 +42,14 @@ class ChunkChecksum:
         return cls(str(digest), int(size))
 
 
-def checksum_files(paths: Iterable[Path]) -> ChunkChecksum:
-    """SHA-256 and total size of ``paths`` read in order (``OSError`` if one is missing)."""
+def checksum_files(paths: Iterable[StorePath]) -> ChunkChecksum:
+    """SHA-256 and total size of ``paths`` (local or remote) read in order (``OSError`` if
+    one is missing)."""
     digest = hashlib.sha256()
     size = 0
-    buffer = bytearray(_BLOCK)
-    view = memoryview(buffer)
     for path in paths:
-        with open(path, "rb", buffering=0) as f:
-            while n := f.readinto(buffer):
-                digest.update(view[:n])
-                size += n
+        with path.open("rb") as f:
+            while block := f.read(_BLOCK):
+                digest.update(block)
+                size += len(block)
     return ChunkChecksum(digest.hexdigest(), size)

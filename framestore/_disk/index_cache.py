@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import zipfile
 from collections.abc import Collection
+from pathlib import Path
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from .index import ChunkIndex, checked_chunk_index, load_npz_index, load_yaml_in
 from .journal import read_journal
 from .layout import Layout
 from .npzio import read_npz
-from .storage import RemotePath, StorePath
+from .storage import RemotePath, StorePath, local_path
 
 _NUMBERS, _COUNTS, _SIZES, _MTIMES = "chunk_number", "chunk_count", "stamp_size", "stamp_mtime_ns"
 _COLUMN = "column:"

@@ -286,7 +286,7 @@ class Dataset:
         computed and, with ``write``, saved (with ``alignment_map.json`` saying what from)."""
         by = checked_mode("by", by, BY)
         names = list(names) if names is not None else list(self._recordings)
-        stamp = {
+        stamp: dict[str, Any] = {
             "by": by,
             "tolerance": tolerance,
             "stores": {n: _fingerprint(self._store(n)) for n in names},
@@ -360,10 +360,10 @@ class Dataset:
         if recording is not None:
             table = table[table["recording"] == recording]
         segments = []
-        for r in table.itertuples(index=False):
-            by = checked_mode("by", str(r.by), BY)
-            start, stop = _bound(r.start, by), _bound(r.stop, by)
-            segments.append(Segment(str(r.recording), str(r.label), start, stop, by))
+        for r in table.to_dict("records"):
+            by = checked_mode("by", str(r["by"]), BY)
+            start, stop = _bound(r["start"], by), _bound(r["stop"], by)
+            segments.append(Segment(str(r["recording"]), str(r["label"]), start, stop, by))
         return segments
 
     def _segments_table(self) -> pd.DataFrame:

@@ -128,7 +128,7 @@ def _extra_by_frame(source: StoreReader) -> dict[int, list[dict[str, Any]]]:
     extra = source.get_extra_data()
     by_frame: dict[int, list[dict[str, Any]]] = {}
     for record in extra.to_dict("records") if len(extra) else []:
-        values = {k: v for k, v in record.items() if k not in _FRAME_KEYS and not _missing(v)}
+        values = {str(k): v for k, v in record.items() if k not in _FRAME_KEYS and not _missing(v)}
         by_frame.setdefault(int(record["frame_index"]), []).append(values)
     return by_frame
 
