@@ -6,6 +6,7 @@ position (``Scene``), and reads the frame number from the synthetic frame's barc
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from framestore.testing.frames import frame_numbers_with_gaps, frame_times_for, 
 from framestore.view import Scene, render
 from framestore.view.cli import open_paths
 from framestore.view.window import fit_limit
+from framestore.view.x11 import XDisplay
 
 pytestmark = pytest.mark.skipif(
     bool(missing_tools()),
@@ -329,3 +331,16 @@ def test_two_stores_side_by_side(xserver, numbers, tmp_path) -> None:
         viewer.quit()
     finally:
         viewer.kill()
+
+
+def test_x_display(xserver) -> None:
+    display = XDisplay.open(xserver.display)
+    assert display is not None
+    try:
+        assert display.screen_size() == xserver.screen
+        assert display.find_window("framestore-view: no such window", os.getpid()) is None
+        display.watch_keys(0x7FFFFF)  # no such window: X's BadWindow error must not end the process
+        assert display.keys() == []
+    finally:
+        display.close()
+    assert XDisplay.open(":4242") is None  # no X server there

@@ -43,6 +43,26 @@ class _XEvent(ctypes.Union):
     _fields_ = [("type", ctypes.c_int), ("key", _XKeyEvent), ("pad", ctypes.c_long * 24)]
 
 
+_ErrorHandler = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+_handler: dict[str, object] = {}  # the installed error handler (kept alive) and the one before it
+
+
+def _ignore_errors_on(lib: ctypes.CDLL, connection: int) -> None:
+    """Xlib's default error handler ends the process; a window that closes while we look
+    at it (BadWindow) must not end the viewer. Errors on other connections go to the
+    handler there was before."""
+    previous = ctypes.c_void_p()
+
+    def handler(display: int | None, event: int | None) -> int:
+        if display == connection or not previous.value:
+            return 0
+        return int(_ErrorHandler(previous.value)(display, event))
+
+    callback = _ErrorHandler(handler)
+    previous.value = lib.XSetErrorHandler(callback)
+    _handler.update(callback=callback, previous=previous)
+
+
 def _load() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("X11")
     try:
@@ -53,6 +73,8 @@ def _load() -> ctypes.CDLL | None:
     lib.XOpenDisplay.restype = ptr
     lib.XOpenDisplay.argtypes = [ctypes.c_char_p]
     lib.XCloseDisplay.argtypes = [ptr]
+    lib.XSetErrorHandler.restype = ptr
+    lib.XSetErrorHandler.argtypes = [_ErrorHandler]
     lib.XDefaultScreen.argtypes = [ptr]
     lib.XDisplayWidth.argtypes = [ptr, ctypes.c_int]
     lib.XDisplayHeight.argtypes = [ptr, ctypes.c_int]
@@ -96,7 +118,10 @@ class XDisplay:
         if lib is None:
             return None
         connection = lib.XOpenDisplay(name.encode() if name else None)
-        return cls(lib, connection) if connection else None
+        if not connection:
+            return None
+        _ignore_errors_on(lib, connection)
+        return cls(lib, connection)
 
     def close(self) -> None:
         if self._conn:
