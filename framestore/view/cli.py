@@ -35,6 +35,8 @@ KEYS_HELP = """keys:
   + / -            play faster / slower
   c                auto contrast on / held at the current range
   q / Esc          quit
+mouse:
+  click or drag on the timeline strip (under the status bar) to go there
 """
 
 
