@@ -1,6 +1,7 @@
-"""The viewer's window: OpenCV highgui, a trackbar to scrub, the keyboard.
+"""The viewer's window: OpenCV highgui, the timeline strip to scrub, the keyboard.
 
-Only this module opens a window; everything it shows is drawn by ``Scene.render``.
+Only this module opens a window; everything it shows is drawn by ``Scene.view``. Keys
+come from the X display (``x11``) when there is one, else from ``cv2.waitKeyEx``.
 """
 
 from __future__ import annotations
