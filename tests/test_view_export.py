@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import av
 import cv2
 import numpy as np
@@ -82,3 +86,64 @@ def test_errors_and_no_display(store_path, tmp_path, capsys, monkeypatch):
     assert len(err) == 1 and "no display available" in err[0] and "--export" in err[0]
     assert display_problem({}) == "DISPLAY is not set"
     assert "cannot reach" in display_problem({"DISPLAY": ":4242"})
+
+
+def test_export_shows_a_damaged_frame(store_path, tmp_path, capsys):
+    damaged = store_path / "000000" / "000012.npy"  # frame_number 512
+    data = bytearray(damaged.read_bytes())
+    data[-1] ^= 0xFF
+    damaged.write_bytes(data)
+    clip = tmp_path / "clip.mp4"
+    assert main([str(store_path), "--export", str(clip), "--start", "510", "--stop", "514"]) == 0
+    out = capsys.readouterr().out
+    assert "5 frames" in out and "1 damaged frame(s) shown as DAMAGED, first cam frame_index 12" in out
+    assert "000012.npy" in out and "CRC32" in out
+    with av.open(str(clip)) as container:
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    top = render.LINE_HEIGHT
+    assert [read_barcode(f[top : top + SHAPE[0], : SHAPE[1]]) for f in frames[3:]] == [513, 514]
+    sheet = tmp_path / "sheet.png"
+    assert (
+        main([str(store_path), "--export", str(sheet), "--frames", "1", "--start", "512", "--stop", "512"])
+        == 0
+    )
+    scene = Scene({"cam": framestore.new_for_filename(store_path)})
+    expected = scene.render(12)
+    assert ("cam", 12) in scene.damaged
+    np.testing.assert_array_equal(cv2.imread(str(sheet)), expected)  # the DAMAGED panel, exactly
+
+
+def run_view(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "framestore.view", *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env={**os.environ, "DISPLAY": ""}
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--start", "99999999"],
+            "--start 99999999: frame_number 99999999 is outside the recording (frame_number 500..559)",
+        ),
+        (["--stop", "499"], "--stop 499: frame_number 499 is outside the recording (frame_number 500..559)"),
+        (["--start", "25:00:00"], "--start 25:00:00: not a time of day (hour must be in 0..23)"),
+        (["--stop", "+4"], "--stop +4: outside the recording, which runs from "),
+        (["--start", "540", "--stop", "510"], "--stop 510 comes before --start 540"),
+    ],
+)
+def test_start_and_stop_outside_the_recording(store_path, tmp_path, options, message):
+    clip = tmp_path / "x.mp4"
+    done = run_view(str(store_path), "--export", str(clip), *options)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"framestore-view: error: {message}"), done.stderr
+    assert not clip.exists()
+
+
+def test_start_and_stop_at_the_ends_of_the_recording(store_path, tmp_path):
+    clip = tmp_path / "x.mp4"
+    done = run_view(str(store_path), "--export", str(clip), "--start", "+2.9", "--stop", "559")
+    assert done.returncode == 0, done.stderr  # the last frame is 2.95 s after the first
+    assert "2 frames" in done.stdout

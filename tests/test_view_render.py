@@ -164,3 +164,134 @@ def test_stitched_store_read_by_url(stitched):
     with framestore.new_for_filename(store.path.as_uri()) as remote:
         record = Stitched.of(remote)
         assert record is not None and record.scores.equals(scores)
+
+
+def test_timeline_strip_and_clicks():
+    spans = [render.Span(20, 39, "reach"), render.Span(60, 79, "groom")]
+    strip = render.timeline_strip(408, 101, 50, spans)
+    assert strip.shape == (render.STRIP_HEIGHT, 408, 3)
+    row = strip[render.STRIP_HEIGHT // 2 - 6]  # above the track: only spans and the marker
+    colors = {label: render.SEGMENT_COLORS[k] for k, label in enumerate(["groom", "reach"])}
+    # the track runs from x=8 to x=399: 100 steps of 3.92 pixels
+    assert tuple(row[render.position_at(8 + 30 * 392 // 100, 101, 408) * 392 // 100 + 8]) == colors["reach"]
+    assert tuple(row[8 + 70 * 392 // 100]) == colors["groom"]
+    assert tuple(row[8 + 10 * 392 // 100]) == render.BACKGROUND  # no segment there
+    marker = np.flatnonzero((strip == render.MARKER_COLOR).all(axis=2).all(axis=0))
+    assert marker.tolist() == [203, 204, 205]  # 3 pixels wide, centred on position 50
+    assert render.position_at(204, 101, 408) == 50
+    assert render.position_at(0, 101, 408) == 0 and render.position_at(407, 101, 408) == 100  # clamped
+    assert [render.position_at(8 + round(p * 392 / 100), 101, 408) for p in range(101)] == list(range(101))
+    labelled = render.timeline_strip(408, 101, 0, [render.Span(20, 80, "a long enough segment")])
+    unlabelled = render.timeline_strip(408, 101, 0, [render.Span(20, 22, "a long enough segment")])
+    band = labelled[:, 8 + 20 * 392 // 100 + 2 : 8 + 80 * 392 // 100]
+    assert (band == render.TEXT_COLOR).all(axis=2).any()  # its label is written in it
+    band = unlabelled[:, 8 + 20 * 392 // 100 : 8 + 22 * 392 // 100]
+    assert not (band == render.TEXT_COLOR).all(axis=2).any()  # too narrow for its label
+
+
+def test_damaged_panel_and_wrap():
+    error = "/data/session1/cam0/000003/000017.png: fails its CRC32 check: the file is damaged"
+    p = render.damaged_panel("cam0 DAMAGED", (120, 200), error)
+    assert p.shape == (120 + render.LINE_HEIGHT, 200, 3)
+    orange = (p == render.DAMAGED_COLOR).all(axis=2)
+    assert orange[render.LINE_HEIGHT].all() and orange[-1].all()  # outlined
+    lines = render.wrap(error, 200)
+    assert len(lines) > 1 and "".join(lines).replace(" ", "") == error.replace(" ", "")
+    assert all(render.text_width(line) <= 200 for line in lines)
+    assert render.wrap("x" * 200, 60)[0] == "x" * len(render.wrap("x" * 200, 60)[0])  # a long word is cut
+    assert all(render.text_width(line) <= 60 for line in render.wrap("x" * 200, 60))
+    assert not np.array_equal(p, render.missing_panel("cam0 DAMAGED", (120, 200)))
+
+
+def test_fit_and_fit_size():
+    image = np.full((100, 400, 3), 9, np.uint8)
+    fitted = render.fit(image, (200, 200))
+    assert fitted.shape == (200, 200, 3)
+    assert (fitted[:50] == 9).all() and (fitted[50:] == render.BACKGROUND).all()  # halved, padded below
+    np.testing.assert_array_equal(render.fit(image, (400, 100)), image)  # already that size
+    # a view that fits is left at its size; one that does not is shrunk, the bars kept
+    assert render.fit_size((700, 100), 84, (1264, 728)) == (700, 184)
+    w, h = render.fit_size((1280, 1000), 84, (1264, 728))
+    assert h == 728 and w == round(1280 * (728 - 84) / 1000) and w <= 1264
+    assert render.fit_size((3000, 100), 84, (1264, 728)) == (1264, round(100 * 1264 / 3000) + 84)
+    assert render.fit_size((100, 50), 84, (1264, 728))[0] == render.MIN_WIDTH
+
+
+def test_scene_view_at_a_size(tmp_path):
+    store = write_store(tmp_path / "cam", list(range(100, 110)))
+    scene = Scene({"cam": store})
+    natural = scene.view(3, "paused")
+    assert natural.shape[0] == SHAPE[0] + render.LINE_HEIGHT + scene.bars_height()
+    np.testing.assert_array_equal(natural[: -render.STRIP_HEIGHT], scene.render(3, "paused"))
+    np.testing.assert_array_equal(
+        natural[-render.STRIP_HEIGHT :], render.timeline_strip(render.MIN_WIDTH, 10, 3)
+    )
+    big = scene.view(3, "paused", (900, 500))
+    assert big.shape == (500, 900, 3)
+    assert big[-render.STRIP_HEIGHT :].shape[1] == 900  # the strip spans the window
+    rows = 500 - scene.bars_height()
+    body = scene.body(3)
+    np.testing.assert_array_equal(big[:rows], render.fit(body, (900, rows)))  # panels scaled up
+    status = big[rows : rows + render.LINE_HEIGHT]
+    np.testing.assert_array_equal(status, render.text_strip(scene.lines(3)[0], 900))  # text kept sharp
+
+
+def test_contrast_range_in_the_status_bar(tmp_path):
+    deep = write_store(tmp_path / "deep", list(range(100, 110)), dtype=np.uint16)
+    scene = Scene({"deep": deep})
+    low, high = render.Contrast().range_of(deep[4])
+    scene.body(4)
+    assert scene.lines(4)[1] == f"contrast   {low:g}..{high:g} auto"
+    assert Scene({"deep": deep}).lines(4)[1] == scene.lines(4)[1]  # the same without drawing first
+    assert Scene({"deep": deep}, contrast="100,4000").lines(4)[1] == "contrast   100..4000 fixed"
+    eight = write_store(tmp_path / "eight", list(range(100, 110)))
+    assert len(Scene({"eight": eight}).lines(4)) == 1  # 8-bit frames are shown as stored
+    both = Scene(named_stores([eight, deep]))
+    assert both.lines(4)[1] == f"contrast   deep {low:g}..{high:g} auto"
+    scene.toggle_contrast(4)  # held at this frame's range
+    assert scene.lines(7)[1] == f"contrast   {low:g}..{high:g} fixed"
+
+
+def test_damaged_frame_is_a_panel(tmp_path):
+    store = write_store(tmp_path / "cam", list(range(100, 110)))
+    damaged = store.path / "000000" / "000004.npy"
+    data = bytearray(damaged.read_bytes())
+    data[-1] ^= 0xFF
+    damaged.write_bytes(data)
+    scene = Scene({"cam": framestore.new_for_filename(store.path)})
+    body = scene.body(4)
+    error = scene.damaged[("cam", 4)]
+    assert str(damaged) in error and "CRC32" in error
+    np.testing.assert_array_equal(body, render.damaged_panel("cam DAMAGED", SHAPE, error))
+    assert read_barcode(frame_of(scene.body(5))) == 105  # the next frame reads as usual
+    auto = Scene({"cam": framestore.new_for_filename(store.path)}, contrast="auto")
+    assert auto.toggle_contrast(4) is False and auto.contrasts["cam"].auto  # no range to hold; no error
+
+
+def test_dataset_opens_with_its_segments(tmp_path):
+    from framestore.sessions.dataset import Dataset
+    from framestore.view.cli import open_paths
+
+    root = tmp_path / "session"
+    write_store(root / "cam0", list(range(100, 130)))
+    write_store(root / "cam1", [n for n in range(100, 130) if n != 105])
+    write_store(tmp_path / "other" / "cam0", list(range(100, 130)))
+    dataset = Dataset.from_directory(root)
+    dataset.add_segment("cam1", "reach", 104, 110, by="frame_number")
+    t = float(dataset.recordings["cam0"].frame_times[20])
+    dataset.add_segment("cam0", "groom", t, t + 0.19, by="frame_time")  # 6 frames at 30 fps
+    stores, segments = open_paths([root, tmp_path / "other" / "cam0"])
+    assert list(stores) == ["cam0", "cam1", "cam0_2"]  # the dataset's stores, then the store
+    assert [(s.recording, s.label) for s in segments] == [("cam1", "reach"), ("cam0", "groom")]
+    scene = Scene(stores, segments=segments)
+    assert [s for s, _ in scene.segments] == [render.Span(4, 9, "reach"), render.Span(20, 25, "groom")]
+    assert scene.lines(4)[-1] == "segment   reach (cam1)"
+    assert scene.lines(12)[-1] == "segment   -"
+    assert scene.lines(21)[-1] == "segment   groom (cam0)"
+    strip = scene.view(4, "")[-render.STRIP_HEIGHT :]
+    np.testing.assert_array_equal(
+        strip, render.timeline_strip(strip.shape[1], 30, 4, [s for s, _ in scene.segments])
+    )
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(framestore.StoreNotFoundError, match="neither a store nor a dataset"):
+        open_paths([tmp_path / "empty"])

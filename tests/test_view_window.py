@@ -6,6 +6,7 @@ position (``Scene``), and reads the frame number from the synthetic frame's barc
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -19,9 +20,12 @@ import pytest
 from xdisplay import XServer, find, missing_tools
 
 import framestore
-from framestore.sessions.align import named_stores
+from framestore.sessions.dataset import Dataset
 from framestore.testing.frames import frame_numbers_with_gaps, frame_times_for, read_barcode, synthetic_frame
 from framestore.view import Scene, render
+from framestore.view.cli import open_paths
+from framestore.view.window import fit_limit
+from framestore.view.x11 import XDisplay
 
 pytestmark = pytest.mark.skipif(
     bool(missing_tools()),
@@ -31,8 +35,8 @@ SHAPE = (96, 128)
 FRAMES = 150
 
 
-def write_store(path: Path, numbers: np.ndarray, shape: tuple[int, ...] = SHAPE) -> Path:
-    with framestore.new_for_format("npy", path, imgshape=shape, chunksize=60) as writer:
+def write_store(path: Path, numbers: np.ndarray, shape: tuple[int, ...] = SHAPE, fmt: str = "npy") -> Path:
+    with framestore.new_for_format(fmt, path, imgshape=shape, chunksize=60) as writer:
         for n, t in zip(numbers, frame_times_for(numbers, fps=30.0), strict=True):
             writer.add_image(synthetic_frame(int(n), shape), int(n), float(t))
     return path
@@ -51,13 +55,19 @@ def numbers() -> np.ndarray:
 
 
 class Viewer:
-    """A framestore-view process on the test display, and what it should show."""
+    """A framestore-view process on the test display, and what it should show: the view
+    as large as the Scene draws it, shrunk to fit the screen."""
 
     def __init__(self, xserver: XServer, paths: list[Path], tmp_path: Path) -> None:
         self.x = xserver
         self.tmp_path = tmp_path
         self.origin: tuple[int, int] | None = None
-        self.scene = Scene(named_stores([framestore.new_for_filename(p) for p in paths]))
+        stores, segments = open_paths(paths)
+        self.scene = Scene(stores, segments=segments)
+        body = self.scene.body(0)
+        natural = (max(body.shape[1], render.MIN_WIDTH), body.shape[0])
+        self.size = render.fit_size(natural, self.scene.bars_height(), fit_limit(xserver.screen))
+        self.scaled = self.size[1] - self.scene.bars_height() != body.shape[0]
         args = [sys.executable, "-m", "framestore.view", *map(str, paths), "--save-dir", str(tmp_path)]
         self.process = subprocess.Popen(
             args, env=xserver.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -90,10 +100,17 @@ class Viewer:
             time.sleep(0.1)
 
     def expected(self, position: int) -> np.ndarray:
-        """The frame panels and the first status line at ``position``, as drawn."""
-        body = self.scene.body(position)
-        width = max(body.shape[1], render.MIN_WIDTH)
-        return render.compose(body, self.scene.lines(position)[:1])[:, :width]
+        """The frame panels and the status lines but the playback line at ``position``, as drawn."""
+        rows = self.size[1] - render.STRIP_HEIGHT - render.LINE_HEIGHT
+        return self.scene.view(position, "", self.size)[:rows]
+
+    def strip(self, position: int) -> np.ndarray:
+        """The timeline strip at the bottom of the window at ``position``."""
+        return self.scene.view(position, "", self.size)[-render.STRIP_HEIGHT :]
+
+    def geometry(self) -> dict[str, int]:
+        out = self.x.xdotool("getwindowgeometry", "--shell", self.window)
+        return {k: int(v) for k, v in (line.split("=") for line in out.split())}
 
     def view_at(self, shot: np.ndarray) -> np.ndarray:
         assert self.origin is not None
@@ -105,8 +122,8 @@ class Viewer:
         return np.array_equal(self.view_at(shot), self.expected(position))
 
     def describe(self, shot: np.ndarray) -> str:
-        if self.origin is None:
-            return "no view found"
+        if self.origin is None or self.scaled:
+            return "no view found" if self.origin is None else "another view"
         frame = self.view_at(shot)[render.LINE_HEIGHT : render.LINE_HEIGHT + SHAPE[0], : SHAPE[1]]
         return f"it shows a frame with barcode {read_barcode(frame)}"
 
@@ -115,14 +132,18 @@ class Viewer:
         for k in keys:
             self.x.xdotool("key", k)
 
-    def type(self, text: str) -> None:
+    def type(self, text: str, delay_ms: int = 30) -> None:
         self.x.xdotool("windowfocus", "--sync", self.window)
-        self.x.xdotool("type", "--delay", "30", text)
+        self.x.xdotool("type", "--delay", str(delay_ms), text)
 
     def expect(self, position: int) -> None:
         self._wait_until(lambda shot: self.shows(shot, position), f"position {position}")
-        frame = self.view_at(self.x.screenshot())[render.LINE_HEIGHT :, : SHAPE[1]][: SHAPE[0]]
-        assert read_barcode(frame) == self.scene.timeline.frame_number(position)
+        damaged = any(
+            (n, i) in self.scene.damaged for n, i in self.scene.timeline.frame_indexes(position).items()
+        )
+        if not self.scaled and not damaged:
+            frame = self.view_at(self.x.screenshot())[render.LINE_HEIGHT :, : SHAPE[1]][: SHAPE[0]]
+            assert read_barcode(frame) == self.scene.timeline.frame_number(position)
 
     def position_shown(self) -> int:
         """The position whose view is on screen now (found from the frame's barcode)."""
@@ -197,29 +218,97 @@ def test_play_and_scrub(viewer: Viewer) -> None:
     assert 10 <= played < FRAMES - 1  # about 30 frames a second at the recorded pace
     viewer.key("Home")
     viewer.expect(0)
-    # drag the trackbar's handle (the left end of the slider below the view) to its middle
-    shot = viewer.x.screenshot()
-    geometry = dict(
-        line.split("=") for line in viewer.x.xdotool("getwindowgeometry", "--shell", viewer.window).split()
-    )
-    left, top = int(geometry["X"]), int(geometry["Y"])
-    bottom, right = top + int(geometry["HEIGHT"]), left + int(geometry["WIDTH"])
-    view_bottom = viewer.origin[1] + viewer.scene.render(0, "").shape[0]
-    band = shot[view_bottom:bottom, left:right].astype(int)
-    background = np.median(band.reshape(-1, 3), axis=0)
-    ys, xs = np.nonzero(np.abs(band - background).sum(axis=2) > 60)
-    assert len(xs), "no trackbar below the view"
-    y = view_bottom + int(np.median(ys))
-    x0, x1 = left + int(xs.min()), left + int(xs.max())
-    viewer.x.xdotool("mousemove", str(x0 + 4), str(y), "mousedown", "1")
-    for x in np.linspace(x0 + 4, (x0 + x1) // 2, 8).astype(int):
-        viewer.x.xdotool("mousemove", str(x), str(y))
+    # the timeline strip: at the bottom of the window, as wide as the window
+    window = viewer.geometry()
+    x0, y0 = find(viewer.x.screenshot(), viewer.strip(0))
+    assert (x0, y0) == (window["X"], window["Y"] + window["HEIGHT"] - render.STRIP_HEIGHT)
+    assert viewer.strip(0).shape[1] == window["WIDTH"] == viewer.size[0]
+    y = y0 + render.STRIP_HEIGHT // 2
+    click = window["WIDTH"] * 3 // 4  # a click goes to that point of the recording
+    viewer.x.xdotool("mousemove", str(x0 + click), str(y), "click", "1")
+    clicked = render.position_at(click, FRAMES, window["WIDTH"])
+    assert 3 * FRAMES // 4 - 2 <= clicked <= 3 * FRAMES // 4 + 2
+    viewer.expect(clicked)
+    # drag from the start of the track to its middle
+    start = render.STRIP_MARGIN
+    viewer.x.xdotool("mousemove", str(x0 + start), str(y), "mousedown", "1")
+    for x in np.linspace(start, window["WIDTH"] // 2, 8).astype(int):
+        viewer.x.xdotool("mousemove", str(x0 + x), str(y))
         time.sleep(0.05)
     viewer.x.xdotool("mouseup", "1")
-    time.sleep(0.5)
-    scrubbed = viewer.position_shown()
-    assert FRAMES // 4 < scrubbed < 3 * FRAMES // 4
+    viewer.expect(render.position_at(window["WIDTH"] // 2, FRAMES, window["WIDTH"]))
     viewer.quit()
+
+
+def test_resized_by_the_user(viewer: Viewer) -> None:
+    viewer.expect(0)
+    assert not viewer.scaled and viewer.geometry()["WIDTH"] == viewer.size[0]
+    viewer.x.xdotool("windowsize", viewer.window, "900", "700")
+    viewer.size, viewer.scaled = (900, 700), True  # drawn again at the new size
+    viewer.expect(0)
+    viewer.key("Right")
+    viewer.expect(1)
+    x, y = find(viewer.x.screenshot(), viewer.strip(1))
+    assert (x, y) == (viewer.origin[0], viewer.origin[1] + 700 - render.STRIP_HEIGHT)
+    viewer.quit()
+
+
+def test_damaged_frame_is_shown_not_fatal(xserver, numbers, tmp_path) -> None:
+    path = write_store(tmp_path / "cam0", numbers)
+    damaged = path / "000000" / "000005.npy"
+    data = bytearray(damaged.read_bytes())
+    data[-1] ^= 0xFF
+    damaged.write_bytes(data)
+    viewer = Viewer(xserver, [path], tmp_path)
+    try:
+        viewer.key(*["Right"] * 5)
+        viewer.expect(5)
+        error = viewer.scene.damaged[("cam0", 5)]
+        assert "000005.npy" in error and "CRC32" in error
+        frame = viewer.view_at(viewer.x.screenshot())[render.LINE_HEIGHT :][: SHAPE[0], : SHAPE[1]]
+        orange = np.all(frame == render.DAMAGED_COLOR, axis=2)
+        assert orange[0].all() and orange[:, 0].all()  # outlined in the damaged colour
+        viewer.key("Right")
+        viewer.expect(6)  # and on it goes
+        viewer.quit()
+    finally:
+        viewer.kill()
+
+
+@pytest.fixture(scope="module")
+def small_screen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XServer]:
+    server = XServer(tmp_path_factory.mktemp("xvfb-small"), screen=(1280, 800))
+    yield server
+    server.close()
+
+
+def test_dataset_of_four_stores_fits_a_small_screen(small_screen, tmp_path) -> None:
+    numbers = np.arange(12345670, 12345690)
+    for k in range(4):
+        write_store(tmp_path / "session" / f"cam{k}", numbers, shape=(360, 640), fmt="png")
+    Dataset.from_directory(tmp_path / "session").add_segment(
+        "cam1", "reach", 12345675, 12345680, by="frame_number"
+    )
+    viewer = Viewer(small_screen, [tmp_path / "session"], tmp_path)
+    try:
+        assert viewer.scaled  # four 640x360 panels and the bars would be taller than the screen
+        window = viewer.geometry()
+        assert (window["WIDTH"], window["HEIGHT"]) == viewer.size
+        assert window["X"] + window["WIDTH"] <= 1280 and window["Y"] + window["HEIGHT"] <= 800
+        shot = small_screen.screenshot()
+        x, y = find(shot, viewer.strip(0))  # the timeline strip is on the screen, at the bottom
+        assert y == window["Y"] + window["HEIGHT"] - render.STRIP_HEIGHT and y + render.STRIP_HEIGHT <= 800
+        status = viewer.expected(0)[-render.LINE_HEIGHT * 2 :]  # the status lines, on the screen
+        assert find(shot, status) is not None
+        # a fast typist: every digit arrives, however long drawing four panels takes
+        viewer.key("g")
+        viewer.type("12345678", delay_ms=5)
+        viewer.key("Return")
+        viewer.expect(8)
+        assert viewer.scene.lines(8)[-1] == "segment   reach (cam1)"
+        viewer.quit()
+    finally:
+        viewer.kill()
 
 
 def test_two_stores_side_by_side(xserver, numbers, tmp_path) -> None:
@@ -242,3 +331,16 @@ def test_two_stores_side_by_side(xserver, numbers, tmp_path) -> None:
         viewer.quit()
     finally:
         viewer.kill()
+
+
+def test_x_display(xserver) -> None:
+    display = XDisplay.open(xserver.display)
+    assert display is not None
+    try:
+        assert display.screen_size() == xserver.screen
+        assert display.find_window("framestore-view: no such window", os.getpid()) is None
+        display.watch_keys(0x7FFFFF)  # no such window: X's BadWindow error must not end the process
+        assert display.keys() == []
+    finally:
+        display.close()
+    assert XDisplay.open(":4242") is None  # no X server there

@@ -55,15 +55,16 @@ def _xlib() -> ctypes.CDLL:
 
 
 class XServer:
-    """Xvfb on the first free display number from 90."""
+    """Xvfb on the first free display number from 90, its screen ``screen`` (width, height)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, screen: tuple[int, int] = SCREEN) -> None:
+        self.screen = screen
         number = next(n for n in range(90, 200) if not Path(f"/tmp/.X{n}-lock").exists())
         self.display = f":{number}"
         socket = Path(f"/tmp/.X11-unix/X{number}")
         log = open(workdir / "xvfb.log", "wb")  # open while the server runs
         self._process = subprocess.Popen(
-            ["Xvfb", self.display, "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
+            ["Xvfb", self.display, "-screen", "0", f"{screen[0]}x{screen[1]}x24", "-nolisten", "tcp"],
             stdout=log,
             stderr=log,
         )
@@ -85,7 +86,9 @@ class XServer:
     def screenshot(self) -> np.ndarray:
         """The whole screen as BGR uint8."""
         x = self._x
-        image = x.XGetImage(self._conn, x.XDefaultRootWindow(self._conn), 0, 0, *SCREEN, 0xFFFFFFFF, _ZPIXMAP)
+        image = x.XGetImage(
+            self._conn, x.XDefaultRootWindow(self._conn), 0, 0, *self.screen, 0xFFFFFFFF, _ZPIXMAP
+        )
         im = image.contents
         h, w, line, bits = im.height, im.width, im.bytes_per_line, im.bits_per_pixel
         data = np.ctypeslib.as_array(im.data, shape=(h * line,)).copy()

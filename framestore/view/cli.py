@@ -8,13 +8,20 @@ import re
 import socket
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 
+from .._disk.metadata import METADATA_FILENAME
 from ..core.reader import Roi, StoreReader
-from ..errors import FramestoreError, StoreWarning
+from ..errors import FramestoreError, StoreNotFoundError, StoreWarning
 from ..sessions.align import named_stores
+from ..sessions.dataset import Dataset, Segment, store_paths
+
+if TYPE_CHECKING:
+    from .scene import Scene
 
 KEYS_HELP = """keys:
   space            play / pause
@@ -28,6 +35,8 @@ KEYS_HELP = """keys:
   + / -            play faster / slower
   c                auto contrast on / held at the current range
   q / Esc          quit
+mouse:
+  click or drag on the timeline strip (under the status bar) to go there
 """
 
 
@@ -68,7 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=KEYS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="store directories")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="store directories, or dataset directories (all their stores)",
+    )
     parser.add_argument(
         "--by", choices=("frame_number", "frame_time"), default="frame_number", help="how to align stores"
     )
@@ -93,6 +108,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def open_paths(paths: list[Path]) -> tuple[dict[str, StoreReader], list[Segment]]:
+    """The stores to show, by name, and the labelled segments of any dataset among
+    ``paths`` (a store directory is one store; a dataset directory gives all its stores)."""
+    readers: list[StoreReader] = []
+    segments: list[tuple[StoreReader, Segment]] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StoreWarning)
+        for path in paths:
+            if path.is_dir() and not (path / METADATA_FILENAME).is_file():
+                if not store_paths(path):
+                    raise StoreNotFoundError(f"{path}: neither a store nor a dataset (no stores in it)")
+                dataset = Dataset.from_directory(path)
+                readers += dataset.recordings.values()
+                segments += [(dataset.recordings[s.recording], s) for s in dataset.segments()]
+            else:
+                readers.append(StoreReader(path))
+    stores = named_stores(readers)
+    names = {id(reader): name for name, reader in stores.items()}
+    return stores, [replace(s, recording=names[id(r)]) for r, s in segments]
+
+
+def _position(scene: Scene, option: str, text: str | None, default: int) -> int:
+    """The position ``--start``/``--stop`` name; a ValueError naming the option when it
+    is not a frame number or time of the recording."""
+    if text is None:
+        return default
+    try:
+        return scene.position_of(text, within=True)
+    except ValueError as exc:
+        raise ValueError(f"{option} {text}: {exc}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .export import export
@@ -108,18 +155,29 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", StoreWarning)
-            stores = named_stores([StoreReader(p) for p in args.paths])
+        stores, segments = open_paths(args.paths)
         with warnings.catch_warnings(record=True) as notes:
             warnings.simplefilter("always", StoreWarning)
             scene = Scene(
-                stores, args.by, args.tolerance, args.roi, args.scale, args.contrast, args.candidates
+                stores,
+                args.by,
+                args.tolerance,
+                args.roi,
+                args.scale,
+                args.contrast,
+                args.candidates,
+                segments,
             )
         for note in notes:  # e.g. a stitched store's source that is gone
             print(f"framestore-view: {note.message}", file=sys.stderr)
-        start = scene.position_of(args.start) if args.start else 0
-        stop = scene.position_of(args.stop) if args.stop else len(scene) - 1
+        try:
+            start = _position(scene, "--start", args.start, 0)
+            stop = _position(scene, "--stop", args.stop, len(scene) - 1)
+            if stop < start:
+                raise ValueError(f"--stop {args.stop} comes before --start {args.start}")
+        except ValueError as exc:
+            print(f"framestore-view: error: {exc}", file=sys.stderr)
+            return 2
         if args.export is not None:
             print(export(scene, args.export, start, stop, args.frames, args.fps))
             return 0

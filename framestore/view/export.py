@@ -83,12 +83,20 @@ def export(
     count: int = 16,
     fps: float | None = None,
 ) -> str:
-    """A contact sheet (``.png``) or a clip (``.mp4``) at ``path``; a one-line summary."""
+    """A contact sheet (``.png``) or a clip (``.mp4``) at ``path``; a one-line summary,
+    which counts the damaged frames shown (drawn as DAMAGED panels) and names the first."""
     suffix = Path(path).suffix.lower()
     if suffix in SHEET_SUFFIXES:
         shown = contact_sheet(scene, path, count, start, stop)
-        return f"{path}: contact sheet of {len(shown)} views (positions {shown[0]}..{shown[-1]})"
-    if suffix in CLIP_SUFFIXES:
+        summary = f"{path}: contact sheet of {len(shown)} views (positions {shown[0]}..{shown[-1]})"
+    elif suffix in CLIP_SUFFIXES:
         frames = clip(scene, path, start, stop, fps)
-        return f"{path}: {frames} frames (positions {start}..{start + frames - 1})"
-    raise ValueError(f"{path}: --export writes {' or '.join(SHEET_SUFFIXES + CLIP_SUFFIXES)} files")
+        summary = f"{path}: {frames} frames (positions {start}..{start + frames - 1})"
+    else:
+        raise ValueError(f"{path}: --export writes {' or '.join(SHEET_SUFFIXES + CLIP_SUFFIXES)} files")
+    if scene.damaged:
+        (name, i), error = next(iter(scene.damaged.items()))
+        summary += (
+            f"; {len(scene.damaged)} damaged frame(s) shown as DAMAGED, first {name} frame_index {i}: {error}"
+        )
+    return summary

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Sequence
 
 import numpy as np
 
 from ..core.reader import Roi, StoreReader
+from ..errors import CorruptStoreError
 from ..sessions.align import By
+from ..sessions.dataset import Segment, select
 from ..sessions.stitch_drawing import mark_differences
 from . import render
 from .stitched import Stitched
@@ -27,7 +30,10 @@ class Scene:
     ``roi=(x, y, w, h)`` crops every frame, ``scale`` zooms it; ``contrast``: ``auto``,
     ``full`` or ``LOW,HIGH`` (default: full for 8-bit frames, auto for deeper);
     ``candidates``: beside a stitched store, the source copies of each frame, the pixels
-    where they differ from the chosen one in red.
+    where they differ from the chosen one in red; ``segments``: labelled segments of
+    the stores (a dataset's), shown on the timeline strip and named in the status bar.
+    A frame that fails to read (``CorruptStoreError``) is drawn as a DAMAGED panel with
+    the error; ``damaged`` collects them.
     """
 
     def __init__(
@@ -39,6 +45,7 @@ class Scene:
         scale: float = 1.0,
         contrast: str | None = None,
         candidates: bool = False,
+        segments: Sequence[Segment] = (),
     ) -> None:
         if not scale > 0:
             raise ValueError(f"scale must be > 0, got {scale}")
@@ -56,6 +63,21 @@ class Scene:
                 raise ValueError("candidates are shown beside one stitched store: give only that store")
             self.sources = next(iter(self.stitched.values())).open_sources()
         self._sizes = {n: self._panel_size(s) for n, s in stores.items()}
+        self.segments = [(span, seg.recording) for seg in segments if (span := self._span(seg)) is not None]
+        self.damaged: dict[tuple[str, int], str] = {}  # (store, frame_index) -> the error
+        self._last: dict[int, tuple[int, np.ndarray]] = {}  # id(reader) -> its last frame read
+        self._ranges: dict[str, tuple[int, tuple[float, float]]] = {}  # name -> (frame_index, range)
+
+    def _span(self, segment: Segment) -> render.Span | None:
+        """Where ``segment`` lies on the timeline (None: not among the stores, or no frame)."""
+        store = self.stores.get(segment.recording)
+        if store is None:
+            return None
+        indexes = select(store, segment.start, segment.stop, segment.by)
+        positions = self.timeline.positions_of(segment.recording, indexes)
+        if not len(positions):
+            return None
+        return render.Span(int(positions[0]), int(positions[-1]), segment.label)
 
     def __len__(self) -> int:
         return len(self.timeline)
@@ -70,11 +92,29 @@ class Scene:
         return max(1, round(h * self.scale)), max(1, round(w * self.scale))
 
     def _frame(self, store: StoreReader, frame_index: int) -> np.ndarray:
-        frame: np.ndarray = store.get_frames([frame_index], roi=self.roi)[0]
-        return frame
+        last = self._last.get(id(store))
+        if last is not None and last[0] == frame_index:
+            return last[1]
+        image: np.ndarray = store.get_frames([frame_index], roi=self.roi)[0]
+        self._last[id(store)] = (frame_index, image)
+        return image
 
-    def _show(self, name: str, image: np.ndarray) -> np.ndarray:
-        return render.to_display(image, self.contrasts[name])
+    def _show(self, name: str, image: np.ndarray, frame_index: int | None = None) -> np.ndarray:
+        """``image`` through store ``name``'s contrast; the range used is remembered for
+        the status bar when ``frame_index`` says which frame of the store it is."""
+        low_high = self.contrasts[name].range_of(image)
+        if frame_index is not None:
+            self._ranges[name] = (frame_index, low_high)
+        return render.to_display(image, render.Contrast(*low_high))
+
+    def _panel(self, name: str, store: StoreReader, frame_index: int, label: str) -> np.ndarray:
+        """The panel of one frame, or a DAMAGED panel when it fails to read."""
+        try:
+            image = self._frame(store, frame_index)
+        except CorruptStoreError as exc:
+            self.damaged[(name, frame_index)] = str(exc)
+            return render.damaged_panel(f"{label} DAMAGED", self._sizes[name], str(exc))
+        return render.panel(self._zoom(self._show(name, image, frame_index)), label)
 
     # -- text --------------------------------------------------------------------------
     def local_time(self, position: int) -> datetime.datetime:
@@ -88,47 +128,97 @@ class Scene:
         n = len(self)
         where = f"frame_index {position} / {n}" if len(self.stores) == 1 else f"row {position} / {n}"
         number = self.timeline.frame_number(position)
-        when = self.local_time(position)
-        stamp = f"{when:%Y-%m-%d %H:%M:%S}.{when.microsecond // 1000:03d} {when.tzname()}"
+        stamp = _stamp(self.local_time(position))
         lines = [f"{where}   frame_number {'-' if number is None else number}   {stamp}"]
         indexes = self.timeline.frame_indexes(position)
         for name, stitched in self.stitched.items():
             i = indexes[name]
             prefix = f"{name}: " if len(self.stores) > 1 else ""
             lines.append(prefix + ("missing" if i is None else stitched.line(i)))
+        deep = [n for n, s in self.stores.items() if np.dtype(s.dtype).itemsize > 1]
+        if deep:
+            lines.append("contrast   " + "   ".join(self._contrast_text(n, indexes[n]) for n in deep))
+        if self.segments:
+            here = [
+                f"{span.label} ({name})"
+                for span, name in self.segments
+                if span.first <= position <= span.last
+            ]
+            lines.append("segment   " + (", ".join(here) if here else "-"))
         return lines
 
+    def _contrast_text(self, name: str, frame_index: int | None) -> str:
+        """``cam0 812..3301 auto``: the display range of store ``name``'s frame."""
+        contrast = self.contrasts[name]
+        prefix = f"{name} " if len(self.stores) > 1 else ""
+        if not contrast.auto:
+            return f"{prefix}{contrast.low:g}..{contrast.high:g} fixed"
+        if frame_index is None:
+            return f"{prefix}- auto"
+        shown = self._ranges.get(name)
+        if shown is None or shown[0] != frame_index:
+            try:
+                shown = (frame_index, contrast.range_of(self._frame(self.stores[name], frame_index)))
+            except CorruptStoreError:
+                return f"{prefix}damaged"
+        low, high = shown[1]
+        return f"{prefix}{low:g}..{high:g} auto"
+
     # -- moments -----------------------------------------------------------------------
-    def position_of_time(self, text: str) -> int:
-        """The position nearest a time typed as ``HH:MM[:SS[.fff]]`` (local time in the
+    def time_of(self, text: str) -> float:
+        """The unix time of a time typed as ``HH:MM[:SS[.fff]]`` (local time in the
         store's time zone, on the recording's day), a date and time (ISO 8601; without a
         zone, the store's), or seconds from the first frame (``90``, ``+12.5``)."""
         text = text.strip()
         zone = self.stores[self.timeline.names[0]].timezone
         start, end = float(np.min(self.times)), float(np.max(self.times))
         if re.fullmatch(r"\+?\d+(\.\d*)?", text):
-            return self.timeline.position_of_time(start + float(text))
+            return start + float(text)
         if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2}(\.\d*)?)?", text):
-            of_day = datetime.time.fromisoformat(text if text.index(":") == 2 else "0" + text)
+            try:
+                of_day = datetime.time.fromisoformat(text if text.index(":") == 2 else "0" + text)
+            except ValueError as exc:
+                raise ValueError(f"not a time of day ({exc})") from None
             days = {datetime.datetime.fromtimestamp(t, zone).date() for t in (start, end)}
             candidates = [datetime.datetime.combine(d, of_day, zone).timestamp() for d in days]
-            return self.timeline.position_of_time(min(candidates, key=lambda t: _distance(t, start, end)))
+            return min(candidates, key=lambda t: _distance(t, start, end))
         try:
             when = datetime.datetime.fromisoformat(text)
         except ValueError:
             raise ValueError(
                 f"not a time: {text!r} (HH:MM:SS, YYYY-MM-DD HH:MM:SS, or seconds from the start)"
             ) from None
-        return self.timeline.position_of_time(
-            (when if when.tzinfo else when.replace(tzinfo=zone)).timestamp()
-        )
+        return (when if when.tzinfo else when.replace(tzinfo=zone)).timestamp()
 
-    def position_of(self, text: str) -> int:
-        """A position given as a frame_number (an integer) or a time (see ``position_of_time``;
-        ``+SECONDS`` counts from the first frame)."""
+    def position_of_time(self, text: str) -> int:
+        """The position nearest a time typed as ``time_of`` reads it."""
+        return self.timeline.position_of_time(self.time_of(text))
+
+    def position_of(self, text: str, within: bool = False) -> int:
+        """A position given as a frame_number (an integer) or a time (see ``time_of``;
+        ``+SECONDS`` counts from the first frame): the exact frame, else the nearest.
+        With ``within``, a frame number or time outside the recording is a ValueError
+        that names the recording's range instead."""
         if re.fullmatch(r"-?\d+", text.strip()):
-            return self.timeline.position_of_frame_number(int(text))
-        return self.position_of_time(text)
+            number = int(text)
+            low, high = self.timeline.number_range()
+            if within and not low <= number <= high:
+                raise ValueError(
+                    f"frame_number {number} is outside the recording (frame_number {low}..{high})"
+                )
+            return self.timeline.position_of_frame_number(number)
+        when = self.time_of(text)
+        start, end = float(np.min(self.times)), float(np.max(self.times))
+        slack = float(np.median(np.diff(self.times))) / 2 if len(self) > 1 else 0.0
+        if within and not start - slack <= when <= end + slack:
+            first, last = (
+                self.stores[self.timeline.names[0]].convert_frame_time_to_datetime(t) for t in (start, end)
+            )
+            raise ValueError(
+                f"outside the recording, which runs from {_stamp(first)} to {_stamp(last)} "
+                f"(+0..+{end - start:.3f} s)"
+            )
+        return self.timeline.position_of_time(when)
 
     # -- pixels ------------------------------------------------------------------------
     def body(self, position: int) -> np.ndarray:
@@ -145,7 +235,7 @@ class Scene:
                 panels.append(render.missing_panel(f"{name}: missing", self._sizes[name]))
                 continue
             label = f"{name}   frame_number {store.frame_numbers[i]}" if len(self.stores) > 1 else name
-            panels.append(render.panel(self._zoom(self._show(name, self._frame(store, i))), label))
+            panels.append(self._panel(name, store, i, label))
         return render.grid(panels)
 
     def _with_candidates(self, name: str, frame_index: int | None) -> np.ndarray:
@@ -153,8 +243,10 @@ class Scene:
         if frame_index is None:
             return render.grid([render.missing_panel(f"{name}: missing", size)])
         stitched = self.stitched[name]
+        panels = [self._panel(name, self.stores[name], frame_index, f"{name}: stitched")]
+        if (name, frame_index) in self.damaged:
+            return render.grid(panels)
         chosen = self._frame(self.stores[name], frame_index)
-        panels = [render.panel(self._zoom(self._show(name, chosen)), f"{name}: stitched")]
         picked = stitched.scores.iloc[frame_index]["chosen"]
         for source, i in stitched.candidate_indexes(frame_index).items():
             reader = self.sources.get(source)
@@ -162,7 +254,11 @@ class Scene:
                 why = "no copy" if reader is not None else "not found"
                 panels.append(render.missing_panel(f"{source}: {why}", size))
                 continue
-            image = self._frame(reader, i)
+            try:
+                image = self._frame(reader, i)
+            except CorruptStoreError as exc:
+                panels.append(render.damaged_panel(f"{source} DAMAGED", size, str(exc)))
+                continue
             marked = mark_differences(self._show(name, image), image, chosen)
             label = f"{source} CHOSEN" if source == picked else f"{source}: differing pixels red"
             panels.append(render.panel(self._zoom(marked), label))
@@ -174,8 +270,28 @@ class Scene:
     def render(self, position: int, playback: str | None = None) -> np.ndarray:
         """The whole view at ``position``; ``playback`` (state, speed, fps, prompt) is the
         status bar's last line."""
+        body = self.body(position)
         lines = self.lines(position) + ([playback] if playback is not None else [])
-        return render.compose(self.body(position), lines)
+        return render.compose(body, lines)
+
+    def view(self, position: int, playback: str, size: tuple[int, int] | None = None) -> np.ndarray:
+        """What the window shows at ``position``: the view of ``render`` with the timeline
+        strip under it, all of it exactly ``size`` (width, height) when given (the panels
+        scaled to fit, the status bar and the strip at their own size)."""
+        body = self.body(position)
+        lines = [*self.lines(position), playback]
+        if size is None:
+            view = render.compose(body, lines)
+        else:
+            below = len(lines) * render.LINE_HEIGHT + render.STRIP_HEIGHT
+            area = (size[0], max(1, size[1] - below))
+            view = render.compose(render.fit(body, area), lines, width=size[0])
+        strip = render.timeline_strip(view.shape[1], len(self), position, [s for s, _ in self.segments])
+        return np.vstack([view, strip])
+
+    def bars_height(self) -> int:
+        """Rows under the panels in the window: the status lines, the playback line, the strip."""
+        return (len(self.lines(0)) + 1) * render.LINE_HEIGHT + render.STRIP_HEIGHT
 
     def toggle_contrast(self, position: int) -> bool:
         """Hold every store's current auto contrast range, or go back to auto if held;
@@ -187,10 +303,19 @@ class Scene:
             if held:
                 self.contrasts[name] = render.Contrast()
             elif i is not None:
-                self.contrasts[name] = render.Contrast(*self.contrasts[name].range_of(self._frame(store, i)))
+                try:
+                    image = self._frame(store, i)
+                except CorruptStoreError:
+                    continue  # a damaged frame has no range to hold: that store stays auto
+                self.contrasts[name] = render.Contrast(*self.contrasts[name].range_of(image))
         return held
 
 
 def _distance(t: float, start: float, end: float) -> float:
     """How far ``t`` lies outside ``[start, end]``."""
     return max(start - t, 0.0, t - end)
+
+
+def _stamp(when: datetime.datetime) -> str:
+    """``2026-12-02 14:03:22.500 CET``."""
+    return f"{when:%Y-%m-%d %H:%M:%S}.{when.microsecond // 1000:03d} {when.tzname()}"

@@ -65,6 +65,15 @@ class Timeline:
         """The frame_number at ``position`` (None where the numbering store has no frame)."""
         return int(self._numbers[position]) if self._numbered[position] else None
 
+    def number_range(self) -> tuple[int, int]:
+        """The smallest and largest frame_number shown."""
+        numbers = self._numbers[self._numbered]
+        return int(numbers.min()), int(numbers.max())
+
+    def positions_of(self, name: str, frame_indexes: np.ndarray) -> np.ndarray:
+        """The positions, in order, where store ``name`` shows one of ``frame_indexes``."""
+        return np.flatnonzero(np.isin(self._columns[name], np.asarray(frame_indexes, dtype=np.float64)))
+
     def position_of_frame_number(self, number: int) -> int:
         """The first position showing ``number``, else the one with the nearest frame_number."""
         numbers = np.where(self._numbered, self._numbers.astype(np.float64), np.inf)

@@ -1,10 +1,12 @@
-"""The viewer's window: OpenCV highgui, a trackbar to scrub, the keyboard.
+"""The viewer's window: OpenCV highgui, the timeline strip to scrub, the keyboard.
 
-Only this module opens a window; everything it shows is drawn by ``Scene.render``.
+Only this module opens a window; everything it shows is drawn by ``Scene.view``. Keys
+come from the X display (``x11``) when there is one, else from ``cv2.waitKeyEx``.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -13,13 +15,17 @@ from pathlib import Path
 
 import cv2
 
+from . import render
 from .player import Player
 from .scene import Scene
+from .x11 import XDisplay
 
 SMALL_STEP, BIG_STEP = 10, 100
 MESSAGE_SECONDS = 4.0
 SYSTEM_FONTS = "/usr/share/fonts"
 _MAX_WAIT = 0.05  # seconds between checks of the window while paused
+_FIND_TRIES = 200  # loop turns spent looking for the window on the X display
+SCREEN_MARGIN = (16, 72)  # (width, height) left free on the screen around the window
 
 # cv2.waitKeyEx codes: X11 keysyms (OpenCV's Qt and GTK backends on Linux), then Windows'
 _KEYS = {
@@ -49,9 +55,21 @@ class _Prompt:
         return f"go to {self.kind}: {self.text}_   ({hint}; Enter to go, Esc to cancel)"
 
 
+def fit_limit(screen: tuple[int, int]) -> tuple[int, int]:
+    """The largest view (width, height) for a screen of ``screen`` pixels: room is left
+    for a window manager's title bar and frame, and a desktop panel."""
+    return screen[0] - SCREEN_MARGIN[0], screen[1] - SCREEN_MARGIN[1]
+
+
 class Window:
     """``scene`` in a window titled ``title``, played by ``player``; ``s`` saves PNGs in
-    ``save_dir``."""
+    ``save_dir``.
+
+    The window opens as large as the view, shrunk to fit the screen; when the user
+    resizes it, the view is drawn again at the new size (the panels scaled, the status
+    bar and the timeline strip at their own size, so they always show). Clicking or
+    dragging on the timeline strip moves to that position.
+    """
 
     def __init__(self, scene: Scene, player: Player, title: str, save_dir: Path) -> None:
         self.scene = scene
@@ -60,37 +78,81 @@ class Window:
         self.save_dir = save_dir
         self._prompt: _Prompt | None = None
         self._message = ("", 0.0)  # (text, shown until)
+        self._size: tuple[int, int] | None = None  # (width, height) the view is drawn at
+        self._dragging = False
 
     def run(self) -> None:
         """Show the window until ``q``/Esc or the window is closed."""
         _use_system_fonts()
-        cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
-        cv2.createTrackbar("frame", self.title, 0, max(1, len(self.player) - 1), self._on_trackbar)
-        shown: tuple[int, str] | None = None
+        display = XDisplay.open()
         try:
-            while True:
+            self._run(display)
+        finally:
+            if display is not None:
+                display.close()
+
+    def _run(self, display: XDisplay | None) -> None:
+        cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_FREERATIO | cv2.WINDOW_GUI_NORMAL)
+        body = self.scene.body(self.player.position)
+        natural = (max(body.shape[1], render.MIN_WIDTH), body.shape[0])
+        below = self.scene.bars_height()
+        limit = fit_limit(display.screen_size()) if display is not None else (natural[0], natural[1] + below)
+        self._size = render.fit_size(natural, below, limit)
+        cv2.resizeWindow(self.title, *self._size)
+        cv2.setMouseCallback(self.title, self._on_mouse)
+        shown: tuple[object, ...] | None = None
+        try:
+            for tries in itertools.count():
                 position = self.player.tick()
-                state = (position, self._playback_line())
+                state = (position, self._playback_line(), self._size)
                 if state != shown:
-                    cv2.imshow(self.title, self.scene.render(*state))
+                    cv2.imshow(self.title, self.scene.view(position, state[1], self._size))
                     if shown is None or position != shown[0]:
                         self.player.shown()
-                        cv2.setTrackbarPos("frame", self.title, position)
                     shown = state
-                due = self.player.due_in()
-                wait = _MAX_WAIT if due is None else min(due, _MAX_WAIT)
-                key = cv2.waitKeyEx(max(1, int(wait * 1000)))
-                if key == -1:
-                    if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
-                        return  # closed by the window manager
-                elif not self._on_key(key):
-                    return
+                if display is not None and display.watched is None and tries < _FIND_TRIES:
+                    window = display.find_window(self.title, os.getpid())
+                    if window is not None:
+                        display.watch_keys(window)
+                keys = self._keys(display)
+                for key in keys:
+                    if not self._on_key(key):
+                        return
+                if not keys and cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+                    return  # closed by the window manager
+                _, _, width, height = cv2.getWindowImageRect(self.title)
+                if width > 0 and height > 0:
+                    self._size = (width, height)  # the user resized the window
         finally:
             cv2.destroyWindow(self.title)
 
-    def _on_trackbar(self, value: int) -> None:
-        if value != self.player.position:  # moved by hand, not by playback
-            self.player.seek(value)
+    def _keys(self, display: XDisplay | None) -> list[int]:
+        """Every key pressed since the last call, in order: wait for one (at most until
+        the next frame is due), then take all that are pending, so none is lost however
+        fast they come or however long drawing took."""
+        due = self.player.due_in()
+        wait = _MAX_WAIT if due is None else min(due, _MAX_WAIT)
+        key = cv2.waitKeyEx(max(1, int(wait * 1000)))  # also lets OpenCV run the window
+        if display is not None and display.watched is not None:
+            return display.keys()  # X's copy: OpenCV keeps only the last of keys that came together
+        keys = []
+        while key != -1:
+            keys.append(key)
+            key = cv2.waitKeyEx(1)
+        return keys
+
+    def _on_mouse(self, event: int, x: int, y: int, flags: int, param: object) -> None:
+        """A press or drag on the timeline strip (the view's bottom rows) seeks there."""
+        if self._size is None:
+            return
+        width, height = self._size
+        on_strip = height - render.STRIP_HEIGHT <= y < height
+        if event == cv2.EVENT_LBUTTONDOWN:
+            self._dragging = on_strip
+        elif event == cv2.EVENT_LBUTTONUP:
+            self._dragging = False
+        if self._dragging and event in (cv2.EVENT_LBUTTONDOWN, cv2.EVENT_MOUSEMOVE):
+            self.player.seek(render.position_at(x, len(self.player), width))
 
     def _playback_line(self) -> str:
         if self._prompt is not None:
