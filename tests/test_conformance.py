@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import FORMAT_KINDS, LOSSLESS, oracle_decode
+from _support.media import FORMAT_KINDS, LOSSLESS
+from _support.oracle import oracle_decode
 
 import framestore
 from framestore.testing.frames import read_barcode

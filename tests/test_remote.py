@@ -11,9 +11,11 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import write_recording
-from range_server import RangeServer
-from test_pickle import read_in_forked_workers
+from _support.crash import killed_store
+from _support.imgstore_stores import write_with_imgstore
+from _support.media import write_recording
+from _support.range_server import RangeServer
+from _support.workers import read_in_forked_workers
 
 import framestore
 import framestore._disk.storage
@@ -185,8 +187,6 @@ def test_missing_remote_store(served):
 def test_unfinished_store_reads_remotely(served, tmp_path):
     """A writer killed mid-chunk leaves its marker and a journal: read by URL, the store
     warns it is incomplete and serves the journal's frames, as it does locally."""
-    from test_recover import killed_store
-
     killed_store(served.root / "killed", "utvideo/avi")
     with pytest.warns(framestore.IncompleteStoreWarning):
         local = framestore.new_for_filename(served.root / "killed")
@@ -202,8 +202,6 @@ def test_imgstore_store_reads_remotely(served):
     """Stores imgstore wrote have no pts in their indexes: each video chunk is demuxed
     once, through the same block-cached remote file."""
     pytest.importorskip("imgstore")
-    from test_imgstore_stores import write_with_imgstore
-
     for fmt, kind in (("mjpeg/avi", "color"), ("npy", "gray")):
         name = f"imgstore-{fmt.replace('/', '_')}"
         write_with_imgstore(served.root / name, fmt, kind)
