@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from _support.crash import killed_store
 from _support.imgstore_stores import write_with_imgstore
-from _support.media import write_recording
+from _support.media import URL_CASES, write_recording
 from _support.range_server import RangeServer
 from _support.workers import read_in_forked_workers
 
@@ -25,19 +25,7 @@ from framestore.tools.recover import recover
 pytest.importorskip("fsspec")
 pytest.importorskip("aiohttp")
 
-REMOTE_CASES = [
-    ("utvideo/avi", "gray8"),
-    ("utvideo/avi", "color"),
-    ("h264/mkv", "gray8"),
-    ("h264/mkv", "color"),
-    ("ffv1/mkv", "gray16"),
-    ("raw/nut", "gray8"),
-    ("mjpeg/avi", "color"),
-    ("npy", "gray8"),
-    ("png", "gray16"),
-    ("png", "color"),
-    ("jpg", "gray8"),
-]
+REMOTE_CASES = URL_CASES
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,21 @@ FORMAT_KINDS = [
     ("jpg", "gray8"),
     ("jpg", "color"),
 ]
+# the cases read by URL (file:// and HTTP, both through fsspec): every chunk codec, each
+# pixel kind, video and image-file chunks
+URL_CASES = [
+    ("utvideo/avi", "gray8"),
+    ("utvideo/avi", "color"),
+    ("h264/mkv", "gray8"),
+    ("h264/mkv", "color"),
+    ("ffv1/mkv", "gray16"),
+    ("raw/nut", "gray8"),
+    ("mjpeg/avi", "color"),
+    ("npy", "gray8"),
+    ("png", "gray16"),
+    ("png", "color"),
+    ("jpg", "gray8"),
+]
 LOSSLESS = {"utvideo/avi", "ffv1/mkv", "raw/nut", "npy", "png"}
 FRAMES = 150
 CHUNKSIZE = 70  # chunks of 70, 70, 10; H.264's keyframe every 30 falls inside chunks
