@@ -71,11 +71,22 @@ def imgstore_source(path: Path, fmt: str, kind: str) -> Source:
     )
 
 
-# killed writers: (format, kind) of crash_writer.py, SIGKILLed in chunk 2 (of 20 frames at
-# 40 fps) a third of a second after its first frame was added
+# killed writers: (format, kind) of crash_writer.py, SIGKILLed in chunk 2 (of 30 frames at
+# 40 fps) once a live reader sees a few of that chunk's frames in its journal
 KILLED_CASES = [("h264", "color"), ("ffv1", "gray16"), ("png", "gray8")]
-KILLED_FPS, KILLED_CHUNKSIZE = 40.0, 20
-KILL_AFTER = 2 * KILLED_CHUNKSIZE + 13  # frames added
+KILLED_FPS, KILLED_CHUNKSIZE = 40.0, 30
+KILLED_IN_JOURNAL = 4  # frames of chunk 2 a live reader must see before the kill
+
+
+def _journal_holds_frames(lines: int, store: Path) -> bool:
+    """The kill condition: chunk 2 has been written to for a while, and a reader opened
+    now reads a few frames of it (from its journal)."""
+    if lines < 2 * KILLED_CHUNKSIZE + KILLED_IN_JOURNAL + 2:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", framestore.IncompleteStoreWarning)
+        with framestore.new_for_filename(store) as live:
+            return len(live) >= 2 * KILLED_CHUNKSIZE + KILLED_IN_JOURNAL
 
 
 def killed_sources(root: Path, fmt: str, kind: str) -> tuple[Source, Source]:
@@ -90,7 +101,7 @@ def killed_sources(root: Path, fmt: str, kind: str) -> tuple[Source, Source]:
     crash = run_and_kill(
         root / "killed",
         fmt,
-        lambda lines, store: lines >= KILL_AFTER,
+        _journal_holds_frames,
         fps=KILLED_FPS,
         chunksize=KILLED_CHUNKSIZE,
         kind=kind,
@@ -103,7 +114,7 @@ def killed_sources(root: Path, fmt: str, kind: str) -> tuple[Source, Source]:
     framestore.recover(recovered)
     oracle = oracle_decode(recovered, kind)
     n, m = len(oracle), len(crash.added)
-    assert 2 * KILLED_CHUNKSIZE + 3 <= n <= m + 1, f"{crash.describe()}: {n} frames kept"
+    assert 2 * KILLED_CHUNKSIZE + KILLED_IN_JOURNAL <= n <= m + 1, f"{crash.describe()}: {n} frames kept"
     times = crash.added.times[:n]
     if n > m:
         with warnings.catch_warnings():
