@@ -2,7 +2,7 @@
 cache), one random frame (on a fresh reader), a full sequential read.
 
 Writes 3000 synthetic 640x512 gray frames (chunksize 500) per format, serves them from a
-local HTTP server with byte ranges (``tests/range_server.py``, which counts every request
+local HTTP server with byte ranges (``tests/_support/range_server.py``, which counts every request
 and the bytes it sent), and reads them by URL.
 
     python benchmarks/bench_remote.py --formats utvideo/avi h264/mkv npy
@@ -23,7 +23,7 @@ import framestore
 from framestore.testing.frames import synthetic_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from range_server import RangeServer  # noqa: E402
+from _support.range_server import RangeServer  # noqa: E402
 
 
 def write_store(path: Path, fmt: str, frames: int, chunksize: int) -> int:

@@ -1,88 +1,34 @@
-"""Shared fixtures: synthetic stores in every format, and a PyAV/file-level oracle."""
+"""Fixtures shared by the test modules; the helpers they use live in ``_support``.
+
+The stores are written once per session: one per (format, kind) in ``recordings``, and
+the read contract's other sources (``test_read_contract.py``) when a test asks for them.
+"""
 
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
+import shutil
 
-import av
-import cv2
-import numpy as np
 import pytest
+from _support.contract import Source
+from _support.media import FORMAT_KINDS, Recording, write_recording
+from _support.range_server import RangeServer
+from _support.sources import (
+    CONVERSIONS,
+    IMGSTORE_CASES,
+    KILLED_CASES,
+    converted_source,
+    imgstore_source,
+    killed_sources,
+    written_source,
+)
 
-import framestore
-from framestore.ingest.miniscope import import_recording
-from framestore.testing.frames import frame_numbers_with_gaps, frame_times_for, synthetic_frame
-
-# (format, kind) pairs every read path is tested on
-FORMAT_KINDS = [
-    ("utvideo/avi", "gray8"),
-    ("utvideo/avi", "color"),
-    ("ffv1/mkv", "gray8"),
-    ("ffv1/mkv", "gray16"),
-    ("ffv1/mkv", "color"),
-    ("raw/nut", "gray8"),
-    ("raw/nut", "gray16"),
-    ("raw/nut", "color"),
-    ("h264/mkv", "gray8"),
-    ("h264/mkv", "color"),
-    ("mjpeg/avi", "gray8"),
-    ("mjpeg/avi", "color"),
-    ("npy", "gray8"),
-    ("npy", "gray16"),
-    ("npy", "color"),
-    ("png", "gray8"),
-    ("png", "gray16"),
-    ("png", "color"),
-    ("jpg", "gray8"),
-    ("jpg", "color"),
-]
-LOSSLESS = {"utvideo/avi", "ffv1/mkv", "raw/nut", "npy", "png"}
-FRAMES = 150
-CHUNKSIZE = 70  # chunks of 70, 70, 10; H.264's keyframe every 30 falls inside chunks
-
-
-def kind_shape_dtype(kind: str, height: int = 48, width: int = 72) -> tuple[tuple[int, ...], type]:
-    if kind == "color":
-        return (height, width, 3), np.uint8
-    return (height, width), (np.uint16 if kind == "gray16" else np.uint8)
-
-
-class Recording:
-    """What was written to a store: the ground truth the reads are checked against."""
-
-    def __init__(self, path: Path, fmt: str, shape: tuple[int, ...], dtype: type, count: int):
-        self.path = path
-        self.fmt = fmt
-        self.shape = shape
-        self.dtype = dtype
-        self.frame_numbers = frame_numbers_with_gaps(count, start=5_000_000, gap_every=7)
-        self.frame_times = frame_times_for(self.frame_numbers, fps=30.0)
-        self.images = np.stack([synthetic_frame(int(n), shape, dtype) for n in self.frame_numbers])
-
-
-def write_recording(
-    path: Path, fmt: str, kind: str, count: int = FRAMES, chunksize: int = CHUNKSIZE, **shape_kw: int
-) -> Recording:
-    shape, dtype = kind_shape_dtype(kind, **shape_kw)
-    rec = Recording(path, fmt, shape, dtype, count)
-    with framestore.new_for_format(
-        fmt,
-        path,
-        imgshape=shape,
-        imgdtype=dtype,
-        chunksize=chunksize,
-        fps=30,
-        metadata={"rig": "test", "n": 3},
-    ) as writer:
-        for image, n, t in zip(rec.images, rec.frame_numbers, rec.frame_times, strict=True):
-            writer.add_image(image, n, t)
-    return rec
+Case = tuple[str, str]
 
 
 @pytest.fixture(scope="session")
-def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Recording]:
-    """One store per (format, kind), written once per test session."""
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[Case, Recording]:
+    """One store per (format, kind): 150 frames numbered from 5,000,000 with gaps, in
+    chunks of 70, 70 and 10, written once per test session."""
     root = tmp_path_factory.mktemp("stores")
     return {
         (fmt, kind): write_recording(root / f"{fmt.replace('/', '_')}-{kind}", fmt, kind)
@@ -90,48 +36,54 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str]
     }
 
 
-def _oracle_frame(frame: av.VideoFrame, kind: str) -> np.ndarray:
-    if kind == "color":
-        return frame.to_ndarray(format="bgr24")
-    if kind == "gray16":
-        return frame.to_ndarray(format="gray16le")
-    if frame.format.name == "gray":
-        return frame.to_ndarray(format="gray").copy()
-    # gray content in a YUV frame: the luma plane is the image
-    plane = frame.planes[0]
-    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-    return rows[:, : frame.width].copy()
+@pytest.fixture(scope="session")
+def served(recordings: dict[Case, Recording], tmp_path_factory: pytest.TempPathFactory):
+    """An HTTP server (byte ranges, no listings) on localhost over a copy of the session's
+    stores, each under its directory name; tests may add stores under ``served.root``."""
+    root = tmp_path_factory.mktemp("served")
+    for rec in recordings.values():
+        shutil.copytree(rec.path, root / rec.path.name)
+    server = RangeServer(root)
+    yield server
+    server.close()
 
 
-def oracle_decode(path: Path, kind: str) -> np.ndarray:
-    """Every frame of a store by a plain full sequential decode of its chunk files,
-    with PyAV (video) or cv2/numpy (image files), without framestore's reader."""
-    frames: list[np.ndarray] = []
-    video = sorted(p for p in path.iterdir() if p.suffix in (".mkv", ".avi", ".nut"))
-    if video:
-        for chunk in video:
-            with av.open(str(chunk)) as container:
-                frames.extend(_oracle_frame(f, kind) for f in container.decode(video=0))
-        return np.stack(frames)
-    for folder in sorted(p for p in path.iterdir() if p.is_dir()):
-        for file in sorted(folder.glob("[0-9]*.*")):
-            if file.suffix == ".npy":
-                frames.append(np.load(file))
-            else:
-                flag = {"color": cv2.IMREAD_COLOR, "gray8": cv2.IMREAD_GRAYSCALE}.get(
-                    kind, cv2.IMREAD_UNCHANGED
-                )
-                frames.append(cv2.imread(str(file), flag))
-    return np.stack(frames)
+@pytest.fixture(scope="session")
+def written_sources(recordings: dict[Case, Recording]) -> dict[Case, Source]:
+    return {case: written_source(rec, case[1]) for case, rec in recordings.items()}
 
 
-def import_receivers(session, root: Path) -> dict[str, framestore.StoreReader]:
-    """Each receiver of a generated miniscope session imported into a store under
-    ``root``, by name (the warnings about trailing and split frames silenced)."""
-    stores = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", framestore.StoreWarning)
-        for rec in session.receivers:
-            import_recording(session.video(rec.stem), root / rec.stem)
-            stores[rec.stem] = framestore.new_for_filename(root / rec.stem)
-    return stores
+@pytest.fixture(scope="session")
+def imgstore_sources(tmp_path_factory: pytest.TempPathFactory) -> dict[Case, Source]:
+    pytest.importorskip("imgstore")
+    root = tmp_path_factory.mktemp("imgstore")
+    return {
+        (fmt, kind): imgstore_source(root / f"{fmt.replace('/', '_')}-{kind}", fmt, kind)
+        for fmt, kind in IMGSTORE_CASES
+    }
+
+
+@pytest.fixture(scope="session")
+def killed_and_recovered(tmp_path_factory: pytest.TempPathFactory) -> dict[Case, tuple[Source, Source]]:
+    """Per (format, kind): a store whose writer was SIGKILLed mid-chunk, and its recovered copy."""
+    root = tmp_path_factory.mktemp("killed")
+    return {(fmt, kind): killed_sources(root / f"{fmt}-{kind}", fmt, kind) for fmt, kind in KILLED_CASES}
+
+
+@pytest.fixture(scope="session")
+def converted_sources(
+    written_sources: dict[Case, Source], tmp_path_factory: pytest.TempPathFactory
+) -> dict[Case, Source]:
+    """Per (source case, target format): a session store converted with framestore.convert."""
+    root = tmp_path_factory.mktemp("converted")
+    return {
+        (f"{case[0]}-{case[1]}", target): converted_source(
+            written_sources[case],
+            case[1],
+            root / f"{case[0].replace('/', '_')}-{case[1]}-{target}",
+            target,
+            chunksize,
+            workers,
+        )
+        for case, target, chunksize, workers in CONVERSIONS
+    }

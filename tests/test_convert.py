@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import write_recording
-from test_imgstore_stores import imgstore_frames, write_with_imgstore
+from _support.imgstore_stores import imgstore_frames, write_with_imgstore
+from _support.media import write_recording
 
 import framestore
 from framestore.cli.main import main

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_recording
+from _support.media import write_recording
 
 import framestore
 from framestore.sessions.dataset import ALIGNMENT_MAP, ALIGNMENT_STAMP, SEGMENTS, Dataset, select

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_recording
+from _support.media import write_recording
 
 import framestore
 from framestore.codecs.video import VideoChunkWriter

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import write_recording
+from _support.media import write_recording
 
 import framestore
 

@@ -9,6 +9,7 @@ import av
 import numpy as np
 import pytest
 import yaml
+from _support.imgstore_stores import imgstore_frames, write_with_imgstore
 
 import framestore
 from framestore.testing.frames import frame_numbers_with_gaps, frame_times_for, read_barcode, synthetic_frame
@@ -32,45 +33,12 @@ CASES = [
 ]
 
 
-def write_with_imgstore(path, fmt, kind, count=45, chunksize=20):
-    shape = (48, 64, 3) if kind == "color" else (48, 64)
-    numbers = frame_numbers_with_gaps(count, start=3_000_000, gap_every=7)
-    times = frame_times_for(numbers)
-    store = imgstore.new_for_format(
-        fmt,
-        mode="w",
-        basedir=str(path),
-        imgshape=shape,
-        imgdtype="uint8",
-        chunksize=chunksize,
-        metadata={"animal": "m3", "session": 2},
-    )
-    for n, t in zip(numbers, times, strict=True):
-        store.add_image(synthetic_frame(int(n), shape), int(n), float(t))
-        if n % 3 == 0:
-            store.add_extra_data(temperature=float(n % 17), note=f"n{n}")
-    store.close()
-    return numbers
-
-
 def edit_store_block(path, **changes):
     """Change keys of a store's ``__store`` block, as an older imgstore would have written it."""
     md_path = path / "metadata.yaml"
     md = yaml.safe_load(md_path.read_text())
     md["__store"].update(changes)
     md_path.write_text(yaml.safe_dump(md))
-
-
-def imgstore_frames(path):
-    store = imgstore.new_for_filename(str(path))
-    frames, meta = [], []
-    while True:
-        try:
-            image, m = store.get_next_image()
-        except EOFError:
-            return store, np.stack(frames), meta
-        frames.append(image)
-        meta.append(m)
 
 
 @pytest.mark.parametrize("fmt,kind", CASES, ids=[f"{f}-{k}" for f, k in CASES])

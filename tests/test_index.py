@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_recording
+from _support.media import write_recording
 
 import framestore
 import framestore._disk.index_cache

@@ -6,7 +6,7 @@ import datetime
 import json
 
 import pytest
-from conftest import write_recording
+from _support.media import write_recording
 
 from framestore.cli.main import main
 from framestore.sessions.dataset import Dataset

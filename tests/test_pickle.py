@@ -8,6 +8,7 @@ import pickle
 
 import numpy as np
 import pytest
+from _support.workers import read_in_forked_workers
 
 import framestore
 
@@ -48,24 +49,6 @@ def test_readers_in_a_spawned_pool(recordings):
         assert meta == want_meta
     for store in stores:
         store.close()
-
-
-_inherited = None
-
-
-def _inherit(store):
-    global _inherited
-    _inherited = store
-
-
-def _read_inherited(indices):
-    return _inherited.get_frames(indices)
-
-
-def read_in_forked_workers(store, indices):
-    """Frames read by forked workers from ``store`` as they inherited it (not pickled)."""
-    with multiprocessing.get_context("fork").Pool(2, initializer=_inherit, initargs=(store,)) as pool:
-        return pool.map_async(_read_inherited, [indices, indices[::-1]]).get(timeout=120)
 
 
 @pytest.mark.parametrize("fmt,kind", [("h264/mkv", "color"), ("ffv1/mkv", "gray16")])

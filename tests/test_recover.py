@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
 import warnings
 
 import numpy as np
 import pytest
+from _support.crash import killed_store
 
 import framestore
 from framestore.cli.main import main
 from framestore.testing.frames import read_barcode
 from framestore.tools.recover import recover
-
-WRITER = """
-import sys, time
-import framestore
-from framestore.testing.frames import synthetic_frame
-w = framestore.new_for_format(sys.argv[2], sys.argv[1], imgshape=(48, 64), chunksize=20, fps=100)
-for i in range(10**6):
-    w.add_image(synthetic_frame(7000 + 3 * i, (48, 64)), 7000 + 3 * i, time.time())
-    time.sleep(0.004)
-"""
-
-
-def killed_store(path, fmt):
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), fmt])
-    deadline = time.time() + 30
-    while time.time() < deadline:  # until a chunk has finished and the next is half done
-        if (path / "000001.npz").exists() or (path / "000001" / "index.npz").exists():
-            break
-        time.sleep(0.05)
-    time.sleep(0.12)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
 
 
 def _index_of(journal):

@@ -11,9 +11,11 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import write_recording
-from range_server import RangeServer
-from test_pickle import read_in_forked_workers
+from _support.crash import killed_store
+from _support.imgstore_stores import write_with_imgstore
+from _support.media import URL_CASES, write_recording
+from _support.range_server import RangeServer
+from _support.workers import read_in_forked_workers
 
 import framestore
 import framestore._disk.storage
@@ -24,19 +26,7 @@ from framestore.tools.recover import recover
 pytest.importorskip("fsspec")
 pytest.importorskip("aiohttp")
 
-REMOTE_CASES = [
-    ("utvideo/avi", "gray8"),
-    ("utvideo/avi", "color"),
-    ("h264/mkv", "gray8"),
-    ("h264/mkv", "color"),
-    ("ffv1/mkv", "gray16"),
-    ("raw/nut", "gray8"),
-    ("mjpeg/avi", "color"),
-    ("npy", "gray8"),
-    ("png", "gray16"),
-    ("png", "color"),
-    ("jpg", "gray8"),
-]
+REMOTE_CASES = URL_CASES
 
 
 @pytest.fixture(scope="module")
@@ -200,8 +190,6 @@ def test_missing_remote_store(served):
 def test_unfinished_store_reads_remotely(served, tmp_path):
     """A writer killed mid-chunk leaves its marker and a journal: read by URL, the store
     warns it is incomplete and serves the journal's frames, as it does locally."""
-    from test_recover import killed_store
-
     killed_store(served.root / "killed", "utvideo/avi")
     with pytest.warns(framestore.IncompleteStoreWarning):
         local = framestore.new_for_filename(served.root / "killed")
@@ -217,8 +205,6 @@ def test_imgstore_store_reads_remotely(served):
     """Stores imgstore wrote have no pts in their indexes: each video chunk is demuxed
     once, through the same block-cached remote file."""
     pytest.importorskip("imgstore")
-    from test_imgstore_stores import write_with_imgstore
-
     for fmt, kind in (("mjpeg/avi", "color"), ("npy", "gray")):
         name = f"imgstore-{fmt.replace('/', '_')}"
         write_with_imgstore(served.root / name, fmt, kind)

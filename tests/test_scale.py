@@ -9,7 +9,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import import_receivers, kind_shape_dtype
+from _support.media import kind_shape_dtype, write_recording
+from _support.receivers import import_receivers
 
 import framestore
 from framestore._disk.index_cache import load_chunk_indexes
@@ -110,8 +111,6 @@ def test_stitch_in_parallel_writes_what_the_serial_run_writes(tmp_path, client):
 
 @pytest.mark.parametrize("fmt, kind", [("h264/mkv", "gray8"), ("utvideo/avi", "color"), ("png", "gray16")])
 def test_to_dask_blocks_are_chunks_decoded_lazily(tmp_path, fmt, kind):
-    from conftest import write_recording
-
     rec = write_recording(tmp_path / "s", fmt, kind, count=75, chunksize=30)
     store = framestore.new_for_filename(tmp_path / "s")
     array = store.to_dask()

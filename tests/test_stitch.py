@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import import_receivers
+from _support.receivers import import_receivers
 
 import framestore
 from framestore.sessions.stitch import stitch

@@ -7,7 +7,8 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import write_recording
+from _support.crash import killed_store
+from _support.media import write_recording
 
 import framestore
 from framestore._disk.checksum import CHECKSUM_KEYS
@@ -120,7 +121,6 @@ def test_imgstore_stores_verify_without_checksums(tmp_path):
 
 
 def test_recovered_chunks_get_checksums(tmp_path):
-    from test_recover import killed_store
 
     killed_store(tmp_path / "s", "ffv1")
     with warnings.catch_warnings():

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import import_receivers
+from _support.receivers import import_receivers
 
 import framestore
 from framestore.sessions.align import named_stores

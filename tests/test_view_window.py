@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from xdisplay import XServer, find, missing_tools
+from _support.xdisplay import XServer, find, missing_tools
 
 import framestore
 from framestore.sessions.dataset import Dataset
