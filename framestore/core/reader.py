@@ -233,20 +233,41 @@ class StoreReader(Sequence[np.ndarray]):
         return len(self._index)
 
     def __getitem__(self, key: Any) -> np.ndarray:  # type: ignore[override]
+        """Frames as a numpy array of shape ``(frames, h, w[, c])`` would give them: an
+        integer, a slice, an integer array (its shape kept) or a boolean mask over
+        ``frame_index``, optionally followed by indexes into each frame."""
         if isinstance(key, tuple):
-            frames = self[key[0]]
-            rest = key[1:]
-            return frames[(slice(None), *rest)] if frames.ndim > self._spec_ndim else frames[rest]
+            if not key:
+                return self[:]
+            first, rest = key[0], key[1:]
+            if isinstance(first, (int, np.integer)):
+                return self[first][rest]
+            if isinstance(first, slice):
+                return self[first][(slice(None), *rest)]
+            positions = self._positions(first)
+            frames = self.get_frames(positions.ravel())
+            # numpy's rules, on the frames read: index arrays in ``rest`` pair with ``first``
+            picked: np.ndarray = frames[(np.arange(positions.size).reshape(positions.shape), *rest)]
+            return picked
         if isinstance(key, (int, np.integer)):
             return self._read(self._index.normalize(int(key)))
         if isinstance(key, slice):
             return self.get_frames(range(*key.indices(len(self))))
-        indices = np.asarray(key)
-        if indices.dtype == bool:
-            if indices.shape != (len(self),):
-                raise IndexError(f"boolean index of shape {indices.shape} for {len(self)} frames")
-            indices = np.flatnonzero(indices)
-        return self.get_frames(indices)
+        positions = self._positions(key)
+        if positions.ndim == 0:
+            return self[positions.item()]
+        return self.get_frames(positions.ravel()).reshape(*positions.shape, *self._store.shape)
+
+    def _positions(self, key: Any) -> np.ndarray:
+        """An index array or boolean mask over frame_index as an array of positions."""
+        positions = np.asarray(key)
+        if positions.dtype == bool:
+            if positions.shape != (len(self),):
+                raise IndexError(f"boolean index of shape {positions.shape} for {len(self)} frames")
+            return np.flatnonzero(positions)
+        if positions.size and not np.issubdtype(positions.dtype, np.integer):
+            raise TypeError(f"frame indices must be integers, got {positions.dtype}")
+        return positions.astype(np.int64)
 
     @property
     def _spec_ndim(self) -> int:
@@ -256,8 +277,9 @@ class StoreReader(Sequence[np.ndarray]):
         return self.iter_frames()
 
     def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
-        """Frames ``start:stop`` (frame_index) in order, each chunk decoded straight through."""
-        stop = len(self) if stop is None else min(int(stop), len(self))
+        """Frames ``start:stop`` (frame_index, negatives counting from the end, as in a
+        slice) in order, each chunk decoded straight through."""
+        start, stop, _ = slice(start, stop).indices(len(self))
         starts = self._index.starts
         for c, chunk in enumerate(self._index.chunks):
             first, end = max(start - int(starts[c]), 0), min(stop - int(starts[c]), chunk.count)

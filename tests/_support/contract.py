@@ -179,12 +179,6 @@ class ReadContract:
                 assert_frames(np.stack(frames), expected, f"iter_frames({start}, {stop})")
         assert_frames(np.stack(list(store.iter_frames(n - 3))), source.oracle[n - 3 :])
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug: StoreReader.iter_frames(start, stop) promises frames start:stop, but a "
-        "negative start is taken as 0 and a negative stop as 0: iter_frames(-3) yields every "
-        "frame, iter_frames(0, -1) none (store[-3:] and get_frames count from the end)",
-    )
     def test_iter_frames_with_negative_bounds(self, source: Source, store: framestore.StoreReader) -> None:
         n = len(source)
         b = source.boundaries[-1]
@@ -299,23 +293,11 @@ class ReadContract:
         for key in keys:
             assert_frames(np.asarray(store[key]), oracle[key], f"store[{key}]")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug: StoreReader.__getitem__ flattens an index array: store[a] for a 2-D "
-        "array of frame indexes returns (a.size, h, w) where numpy gives (*a.shape, h, w), "
-        "and a 0-d array index returns (1, h, w) instead of the one frame",
-    )
     def test_index_arrays_keep_their_shape(self, source: Source, store: framestore.StoreReader) -> None:
         b = source.boundaries[0]
         for key in (np.array([[b - 1, b], [0, -1]]), np.array(b)):
             assert_frames(np.asarray(store[key]), source.oracle[key], f"store[{key!r}]")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug: StoreReader.__getitem__ with a tuple of two index arrays, "
-        "store[[i, j], [y0, y1]], applies the second to the rows of every frame (outer "
-        "indexing, shape (2, 2, w)) where numpy pairs them ((i, y0), (j, y1): shape (2, w))",
-    )
     def test_two_index_arrays_pair_up_as_in_numpy(
         self, source: Source, store: framestore.StoreReader
     ) -> None:
