@@ -113,6 +113,22 @@ _FORMATS: dict[str, FormatSpec] = {
             ),
         ),
         _video(
+            "avc1/mp4",
+            "H.264 as h264/mkv, in MP4 (imgstore's avc1/mp4): small, lossy",
+            VideoCodec(
+                encoder="libx264",
+                extension=".mp4",
+                pix_fmts={"gray8": "gray", "color": "yuv420p"},
+                lossless=False,
+                gop=30,
+                options={"preset": "ultrafast", "tune": "zerolatency", "crf": "18"},
+                full_range_gray=True,
+                even_size_only=True,
+                muxer_rewrites_packets=True,
+                decode_thread_type="AUTO",
+            ),
+        ),
+        _video(
             "mjpeg/avi",
             "Motion JPEG in AVI (imgstore's default): intra-only, lossy",
             VideoCodec(
