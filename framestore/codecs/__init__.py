@@ -158,12 +158,15 @@ _FORMATS: dict[str, FormatSpec] = {
     )
 }
 
+# imgstore's names "<image format>+color": without an encoding, the format itself
+_IMGSTORE_ALIASES = {f"{name}+color": name for name in ("tif", "png", "jpg", "bmp")}
 _ALIASES = {
     "utvideo": "utvideo/avi",
     "ffv1": "ffv1/mkv",
     "h264": "h264/mkv",
     "mjpeg": "mjpeg/avi",
     "raw": "raw/nut",
+    **_IMGSTORE_ALIASES,
 }
 # Lossless and fast: see benchmarks/README.md for the codec survey behind this choice.
 DEFAULT_FORMAT = "utvideo/avi"
@@ -172,6 +175,11 @@ DEFAULT_FORMAT = "utvideo/avi"
 def get_supported_formats() -> list[str]:
     """Names of the formats framestore writes (short aliases are accepted too)."""
     return sorted(_FORMATS)
+
+
+def imgstore_aliases() -> list[str]:
+    """imgstore's other names of formats framestore writes."""
+    return sorted(_IMGSTORE_ALIASES)
 
 
 def resolve_format(name: str) -> FormatSpec:
