@@ -26,6 +26,8 @@ FORMAT_KINDS = [
     ("raw/nut", "color"),
     ("h264/mkv", "gray8"),
     ("h264/mkv", "color"),
+    ("avc1/mp4", "gray8"),
+    ("avc1/mp4", "color"),
     ("mjpeg/avi", "gray8"),
     ("mjpeg/avi", "color"),
     ("npy", "gray8"),
@@ -36,8 +38,12 @@ FORMAT_KINDS = [
     ("png", "color"),
     ("jpg", "gray8"),
     ("jpg", "color"),
+    ("tif", "gray16"),
+    ("bmp", "gray8"),
+    ("pgm", "gray8"),
+    ("ppm", "color"),
 ]
-LOSSLESS = {"utvideo/avi", "ffv1/mkv", "raw/nut", "npy", "png"}
+LOSSLESS = {"utvideo/avi", "ffv1/mkv", "raw/nut", "npy", "png", "tif", "bmp", "pgm", "ppm"}
 FRAMES = 150
 CHUNKSIZE = 70  # chunks of 70, 70, 10; H.264's keyframe every 30 falls inside chunks
 
@@ -107,7 +113,7 @@ def oracle_decode(path: Path, kind: str) -> np.ndarray:
     """Every frame of a store by a plain full sequential decode of its chunk files,
     with PyAV (video) or cv2/numpy (image files), without framestore's reader."""
     frames: list[np.ndarray] = []
-    video = sorted(p for p in path.iterdir() if p.suffix in (".mkv", ".avi", ".nut"))
+    video = sorted(p for p in path.iterdir() if p.suffix in (".mkv", ".avi", ".nut", ".mp4"))
     if video:
         for chunk in video:
             with av.open(str(chunk)) as container:

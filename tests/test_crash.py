@@ -49,7 +49,7 @@ HEIGHT, WIDTH = 64, 96
 FPS = 30.0
 CHUNKSIZE = 40  # 1.33 s per chunk at 30 fps: longer than BOUND, so the bound reaches
 # into the unfinished chunk when killed mid-chunk
-FORMATS = ["utvideo", "ffv1", "h264", "mjpeg", "raw", "npy", "png"]  # utvideo: the default
+FORMATS = ["utvideo", "ffv1", "h264", "avc1/mp4", "mjpeg", "raw", "npy", "png"]  # utvideo: the default
 STARTUP_TIMEOUT = 60.0  # first frame; generous for a loaded machine
 RUN_TIMEOUT = 60.0  # for the kill condition, after the first frame
 

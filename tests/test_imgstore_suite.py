@@ -12,7 +12,6 @@ the package ships no examples/ scripts.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import re
 import shutil
@@ -82,11 +81,12 @@ def _run_suite(directory: Path, for_framestore: bool) -> dict[str, str]:
     env = dict(os.environ)
     framestore_root = str(Path(framestore.__file__).parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (framestore_root, env.get("PYTHONPATH")) if p)
-    subprocess.run(
+    run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
          *deselect, suite.name],
-        cwd=directory, env=env, capture_output=True, timeout=900, check=False,
+        cwd=directory, env=env, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
+    assert junit.exists(), run.stdout[-3000:] + run.stderr[-3000:]
     outcomes = {}
     for case in ET.parse(junit).iter("testcase"):
         name = f"{case.get('classname', '').rpartition('.')[2]}.py::{case.get('name')}"
@@ -120,9 +120,14 @@ def test_every_exception_names_one_of_imgstores_tests(outcomes):
 
 
 def _readme_examples() -> list[str]:
-    description = importlib.metadata.metadata("imgstore").get_payload()  # type: ignore[attr-defined]
+    """The Python examples of imgstore's README (its package description), from the
+    metadata installed beside the imgstore imported here."""
+    (metadata,) = Path(imgstore.__file__).parent.parent.glob(f"imgstore-{imgstore.__version__}.dist-info")
+    _, _, description = (metadata / "METADATA").read_text(encoding="utf-8").partition("\n\n")
     blocks = re.findall(r"```python\n(.*?)```", description, re.S)
-    return [b for b in blocks if "import" in b and "imgstore" in b]
+    examples = [b for b in blocks if "import" in b and "imgstore" in b]
+    assert len(examples) == 2, f"{metadata}: expected the read and the write example, found {blocks}"
+    return examples
 
 
 def test_imgstores_readme_examples_run_on_framestore(tmp_path, monkeypatch, capsys):
