@@ -12,6 +12,7 @@ import warnings
 from types import ModuleType
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -243,3 +244,21 @@ def test_avc1_mp4_is_h264_in_mp4_and_read_from_its_journal_while_written(tmp_pat
         assert [int(store[i].mean()) for i in range(6)] == [0, 40, 80, 120, 160, 200]
     with av.open(str(tmp_path / "s" / "000000.mp4")) as container:
         assert container.streams.video[0].codec_context.name == "h264"
+
+
+def test_encoding_stores_raw_bayer_frames_read_as_color(tmp_path):
+    raw = np.random.default_rng(0).integers(0, 255, (3, 16, 24), dtype=np.uint8)
+    path = str(tmp_path / "s")
+    with stores.new_for_format("npy", basedir=path, imgshape=(16, 24), encoding="cv_bayerbg") as w:
+        for i, image in enumerate(raw):
+            w.add_image(image, i, float(i))
+    ours, theirs = framestore.new_for_filename(tmp_path / "s"), imgstore.new_for_filename(str(tmp_path / "s"))
+    assert ours.image_shape == theirs.image_shape == (16, 24, 3)
+    for i, image in enumerate(raw):
+        expected = cv2.cvtColor(image, cv2.COLOR_BayerBG2BGR)
+        np.testing.assert_array_equal(ours[i], expected)
+        np.testing.assert_array_equal(theirs.get_image(i)[0], expected)
+    with pytest.raises(framestore.UnknownFormatError, match="cv_nonsense"):
+        stores.new_for_format("npy", basedir=str(tmp_path / "x"), imgshape=(16, 24), encoding="cv_nonsense")
+    with pytest.raises(framestore.InvalidFrameError, match="cv_bayerbg"):
+        stores.new_for_format("npy", basedir=str(tmp_path / "y"), imgshape=(16, 24, 3), encoding="cv_bayerbg")

@@ -63,14 +63,7 @@ class Dialect(ABC):
     def colour_conversion(self, md: StoreMetadata) -> int | None:
         """The OpenCV colour conversion imgstore applies on read for an ``encoding`` such
         as ``cv_bayerbg`` (raw Bayer frames become BGR), or None."""
-        if not md.encoding:
-            return None
-        wanted = md.encoding.lower()
-        for name in dir(cv2):
-            m = re.match(r"^COLOR_([A-Za-z0-9_]+)2BGR$", name)
-            if m and "cv_" + m.group(1).lower().replace("_", "") == wanted:
-                return int(getattr(cv2, name))
-        raise UnknownFormatError(f"image encoding '{md.encoding}' is not an OpenCV conversion to BGR")
+        return opencv_conversion(md.encoding) if md.encoding else None
 
     def timezone(self, md: StoreMetadata) -> datetime.tzinfo:
         """The recording machine's time zone: ``timezone_local``, else an old store's
@@ -201,6 +194,16 @@ IMGSTORE = ImgstoreDialect()
 def dialect_of(md: StoreMetadata) -> Dialect:
     """The dialect a store's metadata says it was written in."""
     return FRAMESTORE if md.written_by_framestore else IMGSTORE
+
+
+def opencv_conversion(encoding: str) -> int:
+    """The OpenCV colour conversion to BGR an imgstore ``encoding`` (``cv_bayerbg``, ...) names."""
+    wanted = encoding.lower()
+    for name in dir(cv2):
+        m = re.match(r"^COLOR_([A-Za-z0-9_]+)2BGR$", name)
+        if m and "cv_" + m.group(1).lower().replace("_", "") == wanted:
+            return int(getattr(cv2, name))
+    raise UnknownFormatError(f"image encoding '{encoding}' is not an OpenCV conversion to BGR")
 
 
 def read_extra_data(dialect: Dialect, layout: Layout[StorePath], skip_corrupt: bool = False) -> pd.DataFrame:

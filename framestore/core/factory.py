@@ -58,6 +58,7 @@ def new_for_format(
     frame_columns: dict[str, Any] | None = ...,
     basedir: str | os.PathLike[str] | None = ...,
     format: str | None = ...,
+    encoding: str | None = ...,
 ) -> StoreWriter: ...
 
 
@@ -89,6 +90,7 @@ def new_for_format(
     frame_columns: dict[str, Any] | None = None,
     basedir: str | os.PathLike[str] | None = None,
     format: str | None = None,
+    encoding: str | None = None,
     verify: bool = True,
     seek: bool | None = None,
     index: object = None,
@@ -99,7 +101,9 @@ def new_for_format(
     uint16; ``chunksize``: frames per chunk; ``fps``: the nominal frame rate; ``metadata``:
     user metadata (plain YAML values); ``overwrite``: replace an existing store;
     ``codec_options``: passed to the encoder; ``frame_columns``: per-frame column name ->
-    numeric dtype, given with every ``add_image``.
+    numeric dtype, given with every ``add_image``; ``encoding``: imgstore's name of an
+    OpenCV conversion to BGR that every frame gets when read (``cv_bayerbg``: raw Bayer
+    frames are stored and read as color).
 
     imgstore's calling conventions mean what they meant there: ``basedir`` names the
     store's directory instead of ``path`` (which may also be its ``metadata.yaml``),
@@ -126,6 +130,7 @@ def new_for_format(
         overwrite=overwrite,
         codec_options=codec_options,
         frame_columns=frame_columns,
+        encoding=encoding,
     )
 
 

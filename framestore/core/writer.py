@@ -64,6 +64,7 @@ class StoreWriter:
         overwrite: bool = False,
         codec_options: dict[str, str] | None = None,
         frame_columns: dict[str, Any] | None = None,
+        encoding: str | None = None,
     ) -> None:
         root = _writable_root(path)
         settings = WriteSettings.build(
@@ -75,6 +76,7 @@ class StoreWriter:
             metadata=metadata,
             codec_options=codec_options,
             frame_columns=frame_columns,
+            encoding=encoding,
         )
         self._start(root, settings, overwrite, 0)
 
