@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import _moved
+from . import _moved, stores
 from .codecs import DEFAULT_FORMAT, get_supported_formats
 from .core.factory import extract_only_frame, new_for_filename, new_for_format
+from .core.imgstore_api import DirectoryImgStore, VideoImgStore, ensure_color, ensure_grayscale
 from .core.reader import StoreReader
 from .core.writer import StoreWriter
 from .errors import (
@@ -59,6 +60,7 @@ __all__ = [
     "AlignedFrames",
     "CorruptStoreError",
     "Dataset",
+    "DirectoryImgStore",
     "FrameIndexError",
     "FrameNotFoundError",
     "FramestoreError",
@@ -78,8 +80,11 @@ __all__ = [
     "Thresholds",
     "UnknownFormatError",
     "VerifyReport",
+    "VideoImgStore",
     "align",
     "convert",
+    "ensure_color",
+    "ensure_grayscale",
     "extract_only_frame",
     "get_supported_formats",
     "import_recording",
@@ -90,6 +95,7 @@ __all__ = [
     "qc",
     "recover",
     "stitch",
+    "stores",
     "verify",
     "write_stitched",
 ]

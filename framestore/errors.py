@@ -15,8 +15,8 @@ class FramestoreError(Exception):
         return str(self.args[0]) if self.args else ""
 
 
-class StoreNotFoundError(FramestoreError, FileNotFoundError):
-    """No store (no ``metadata.yaml``) at the given path."""
+class StoreNotFoundError(FramestoreError, FileNotFoundError, ValueError):
+    """No store (no ``metadata.yaml``) at the given path (a ``ValueError`` as in imgstore)."""
 
 
 class StoreExistsError(FramestoreError, FileExistsError):
@@ -35,8 +35,9 @@ class FrameNotFoundError(FramestoreError, KeyError, ValueError):
     """A frame number or time that the store does not hold."""
 
 
-class FrameIndexError(FramestoreError, IndexError):
-    """A frame index outside ``0 .. len(store) - 1``."""
+class FrameIndexError(FramestoreError, IndexError, ValueError):
+    """A frame index outside ``0 .. len(store) - 1`` (a ``ValueError`` too, as imgstore's
+    ``get_image(frame_index=)`` raised)."""
 
 
 class ReadOnlyStoreError(FramestoreError, PermissionError):

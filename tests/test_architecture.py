@@ -84,8 +84,10 @@ def test_no_import_cycle():
 
 
 def test_the_top_level_stays_small():
+    # 15: stores.py is imgstore's module path (``from imgstore import stores``), kept as a
+    # real module so that type checkers and IDEs see it
     entries = sorted(p.name for p in PACKAGE.iterdir() if p.name != "__pycache__")
-    assert len(entries) <= 14, entries
+    assert len(entries) <= 15, entries
 
 
 def test_every_public_name_is_importable_from_framestore():

@@ -35,7 +35,7 @@ from framestore._disk.layout import Layout
 from framestore.codecs import resolve_format
 from framestore.testing.frames import read_barcode, synthetic_frame
 
-FORMATS = ["utvideo", "ffv1", "h264", "mjpeg", "raw", "npy", "png"]  # utvideo: the default
+FORMATS = ["utvideo", "ffv1", "h264", "avc1/mp4", "mjpeg", "raw", "npy", "png"]  # utvideo: the default
 
 
 def check_recovered(crash: Crash) -> framestore.StoreReader:

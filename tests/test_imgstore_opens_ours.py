@@ -12,7 +12,7 @@ imgstore = pytest.importorskip("imgstore")
 
 # Formats imgstore reads exactly. (Ut Video opens too, but OpenCV converts its gray luma
 # through limited-range YUV, so imgstore's pixels differ: see the README.)
-FORMATS = ["mjpeg/avi", "npy", "png", "jpg", "ffv1/mkv", "h264/mkv"]
+FORMATS = ["mjpeg/avi", "npy", "png", "jpg", "tif", "bmp", "ffv1/mkv", "h264/mkv", "avc1/mp4"]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

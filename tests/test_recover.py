@@ -21,7 +21,7 @@ def _index_of(journal):
     return video_index if not (journal.parent / n).is_dir() else journal.parent / n / "index.npz"
 
 
-@pytest.mark.parametrize("fmt", ["utvideo", "ffv1", "h264", "mjpeg", "raw", "png", "npy"])
+@pytest.mark.parametrize("fmt", ["utvideo", "ffv1", "h264", "avc1/mp4", "mjpeg", "raw", "png", "npy"])
 def test_recover_finishes_a_killed_store(tmp_path, fmt):
     path = tmp_path / "s"
     killed_store(path, fmt)

@@ -113,6 +113,22 @@ _FORMATS: dict[str, FormatSpec] = {
             ),
         ),
         _video(
+            "avc1/mp4",
+            "H.264 as h264/mkv, in MP4 (imgstore's avc1/mp4): small, lossy",
+            VideoCodec(
+                encoder="libx264",
+                extension=".mp4",
+                pix_fmts={"gray8": "gray", "color": "yuv420p"},
+                lossless=False,
+                gop=30,
+                options={"preset": "ultrafast", "tune": "zerolatency", "crf": "18"},
+                full_range_gray=True,
+                even_size_only=True,
+                muxer_rewrites_packets=True,
+                decode_thread_type="AUTO",
+            ),
+        ),
+        _video(
             "mjpeg/avi",
             "Motion JPEG in AVI (imgstore's default): intra-only, lossy",
             VideoCodec(
@@ -142,12 +158,15 @@ _FORMATS: dict[str, FormatSpec] = {
     )
 }
 
+# imgstore's names "<image format>+color": without an encoding, the format itself
+_IMGSTORE_ALIASES = {f"{name}+color": name for name in ("tif", "png", "jpg", "bmp")}
 _ALIASES = {
     "utvideo": "utvideo/avi",
     "ffv1": "ffv1/mkv",
     "h264": "h264/mkv",
     "mjpeg": "mjpeg/avi",
     "raw": "raw/nut",
+    **_IMGSTORE_ALIASES,
 }
 # Lossless and fast: see benchmarks/README.md for the codec survey behind this choice.
 DEFAULT_FORMAT = "utvideo/avi"
@@ -156,6 +175,11 @@ DEFAULT_FORMAT = "utvideo/avi"
 def get_supported_formats() -> list[str]:
     """Names of the formats framestore writes (short aliases are accepted too)."""
     return sorted(_FORMATS)
+
+
+def imgstore_aliases() -> list[str]:
+    """imgstore's other names of formats framestore writes."""
+    return sorted(_IMGSTORE_ALIASES)
 
 
 def resolve_format(name: str) -> FormatSpec:

@@ -1,4 +1,5 @@
-"""Image-folder chunks: one file per frame (npy, png, jpg), imgstore's directory layout."""
+"""Image-folder chunks: one file per frame (npy, png, jpg, tif, bmp, pgm, ppm), imgstore's
+directory layout."""
 
 from __future__ import annotations
 
@@ -88,6 +89,11 @@ IMAGE_CODECS = {
         _Cv2Encoder(".jpg", (cv2.IMWRITE_JPEG_QUALITY, 95)),
         decode_cv2,
     ),
+    # imgstore's other image formats, all lossless (OpenCV's defaults)
+    "tif": ImageCodec(".tif", True, ("gray8", "gray16", "color"), _Cv2Encoder(".tif", ()), decode_cv2),
+    "bmp": ImageCodec(".bmp", True, ("gray8", "color"), _Cv2Encoder(".bmp", ()), decode_cv2),
+    "pgm": ImageCodec(".pgm", True, ("gray8", "gray16"), _Cv2Encoder(".pgm", ()), decode_cv2),
+    "ppm": ImageCodec(".ppm", True, ("color",), _Cv2Encoder(".ppm", ()), decode_cv2),
 }
 
 

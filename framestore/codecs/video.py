@@ -478,3 +478,29 @@ class JournalVideoReader(_DecodingReader):
 
     def close(self) -> None:
         self._frames = None
+
+
+def index_video_file(path: Path, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """The index columns of a finished video file made elsewhere (its frames' pts,
+    keyframe flags and CRC32s, in presentation order), found by demuxing it once; its
+    frames must be ``shape``'s width and height."""
+    rows: list[tuple[int, bool, int]] = []
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            size = (stream.codec_context.height, stream.codec_context.width)
+            for packet in container.demux(stream):
+                if packet.pts is not None:
+                    rows.append((int(packet.pts), bool(packet.is_keyframe), zlib.crc32(packet)))
+    except (av.FFmpegError, IndexError) as exc:
+        raise CorruptStoreError(f"{path}: not a readable video file ({exc})") from None
+    if size != tuple(shape[:2]):
+        raise InvalidFrameError(f"{path}: holds {size[1]}x{size[0]} frames, the store {shape[1]}x{shape[0]}")
+    rows.sort()
+    return {
+        FRAME_NUMBER: np.zeros(len(rows), dtype=np.int64),
+        FRAME_TIME: np.zeros(len(rows), dtype=np.float64),
+        VIDEO_PTS: np.array([r[0] for r in rows], dtype=np.int64),
+        VIDEO_KEYFRAME: np.array([r[1] for r in rows], dtype=bool),
+        CRC32: np.array([r[2] for r in rows], dtype=np.uint32),
+    }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import warnings
 from abc import ABC, abstractmethod
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,7 +31,7 @@ from .._disk.storage import StorePath, modified_time, open_video
 from ..codecs import DIRECTORY_STORE, FormatSpec, resolve_format
 from ..codecs.images import IMAGE_CODECS, ImageCodec, decode_cv2
 from ..codecs.video import VideoCodec
-from ..errors import CorruptStoreError, UnknownFormatError
+from ..errors import CorruptStoreError, StoreWarning, UnknownFormatError
 
 _CV2_IMAGE_FORMATS = ("tif", "png", "jpg", "ppm", "pgm", "bmp")
 _ANY_KIND = {"gray8": "", "gray16": "", "color": ""}
@@ -62,14 +63,7 @@ class Dialect(ABC):
     def colour_conversion(self, md: StoreMetadata) -> int | None:
         """The OpenCV colour conversion imgstore applies on read for an ``encoding`` such
         as ``cv_bayerbg`` (raw Bayer frames become BGR), or None."""
-        if not md.encoding:
-            return None
-        wanted = md.encoding.lower()
-        for name in dir(cv2):
-            m = re.match(r"^COLOR_([A-Za-z0-9_]+)2BGR$", name)
-            if m and "cv_" + m.group(1).lower().replace("_", "") == wanted:
-                return int(getattr(cv2, name))
-        raise UnknownFormatError(f"image encoding '{md.encoding}' is not an OpenCV conversion to BGR")
+        return opencv_conversion(md.encoding) if md.encoding else None
 
     def timezone(self, md: StoreMetadata) -> datetime.tzinfo:
         """The recording machine's time zone: ``timezone_local``, else an old store's
@@ -202,9 +196,30 @@ def dialect_of(md: StoreMetadata) -> Dialect:
     return FRAMESTORE if md.written_by_framestore else IMGSTORE
 
 
-def read_extra_data(dialect: Dialect, layout: Layout[StorePath]) -> pd.DataFrame:
-    """Every chunk's extra data records as one table."""
-    frames = [df for n in layout.chunk_numbers() if len(df := dialect.extra_data(layout, n))]
+def opencv_conversion(encoding: str) -> int:
+    """The OpenCV colour conversion to BGR an imgstore ``encoding`` (``cv_bayerbg``, ...) names."""
+    wanted = encoding.lower()
+    for name in dir(cv2):
+        m = re.match(r"^COLOR_([A-Za-z0-9_]+)2BGR$", name)
+        if m and "cv_" + m.group(1).lower().replace("_", "") == wanted:
+            return int(getattr(cv2, name))
+    raise UnknownFormatError(f"image encoding '{encoding}' is not an OpenCV conversion to BGR")
+
+
+def read_extra_data(dialect: Dialect, layout: Layout[StorePath], skip_corrupt: bool = False) -> pd.DataFrame:
+    """Every chunk's extra data records as one table; with ``skip_corrupt``, a chunk whose
+    file is damaged is left out with a warning instead of raising."""
+    frames = []
+    for n in layout.chunk_numbers():
+        try:
+            df = dialect.extra_data(layout, n)
+        except CorruptStoreError as exc:
+            if not skip_corrupt:
+                raise
+            warnings.warn(f"extra data of chunk {n} left out: {exc}", StoreWarning, stacklevel=3)
+            continue
+        if len(df):
+            frames.append(df)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import math
 import os
 import warnings
 from collections import OrderedDict
@@ -17,7 +18,7 @@ import pandas as pd
 from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
 from .._disk.index import ChunkIndex, StoreIndex
 from .._disk.index_cache import load_chunk_indexes
-from .._disk.metadata import StoreMetadata
+from .._disk.metadata import METADATA_FILENAME, StoreMetadata
 from .._disk.storage import StorePath
 from ..codecs.base import ChunkReader
 from ..codecs.images import ImageChunkReader
@@ -29,6 +30,7 @@ from ..errors import (
 )
 from .description import StoreDescription
 from .dialect import read_extra_data
+from .imgstore_compat import extra_data_files, reindex
 
 # Chunk readers kept open at once (a decoder holds a few frames): enough that random reads
 # rarely reopen a chunk, few enough that memory stays bounded by a few chunks.
@@ -100,12 +102,14 @@ class StoreReader(Sequence[np.ndarray]):
         return len(self._index)
 
     @property
-    def frame_min(self) -> int | None:
-        return self._index.frame_min
+    def frame_min(self) -> int | float:
+        """The smallest frame_number (NaN when the store is empty, as in imgstore)."""
+        return math.nan if self._index.frame_min is None else self._index.frame_min
 
     @property
-    def frame_max(self) -> int | None:
-        return self._index.frame_max
+    def frame_max(self) -> int | float:
+        """The largest frame_number (NaN when the store is empty, as in imgstore)."""
+        return math.nan if self._index.frame_max is None else self._index.frame_max
 
     @property
     def image_shape(self) -> tuple[int, ...]:
@@ -168,6 +172,67 @@ class StoreReader(Sequence[np.ndarray]):
         )
 
     # -- imgstore's reading API ----------------------------------------------------------
+    mode = "r"
+
+    @property
+    def filename(self) -> str:
+        """The store's directory, as imgstore names it."""
+        return str(self._store.root)
+
+    @property
+    def full_path(self) -> str:
+        """The store's ``metadata.yaml``."""
+        return str(self._store.root / METADATA_FILENAME)
+
+    @property
+    def store_class(self) -> str:
+        """The class imgstore opens this store with: ``VideoImgStore`` or ``DirectoryImgStore``."""
+        return self._store.format.store_class
+
+    @property
+    def lossless(self) -> bool:
+        return self._store.format.lossless
+
+    @property
+    def chunks(self) -> list[int]:
+        """The numbers of the chunks that hold frames."""
+        return [c.number for c in self._index.chunks if c.count]
+
+    @property
+    def frame_time_min(self) -> float | None:
+        return float(self._index.frame_time.min()) if len(self) else None
+
+    @property
+    def frame_time_max(self) -> float | None:
+        return float(self._index.frame_time.max()) if len(self) else None
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the earliest frame_time to the latest (0 when empty)."""
+        return float(np.ptp(self._index.frame_time)) if len(self) else 0.0
+
+    @property
+    def has_extra_data(self) -> bool:
+        return bool(self.find_extra_data_files())
+
+    def find_extra_data_files(self) -> list[str]:
+        """The chunks' extra data files (``add_extra_data``'s, or Motif's)."""
+        return [str(p) for p in extra_data_files(self._store.layout)]
+
+    def get_next_framenumber(self) -> int:
+        """The frame_number ``get_next_image`` returns next; ``EOFError`` after the last frame."""
+        if self._cursor + 1 >= len(self):
+            raise EOFError(f"{self._store.root}: no frame after frame_index {self._cursor}")
+        return int(self._index.frame_number[self._cursor + 1])
+
+    def reindex(self) -> None:
+        """Renumber the frames in place so that those before the one frame numbered 0 get
+        -k .. -1, as imgstore's ``reindex`` (``ValueError`` unless exactly one frame is 0);
+        each index keeps the old numbers as ``_frame_number_before_reindex``."""
+        layout = self._store.layout.on_disk()
+        reindex(layout, self._store.index_keys)
+        self._index = StoreIndex(load_chunk_indexes(layout, self._store.index_keys))
+
     def get_next_image(self) -> Frame:
         """The frame after the last one returned; ``EOFError`` after the last frame."""
         if self._cursor + 1 >= len(self):
@@ -181,6 +246,11 @@ class StoreReader(Sequence[np.ndarray]):
         frame at ``frame_index`` when that is given. Returns ``(image, (frame_number,
         frame_time))``; a missing frame number raises :class:`FrameNotFoundError`."""
         if frame_index is not None:
+            if frame_index < 0:
+                raise FrameIndexError(
+                    f"frame_index {frame_index} is negative; get_image takes 0 .. {len(self) - 1} "
+                    "(store[-1] counts from the end)"
+                )
             i = self._index.normalize(frame_index)
             if frame_number is not None and int(self._index.frame_number[i]) != frame_number:
                 raise ValueError(
@@ -211,10 +281,11 @@ class StoreReader(Sequence[np.ndarray]):
             FRAME_TIME: self._index.frame_time.tolist(),
         }
 
-    def get_extra_data(self) -> pd.DataFrame:
+    def get_extra_data(self, ignore_corrupt_chunks: bool = False) -> pd.DataFrame:
         """Everything written with ``add_extra_data``, one row per call (imgstore's and
-        Motif's extra data files too)."""
-        return read_extra_data(self._store.dialect, self._store.layout)
+        Motif's extra data files too); an empty table when there is none. A damaged file
+        raises ``CorruptStoreError``, or with ``ignore_corrupt_chunks`` warns and is left out."""
+        return read_extra_data(self._store.dialect, self._store.layout, ignore_corrupt_chunks)
 
     def index_dataframe(self) -> pd.DataFrame:
         """frame_number, frame_time and every per-frame column, one row per frame."""
@@ -375,7 +446,9 @@ class StoreReader(Sequence[np.ndarray]):
     def _new_reader(self, chunk: ChunkIndex) -> ChunkReader:
         return open_chunk_reader(self._store, chunk, self._verify)
 
-    def close(self) -> None:
+    def close(self, save_index: bool = False) -> None:
+        """Close every open chunk file. ``save_index`` is accepted for imgstore's scripts;
+        a reader writes nothing."""
         for reader in self._open.values():
             reader.close()
         self._open.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+import cv2
 import numpy as np
 import yaml
 
@@ -14,6 +15,7 @@ from ..codecs import DEFAULT_FORMAT, FormatSpec, resolve_format
 from ..codecs.base import ImageSpec
 from ..codecs.video import check_fps
 from ..errors import InvalidFrameError
+from .dialect import opencv_conversion
 
 DEFAULT_CHUNKSIZE = 500
 DEFAULT_FPS = 25.0
@@ -38,6 +40,9 @@ class WriteSettings:
     user_metadata: dict[str, Any]
     derived_from: dict[str, Any] | None = None
     """What the store was made from, and how (a stitch's sources and parameters)."""
+    encoding: str | None = None
+    """imgstore's ``encoding`` (``cv_bayerbg``, ...): the OpenCV colour conversion every
+    frame gets when read, such as raw Bayer frames to BGR."""
 
     @classmethod
     def build(
@@ -52,6 +57,7 @@ class WriteSettings:
         codec_options: dict[str, str] | None = None,
         frame_columns: dict[str, Any] | None = None,
         derived_from: dict[str, Any] | None = None,
+        encoding: str | None = None,
     ) -> WriteSettings:
         """The settings of a new store, from :func:`framestore.new_for_format`'s
         arguments; a bad one raises ``InvalidFrameError`` or ``ValueError`` naming it."""
@@ -63,6 +69,8 @@ class WriteSettings:
         if format_spec.video is not None:
             check_fps(format_spec.video, float(fps))
         user = _checked_user_metadata(metadata)
+        if encoding:
+            _check_encoding(encoding, spec)
         return cls(
             format=format_spec,
             spec=spec,
@@ -72,6 +80,7 @@ class WriteSettings:
             columns=_columns_dtype(frame_columns),
             user_metadata=user,
             derived_from=derived_from,
+            encoding=encoding or None,
         )
 
     @property
@@ -99,8 +108,19 @@ class WriteSettings:
             codec_options=self.codec_options,
             frame_columns={n: str(self.columns[n]) for n in self.column_names},
             derived_from=self.derived_from,
+            encoding=self.encoding,
             user=self.user_metadata,
         )
+
+
+def _check_encoding(encoding: str, spec: ImageSpec) -> None:
+    """Refuse an encoding that OpenCV cannot apply to these frames."""
+    try:
+        cv2.cvtColor(np.zeros(spec.shape, spec.dtype), opencv_conversion(encoding))
+    except cv2.error:
+        raise InvalidFrameError(
+            f"encoding '{encoding}' does not apply to {spec.shape} {spec.dtype} frames"
+        ) from None
 
 
 def _image_spec(imgshape: Any, imgdtype: Any) -> ImageSpec:

@@ -9,7 +9,9 @@ chunk's journal at once, so a killed writer loses only what was still queued.
 
 from __future__ import annotations
 
+import datetime
 import functools
+import math
 import os
 import queue
 import shutil
@@ -39,6 +41,8 @@ from ..errors import (
     StoreClosedError,
     StoreExistsError,
 )
+from .dialect import FRAMESTORE
+from .imgstore_compat import insert_chunk
 from .settings import DEFAULT_CHUNKSIZE, DEFAULT_FPS, WriteSettings
 
 QUEUE_FRAMES = 16
@@ -60,6 +64,7 @@ class StoreWriter:
         overwrite: bool = False,
         codec_options: dict[str, str] | None = None,
         frame_columns: dict[str, Any] | None = None,
+        encoding: str | None = None,
     ) -> None:
         root = _writable_root(path)
         settings = WriteSettings.build(
@@ -71,6 +76,7 @@ class StoreWriter:
             metadata=metadata,
             codec_options=codec_options,
             frame_columns=frame_columns,
+            encoding=encoding,
         )
         self._start(root, settings, overwrite, 0)
 
@@ -95,23 +101,43 @@ class StoreWriter:
         self._settings = settings
         self._layout, self._metadata = create_store(root, settings, overwrite)
         self._first_chunk_number = first_chunk
+        self._closed = False
+        self._error: BaseException | None = None
+        try:
+            self._start_encoder()
+        except BaseException:
+            shutil.rmtree(self._root, ignore_errors=True)
+            raise
+
+    def _start_encoder(self) -> None:
+        """Start from no frames: a new encoder thread, its first chunk opened here, so a
+        codec that refuses these frames fails now, here."""
+        settings = self._settings
         self._frame_count = 0
         self.frame_number: int | None = None
         self.frame_time: float | None = None
-        self._closed = False
-        self._error: BaseException | None = None
+        self.frame_min: int | float = math.nan
+        self.frame_max: int | float = math.nan
+        self._times: tuple[float, float] | None = None  # earliest and latest frame_time
+        self._next_inserted: int | None = None  # the number insert_chunk gives next
         self._extra = ExtraDataWriter(
             self._layout, settings.chunksize, self._first_chunk_number * settings.chunksize
         )
         self._queue: queue.Queue[tuple[np.ndarray, int, float, bytes] | None] = queue.Queue(QUEUE_FRAMES)
-        # open the first chunk here, so a codec that refuses these frames fails now, here
-        try:
-            self._first_chunk: ChunkWriter | None = self._new_chunk(self._first_chunk_number)
-        except BaseException:
-            shutil.rmtree(self._root, ignore_errors=True)
-            raise
+        self._first_chunk: ChunkWriter | None = self._new_chunk(self._first_chunk_number)
         self._thread = threading.Thread(target=self._encode_loop, name="framestore-encoder", daemon=True)
         self._thread.start()
+
+    def _finish_encoding(self) -> None:
+        """Let the encoder write every queued frame and finish its chunks."""
+        self._queue.put(None)
+        self._thread.join()
+        self._extra.close()
+        if self._error is not None:
+            raise FramestoreError(
+                f"{self._root}: writing failed ({self._error}); frames written before the "
+                "failure stay readable"
+            ) from self._error
 
     # -- public API --------------------------------------------------------------------
     @property
@@ -150,8 +176,7 @@ class StoreWriter:
         if not np.isfinite(time):
             raise InvalidFrameError(f"{self._root}: frame_time must be finite, got {frame_time!r}")
         self._put((np.ascontiguousarray(image).copy(), number, time, packed))
-        self._frame_count += 1
-        self.frame_number, self.frame_time = number, time
+        self._counted([number], [time])
 
     def add_extra_data(self, **values: Any) -> None:
         """Record values (JSON-serialisable) against the frame added last, as imgstore does."""
@@ -162,21 +187,110 @@ class StoreWriter:
             raise ValueError("add_extra_data records values for the last frame added: add a frame first")
         self._extra.add(values, self._frame_count - 1, self.frame_number, self.frame_time)
 
-    def close(self) -> None:
-        """Finish every chunk, then mark the store complete. Safe to call twice."""
+    def close(self, save_index: bool = False) -> None:
+        """Finish every chunk, then mark the store complete. Safe to call twice.
+        ``save_index`` is accepted for imgstore's scripts: the index is always saved."""
         if self._closed:
             return
         self._closed = True
-        self._queue.put(None)
-        self._thread.join()
-        self._extra.close()
-        if self._error is not None:
-            raise FramestoreError(
-                f"{self._root}: writing failed ({self._error}); frames written before the "
-                "failure stay readable"
-            ) from self._error
+        if self._next_inserted is None:
+            self._finish_encoding()
         write_index_cache(self._layout)
         self._layout.marker_path.unlink(missing_ok=True)
+
+    # -- imgstore's writing API ----------------------------------------------------------
+    mode = "w"
+
+    @property
+    def filename(self) -> str:
+        """The store's directory, as imgstore names it."""
+        return str(self._root)
+
+    @property
+    def full_path(self) -> str:
+        """The store's ``metadata.yaml``."""
+        return str(self._root / METADATA_FILENAME)
+
+    @property
+    def store_class(self) -> str:
+        """The class imgstore opens this store with: ``VideoImgStore`` or ``DirectoryImgStore``."""
+        return self._settings.format.store_class
+
+    @property
+    def lossless(self) -> bool:
+        return self._settings.format.lossless
+
+    @property
+    def user_metadata(self) -> dict[str, Any]:
+        return dict(self._settings.user_metadata)
+
+    @property
+    def created(self) -> tuple[datetime.datetime | None, datetime.tzinfo]:
+        """(creation time in UTC, this machine's time zone), as in imgstore."""
+        return FRAMESTORE.created_utc(self._root, self._metadata), FRAMESTORE.timezone(self._metadata)
+
+    @property
+    def chunks(self) -> list[int]:
+        """The numbers of the chunks finished so far."""
+        return [n for n in self._layout.chunk_numbers() if self._layout.index_path(n).exists()]
+
+    @property
+    def frame_time_min(self) -> float | None:
+        return None if self._times is None else self._times[0]
+
+    @property
+    def frame_time_max(self) -> float | None:
+        return None if self._times is None else self._times[1]
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the earliest frame_time added to the latest (0 before any)."""
+        return 0.0 if self._times is None else self._times[1] - self._times[0]
+
+    def empty(self) -> None:
+        """Delete every frame written so far and its extra data, keeping the store and
+        its metadata, as imgstore's ``empty`` (which comes before ``insert_chunk``)."""
+        if self._closed:
+            raise StoreClosedError(f"{self._root}: the store was closed; open a new writer")
+        if self._next_inserted is None:
+            self._finish_encoding()
+        for n in self._layout.chunk_numbers():
+            self._layout.remove_chunk(n)
+            self._layout.index_path(n).unlink(missing_ok=True)
+            self._layout.extra_path(n).unlink(missing_ok=True)
+        self._start_encoder()
+
+    def insert_chunk(
+        self,
+        video_path: str | os.PathLike[str],
+        frame_numbers: Any,
+        frame_times: Any,
+        move: bool = True,
+    ) -> None:
+        """Add a finished video file (this store's container, frame size and codec) as the
+        next chunk, with one frame number and time per frame; moved in, or copied when not
+        ``move``. Frames added before must fill whole chunks; no frame is added after."""
+        if self._closed:
+            raise StoreClosedError(f"{self._root}: the store was closed; open a new writer")
+        if self._settings.format.video is None:
+            raise ValueError(f"{self._root}: insert_chunk takes video files; this store holds image files")
+        if self._next_inserted is None:
+            if self._frame_count % self._settings.chunksize:
+                raise ValueError(
+                    f"{self._root}: insert_chunk needs the frames added before to fill whole chunks "
+                    f"({self._frame_count} frames, chunks of {self._settings.chunksize})"
+                )
+            self._finish_encoding()
+            self._next_inserted = self._first_chunk_number + self._frame_count // self._settings.chunksize
+        numbers = [_frame_number(n) for n in frame_numbers]
+        times = [float(t) for t in frame_times]
+        insert_chunk(
+            self._layout, self._next_inserted, Path(video_path), np.array(numbers, dtype=np.int64),
+            np.array(times), self._settings.spec.shape, move,
+        )
+        self._next_inserted += 1
+        if numbers:
+            self._counted(numbers, times)
 
     def __enter__(self) -> StoreWriter:
         return self
@@ -193,6 +307,19 @@ class StoreWriter:
             raise StoreClosedError(f"{self._root}: the store was closed; open a new writer")
         if self._error is not None:
             raise FramestoreError(f"{self._root}: the encoder failed ({self._error})") from self._error
+        if self._next_inserted is not None:
+            raise StoreClosedError(
+                f"{self._root}: chunks were inserted with insert_chunk, which ends add_image "
+                "and add_extra_data (empty() starts the store over)"
+            )
+
+    def _counted(self, numbers: list[int], times: list[float]) -> None:
+        self._frame_count += len(numbers)
+        self.frame_number, self.frame_time = numbers[-1], times[-1]
+        self.frame_min = min(self.frame_min, *numbers) if self._times else min(numbers)
+        self.frame_max = max(self.frame_max, *numbers) if self._times else max(numbers)
+        low, high = self._times or (times[0], times[0])
+        self._times = (min(low, *times), max(high, *times))
 
     def _pack_columns(self, values: dict[str, Any]) -> bytes:
         names = self._settings.column_names

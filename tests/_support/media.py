@@ -22,6 +22,8 @@ FORMAT_KINDS = [
     ("raw/nut", "color"),
     ("h264/mkv", "gray8"),
     ("h264/mkv", "color"),
+    ("avc1/mp4", "gray8"),
+    ("avc1/mp4", "color"),
     ("mjpeg/avi", "gray8"),
     ("mjpeg/avi", "color"),
     ("npy", "gray8"),
@@ -32,6 +34,10 @@ FORMAT_KINDS = [
     ("png", "color"),
     ("jpg", "gray8"),
     ("jpg", "color"),
+    ("tif", "gray16"),
+    ("bmp", "gray8"),
+    ("pgm", "gray8"),
+    ("ppm", "color"),
 ]
 # the cases read by URL (file:// and HTTP, both through fsspec): every chunk codec, each
 # pixel kind, video and image-file chunks
@@ -48,7 +54,7 @@ URL_CASES = [
     ("png", "color"),
     ("jpg", "gray8"),
 ]
-LOSSLESS = {"utvideo/avi", "ffv1/mkv", "raw/nut", "npy", "png"}
+LOSSLESS = {"utvideo/avi", "ffv1/mkv", "raw/nut", "npy", "png", "tif", "bmp", "pgm", "ppm"}
 FRAMES = 150
 CHUNKSIZE = 70  # chunks of 70, 70, 10; H.264's keyframe every 30 falls inside chunks
 FIRST_FRAME_NUMBER = 5_000_000
