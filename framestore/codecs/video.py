@@ -119,27 +119,30 @@ class VideoChunkWriter:
                 cc.color_range = 2  # full range: gray values are not 16..235 video levels
             cc.options = {**codec.options, **(options or {})}
             self._container.start_encoding()
-        except (av.FFmpegError, ValueError) as exc:
-            self._container.close()
+            # the container may keep its own time base (NUT does): index what it stores
+            self._to_stream = Fraction(cc.time_base) / Fraction(stream.time_base)
+            self._journal = JournalWriter(
+                journal_path,
+                {
+                    "decoder": stream.codec_context.codec.canonical_name,
+                    "width": spec.width,
+                    "height": spec.height,
+                    "pix_fmt": pix_fmt,
+                    "codec_tag": cc.codec_tag or "",  # Ut Video's decoder needs its fourcc
+                    "extradata": base64.b64encode(cc.extradata or b"").decode("ascii"),
+                    "columns": columns or [],
+                },
+            )
+        except BaseException as exc:
+            self._close_container()
             path.unlink(missing_ok=True)
-            raise InvalidFrameError(
-                f"{path}: {codec.encoder} cannot encode {spec.width}x{spec.height} {pix_fmt} frames ({exc})"
-            ) from None
+            if isinstance(exc, OSError):  # the disk, not the codec (av.error.OSError too)
+                raise
+            if isinstance(exc, (av.FFmpegError, ValueError)):
+                what = f"{spec.width}x{spec.height} {pix_fmt} frames"
+                raise InvalidFrameError(f"{path}: {codec.encoder} cannot encode {what} ({exc})") from None
+            raise
         self._stream = stream
-        # the container may keep its own time base (NUT does): index what it stores
-        self._to_stream = Fraction(cc.time_base) / Fraction(stream.time_base)
-        self._journal = JournalWriter(
-            journal_path,
-            {
-                "decoder": stream.codec_context.codec.canonical_name,
-                "width": spec.width,
-                "height": spec.height,
-                "pix_fmt": pix_fmt,
-                "codec_tag": cc.codec_tag or "",  # Ut Video's decoder needs its fourcc
-                "extradata": base64.b64encode(cc.extradata or b"").decode("ascii"),
-                "columns": columns or [],
-            },
-        )
         self._pending: dict[int, tuple[int, float, bytes]] = {}
         self._rows: list[tuple[int, float, int, bool]] = []
         self._count = 0
@@ -217,8 +220,16 @@ class VideoChunkWriter:
         return columns
 
     def abort(self) -> None:
+        """Stop writing, leaving the journal as it is; never raises (this runs while
+        another error is handled: a full disk fails the container's close again)."""
         self._journal.close()
-        self._container.close()
+        self._close_container()
+
+    def _close_container(self) -> None:
+        try:
+            self._container.close()
+        except (av.FFmpegError, OSError):  # a full disk fails the close too: the file is partial anyway
+            pass
 
 
 def _columns(rows: list[tuple[int, float, int, bool, int]]) -> dict[str, np.ndarray]:

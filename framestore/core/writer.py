@@ -167,16 +167,25 @@ class StoreWriter:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(None)
+        while self._thread.is_alive():  # a dead encoder thread takes nothing more
+            try:
+                self._queue.put(None, timeout=0.5)
+                break
+            except queue.Full:
+                continue
         self._thread.join()
-        self._extra.close()
+        try:
+            self._extra.close()
+            if self._error is None:
+                write_index_cache(self._layout)
+                self._layout.marker_path.unlink(missing_ok=True)
+        except OSError as exc:  # a full disk, say: the store stays marked unfinished
+            self._error = self._error or exc
         if self._error is not None:
             raise FramestoreError(
                 f"{self._root}: writing failed ({self._error}); frames written before the "
-                "failure stay readable"
+                "failure stay readable, and `framestore recover` finishes the store"
             ) from self._error
-        write_index_cache(self._layout)
-        self._layout.marker_path.unlink(missing_ok=True)
 
     def __enter__(self) -> StoreWriter:
         return self
@@ -193,6 +202,8 @@ class StoreWriter:
             raise StoreClosedError(f"{self._root}: the store was closed; open a new writer")
         if self._error is not None:
             raise FramestoreError(f"{self._root}: the encoder failed ({self._error})") from self._error
+        if not self._thread.is_alive():
+            raise FramestoreError(f"{self._root}: the encoder thread has stopped")
 
     def _pack_columns(self, values: dict[str, Any]) -> bytes:
         names = self._settings.column_names
@@ -249,9 +260,9 @@ class StoreWriter:
             self._error = exc
             if chunk is not None:
                 chunk.abort()
-            while item is not None:  # keep the caller from blocking on a full queue
-                item = self._queue.get()
         finally:
+            while item is not None:  # until close(): keep the caller from blocking on a full queue
+                item = self._queue.get()
             finisher.shutdown(wait=True)
 
     def _new_chunk(self, n: int) -> ChunkWriter:

@@ -51,8 +51,9 @@ def recover(path: str | os.PathLike[str]) -> RecoveryReport:
     numbers = layout.chunk_numbers()
     if numbers and opened_when_killed(layout, numbers[-1]):  # nothing finished in it
         layout.remove_chunk(numbers[-1])
-    for leftover in layout.root.glob("*.journal.tmp"):
-        leftover.unlink()
+    for pattern in ("*.journal.tmp", "*.recovering.*"):  # left by a killed writer or recover
+        for leftover in layout.root.glob(pattern):
+            leftover.unlink()
     for n in numbers:
         journal_path = layout.journal_path(n)
         if not journal_path.is_file():
@@ -102,11 +103,12 @@ def _recover_video(
     tmp = target.with_name(f"{n:06d}.recovering{target.suffix}")
     tmp_journal = tmp.with_name(tmp.name + ".journal")
     columns_header = journal.header.get("columns", [])
-    writer = VideoChunkWriter(tmp, tmp_journal, fmt.video, spec, fps, options, columns_header)
     packed = np.empty(len(journal), dtype=columns_dtype(journal.header))
     for name, values in journal.columns.items():
         packed[name] = values
+    writer: VideoChunkWriter | None = None
     try:
+        writer = VideoChunkWriter(tmp, tmp_journal, fmt.video, spec, fps, options, columns_header)
         if writer.extradata != base64.b64decode(journal.header.get("extradata", "")):
             raise CorruptStoreError(
                 f"{journal.path}: the codec set-up differs from the one that wrote this "
@@ -123,8 +125,9 @@ def _recover_video(
                 packed[k].tobytes() if packed.dtype.itemsize else b"",
             )
         columns = {**writer.close(), **journal.columns}
-    except BaseException:
-        writer.abort()
+    except BaseException:  # a full disk, say: leave nothing half-written, so a retry starts clean
+        if writer is not None:
+            writer.abort()
         tmp.unlink(missing_ok=True)
         raise
     finally:
