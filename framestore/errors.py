@@ -51,6 +51,10 @@ class StoreClosedError(FramestoreError, ValueError):
     """An operation on a store that has been closed."""
 
 
+class StoreBusyError(FramestoreError, BlockingIOError):
+    """A store that another process is writing or changing (named in the message)."""
+
+
 class IncompleteStoreWarning(UserWarning):
     """The store is still being written, or its writer did not close it."""
 

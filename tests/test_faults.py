@@ -3,8 +3,12 @@ symlinks planted in a store, damaged metadata and journals, a missing chunk."""
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +16,8 @@ import numpy as np
 import pytest
 
 import framestore
+from framestore.cli.main import main
+from framestore.tools.convert import convert
 from framestore.tools.recover import recover
 
 SHAPE = (96, 128)
@@ -111,3 +117,71 @@ def test_full_disk_close_returns_and_recover_finishes_later(small_disk: Path, fm
         np.testing.assert_array_equal(after.frame_numbers, numbers)
         for k in range(len(after)):
             np.testing.assert_array_equal(after[k], noise_frame(k))
+
+
+# -- 2. a live writer under a tool ------------------------------------------------------
+
+LIVE_WRITER = """
+import sys, time
+import framestore
+from framestore.testing.frames import synthetic_frame
+w = framestore.new_for_format("ffv1/mkv", sys.argv[1], imgshape=(48, 64), chunksize=10, fps=100)
+for i in range(10**6):
+    w.add_image(synthetic_frame(i, (48, 64)), i, time.time())
+    time.sleep(0.005)
+"""
+
+
+@pytest.fixture
+def live_store(tmp_path: Path) -> Iterator[Path]:
+    """A store that a running process is writing."""
+    path = tmp_path / "live"
+    proc = subprocess.Popen([sys.executable, "-c", LIVE_WRITER, str(path)])
+    try:
+        deadline = time.monotonic() + 30
+        while not (path / "000001.npz").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        yield path
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_tools_refuse_a_store_whose_writer_is_alive(live_store: Path, tmp_path: Path) -> None:
+    with pytest.raises(framestore.StoreBusyError, match=str(live_store)):
+        recover(live_store)
+    with pytest.raises(framestore.StoreBusyError, match="another process"):
+        recover(live_store, force_dead=True)  # the lock proves the writer alive
+    with pytest.raises(framestore.StoreBusyError):
+        framestore.new_for_format("npy", live_store, imgshape=(8, 8), overwrite=True)
+    source = tmp_path / "src"
+    with framestore.new_for_format("npy", source, imgshape=(48, 64)) as w:
+        w.add_image(np.zeros((48, 64), np.uint8), 0, 0.0)
+    with pytest.raises(framestore.StoreBusyError):
+        convert(source, live_store, "npy", overwrite=True)
+    assert main(["recover", str(live_store)]) != 0
+    assert (live_store / "metadata.yaml").is_file() and (live_store / "000000.mkv").is_file()
+
+
+def test_the_writing_marker_names_a_live_writer_the_lock_cannot_see(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    with framestore.new_for_format("npy", path, imgshape=(8, 8)) as w:
+        w.add_image(np.zeros((8, 8), np.uint8), 0, 0.0)
+    marker = path / ".framestore-writing"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for pid, host in ((sleeper.pid, socket.gethostname()), (1, "elsewhere")):
+            marker.write_text(json.dumps({"pid": pid, "host": host}))
+            with pytest.raises(framestore.StoreBusyError, match=f"pid {pid} on {host}"):
+                recover(path)
+            with pytest.raises(framestore.StoreBusyError, match=f"pid {pid}"):
+                framestore.new_for_format("npy", path, imgshape=(8, 8), overwrite=True)
+        assert main(["recover", "--force-dead", str(path)]) == 0
+        assert not marker.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    marker.write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname()}))
+    recover(path)  # that process is gone now
+    with framestore.new_for_filename(path) as store:
+        assert store.is_complete and len(store) == 1

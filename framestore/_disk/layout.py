@@ -20,6 +20,7 @@ from typing import Generic, Protocol, TypeVar, cast
 from .storage import StorePath, list_directory
 
 WRITING_MARKER = ".framestore-writing"
+LOCK_FILENAME = ".framestore-lock"
 INDEX_CACHE = "framestore-index.npz"
 PARTS_DIR = ".framestore-parts"
 INDEX_SUFFIX = ".npz"

@@ -26,7 +26,8 @@ from .._disk.columns import FRAME_NUMBER
 from .._disk.extra_data import ExtraDataWriter
 from .._disk.index import write_index
 from .._disk.index_cache import write_index_cache
-from .._disk.layout import Layout, write_marker
+from .._disk.layout import LOCK_FILENAME, Layout, write_marker
+from .._disk.lock import StoreLock
 from .._disk.metadata import METADATA_FILENAME, StoreMetadata, write_metadata
 from .._disk.storage import local_path
 from ..codecs import DEFAULT_FORMAT
@@ -93,7 +94,7 @@ class StoreWriter:
     def _start(self, root: Path, settings: WriteSettings, overwrite: bool, first_chunk: int) -> None:
         self._root = root
         self._settings = settings
-        self._layout, self._metadata = create_store(root, settings, overwrite)
+        self._layout, self._metadata, self._lock = create_store(root, settings, overwrite)
         self._first_chunk_number = first_chunk
         self._frame_count = 0
         self.frame_number: int | None = None
@@ -109,6 +110,7 @@ class StoreWriter:
             self._first_chunk: ChunkWriter | None = self._new_chunk(self._first_chunk_number)
         except BaseException:
             shutil.rmtree(self._root, ignore_errors=True)
+            self._lock.release()
             raise
         self._thread = threading.Thread(target=self._encode_loop, name="framestore-encoder", daemon=True)
         self._thread.start()
@@ -181,6 +183,8 @@ class StoreWriter:
                 self._layout.marker_path.unlink(missing_ok=True)
         except OSError as exc:  # a full disk, say: the store stays marked unfinished
             self._error = self._error or exc
+        finally:
+            self._lock.release()
         if self._error is not None:
             raise FramestoreError(
                 f"{self._root}: writing failed ({self._error}); frames written before the "
@@ -311,15 +315,22 @@ def _frame_number(value: Any) -> int:
     raise InvalidFrameError(f"frame_number must be an integer, got {value!r}")
 
 
-def create_store(root: Path, settings: WriteSettings, overwrite: bool) -> tuple[Layout[Path], StoreMetadata]:
+def create_store(
+    root: Path, settings: WriteSettings, overwrite: bool
+) -> tuple[Layout[Path], StoreMetadata, StoreLock]:
     """Make the store directory ``root``, marked as being written, with the
-    ``metadata.yaml`` of ``settings``; its layout and metadata."""
-    _prepare_directory(root, overwrite)
-    layout = Layout.for_format(root, settings.format)
-    metadata = settings.new_metadata()
-    write_marker(layout.marker_path)
-    write_metadata(root, metadata)
-    return layout, metadata
+    ``metadata.yaml`` of ``settings``; its layout, metadata and lock (held by the
+    caller until the store is finished)."""
+    lock = _prepare_directory(root, overwrite)
+    try:
+        layout = Layout.for_format(root, settings.format)
+        metadata = settings.new_metadata()
+        write_marker(layout.marker_path)
+        write_metadata(root, metadata)
+    except BaseException:
+        lock.release()
+        raise
+    return layout, metadata, lock
 
 
 def _writable_root(path: str | os.PathLike[str] | None) -> Path:
@@ -328,16 +339,29 @@ def _writable_root(path: str | os.PathLike[str] | None) -> Path:
     return local_path(path)
 
 
-def _prepare_directory(root: Path, overwrite: bool) -> None:
+def _prepare_directory(root: Path, overwrite: bool) -> StoreLock:
+    """An empty directory ``root``, locked; an existing store there is replaced only with
+    ``overwrite``, and never under its live writer."""
     if root.exists():
         if not root.is_dir():
             raise StoreExistsError(f"{root}: exists and is not a directory")
-        if any(root.iterdir()):
+        if any(p.name != LOCK_FILENAME for p in root.iterdir()):
             if not overwrite:
                 raise StoreExistsError(f"{root}: already exists; pass overwrite=True to replace it")
             if not (root / METADATA_FILENAME).is_file():
                 raise StoreExistsError(
                     f"{root}: is a non-empty directory but not a store; refusing to delete it"
                 )
-            shutil.rmtree(root)
+            lock = StoreLock(root, "overwrite it")
+            try:  # the directory and its lock file stay: the lock holds throughout
+                for entry in root.iterdir():
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry)
+                    elif entry.name != LOCK_FILENAME:
+                        entry.unlink()
+            except BaseException:
+                lock.release()
+                raise
+            return lock
     root.mkdir(parents=True, exist_ok=True)
+    return StoreLock(root, "write it")

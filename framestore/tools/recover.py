@@ -23,6 +23,7 @@ from .._disk.index import write_index
 from .._disk.index_cache import opened_when_killed, write_index_cache
 from .._disk.journal import JournalContents, columns_dtype, read_journal
 from .._disk.layout import Layout
+from .._disk.lock import StoreLock
 from .._disk.storage import local_path
 from ..codecs import FormatSpec
 from ..codecs.base import ImageSpec
@@ -43,10 +44,21 @@ class RecoveryReport:
         return sum(self.chunks.values())
 
 
-def recover(path: str | os.PathLike[str]) -> RecoveryReport:
-    """Finish every chunk of the store at ``path`` that only its journal describes."""
+def recover(path: str | os.PathLike[str], *, force_dead: bool = False) -> RecoveryReport:
+    """Finish every chunk of the store at ``path`` that only its journal describes.
+
+    Refuses (:class:`~framestore.StoreBusyError`) while another process holds the store's
+    lock, or while the writing marker names a process that is alive (on this host) or
+    cannot be checked (on another host); ``force_dead``: that writer is known to be dead.
+    """
     store = StoreDescription.read(local_path(path))
-    layout, fmt, md = store.layout.on_disk(), store.format, store.metadata
+    layout = store.layout.on_disk()
+    with StoreLock(layout.root, "recover it", force_dead=force_dead):
+        return _recover(store, layout)
+
+
+def _recover(store: StoreDescription, layout: Layout[Path]) -> RecoveryReport:
+    fmt, md = store.format, store.metadata
     report = RecoveryReport(layout.root)
     numbers = layout.chunk_numbers()
     if numbers and opened_when_killed(layout, numbers[-1]):  # nothing finished in it
