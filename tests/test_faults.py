@@ -4,6 +4,7 @@ symlinks planted in a store, damaged metadata and journals, a missing chunk."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -185,3 +186,80 @@ def test_the_writing_marker_names_a_live_writer_the_lock_cannot_see(tmp_path: Pa
     recover(path)  # that process is gone now
     with framestore.new_for_filename(path) as store:
         assert store.is_complete and len(store) == 1
+
+
+# -- 3. symbolic links planted in a store -----------------------------------------------
+
+KILLED_WRITER = """
+import os, signal, sys, time
+import framestore
+from framestore.testing.frames import synthetic_frame
+w = framestore.new_for_format(sys.argv[2], sys.argv[1], imgshape=(48, 64), chunksize=10)
+for i in range(25):
+    w.add_image(synthetic_frame(i, (48, 64)), i, 1000.0 + i)
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline and not os.path.exists(sys.argv[3]):
+    time.sleep(0.01)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def killed_store(path: Path, fmt: str) -> None:
+    """A store whose writer was killed with chunks 0 and 1 finished and 5 frames of chunk 2
+    in its journal."""
+    go = path.with_name("go")
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path), fmt, str(go)])
+    finished = path / "000001" / "index.npz" if fmt in ("npy", "png") else path / "000001.npz"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not finished.exists():
+        time.sleep(0.01)
+    time.sleep(0.3)  # the queue drains into chunk 2's journal
+    go.touch()
+    proc.wait()
+
+
+def plant(link: Path, target: Path) -> None:
+    if link.is_dir() and not link.is_symlink():
+        shutil.rmtree(link)
+    else:
+        link.unlink(missing_ok=True)
+    link.symlink_to(target)
+
+
+def test_recover_writes_nothing_through_a_planted_link(tmp_path: Path) -> None:
+    path, outside = tmp_path / "s", tmp_path / "outside.bin"
+    killed_store(path, "ffv1/mkv")
+    outside.write_bytes(b"precious")
+    plant(path / "000002.npz.tmp", outside)  # where the recovered chunk's index is written
+    plant(path / "framestore-index.npz.tmp", outside)
+    report = recover(path)
+    assert report.chunks == {2: 5} and outside.read_bytes() == b"precious"
+    with framestore.new_for_filename(path) as store:
+        assert store.frame_numbers.tolist() == list(range(25))
+
+
+def test_recover_refuses_an_unfinished_image_folder_that_is_a_link(tmp_path: Path) -> None:
+    path, outside = tmp_path / "s", tmp_path / "elsewhere"
+    killed_store(path, "npy")
+    shutil.copytree(path / "000002", outside)
+    (outside / "keep.tmp").write_bytes(b"not the store's")
+    plant(path / "000002", outside)
+    with pytest.raises(framestore.CorruptStoreError, match="000002: is a symbolic link"):
+        recover(path)
+    assert (outside / "keep.tmp").exists() and not (outside / "index.npz").exists()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "planted"), [("npy", "000001/000003.npy"), ("ffv1/mkv", "000001.mkv"), ("npy", "000001")]
+)
+def test_a_reader_refuses_a_frame_from_outside_the_store(tmp_path: Path, fmt: str, planted: str) -> None:
+    path = tmp_path / "s"
+    with framestore.new_for_format(fmt, path, imgshape=(48, 64), chunksize=10) as w:
+        for i in range(25):
+            w.add_image(np.full((48, 64), i, np.uint8), i, float(i))
+    outside = tmp_path / "outside"
+    shutil.copytree(path, outside)
+    plant(path / planted, outside / planted)
+    with pytest.raises(framestore.CorruptStoreError, match=f"{planted}: is a symbolic link"):
+        with framestore.new_for_filename(path) as store:
+            store[13]

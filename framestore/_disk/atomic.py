@@ -20,8 +20,10 @@ def atomic_write(path: Path, data: Content, *, fsync: bool = True) -> None:
     before this returns (so it survives a power loss, not only a killed process).
     """
     tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)  # a leftover, or a link planted to lead the write elsewhere
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
     try:
-        with open(tmp, "wb") as f:
+        with open(fd, "wb") as f:
             if isinstance(data, str):
                 f.write(data.encode("utf-8"))
             elif isinstance(data, bytes):

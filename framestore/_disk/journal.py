@@ -41,7 +41,7 @@ class JournalWriter:
         # the header goes in whole before records follow: a journal never exists without it
         blob = json.dumps(header).encode()
         atomic_write(path, MAGIC + _HEADER_LEN.pack(len(blob)) + blob, fsync=False)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
 
     def append(
         self,

@@ -21,7 +21,7 @@ import yaml
 
 from ..errors import CorruptStoreError, StoreNotFoundError
 from .atomic import atomic_write
-from .storage import StorePath, store_path
+from .storage import StorePath, refuse_link, store_path
 
 METADATA_FILENAME = "metadata.yaml"
 STORE_KEY = "__store"
@@ -172,6 +172,7 @@ def metadata_path(path: str | os.PathLike[str]) -> StorePath:
 def read_metadata(path: str | os.PathLike[str]) -> StoreMetadata:
     """Read and check a store's ``metadata.yaml`` (safe YAML only)."""
     mpath = metadata_path(path)
+    refuse_link(mpath)
     try:
         data = yaml.safe_load(mpath.read_text(encoding="utf-8"))
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
