@@ -20,6 +20,7 @@ import framestore
 from framestore.cli.main import main
 from framestore.tools.convert import convert
 from framestore.tools.recover import recover
+from framestore.tools.verify import verify
 
 SHAPE = (96, 128)
 _POOL = np.random.default_rng(15).integers(0, 256, (8, *SHAPE), dtype=np.uint8)
@@ -263,3 +264,93 @@ def test_a_reader_refuses_a_frame_from_outside_the_store(tmp_path: Path, fmt: st
     with pytest.raises(framestore.CorruptStoreError, match=f"{planted}: is a symbolic link"):
         with framestore.new_for_filename(path) as store:
             store[13]
+
+
+# -- 4. damaged metadata.yaml -------------------------------------------------------------
+
+
+def small_store(path: Path, fmt: str, shape: tuple[int, ...] = (48, 64), count: int = 25) -> Path:
+    with framestore.new_for_format(fmt, path, imgshape=shape, chunksize=10) as w:
+        for i in range(count):
+            w.add_image(np.full(shape, i, np.uint8), i, float(i))
+    return path
+
+
+def edit_metadata(path: Path, old: str, new: str, *, keep_checksum: bool) -> None:
+    """Change ``metadata.yaml``'s text: as damage would (its checksum kept), or as an edit
+    that also dropped the checksum line (a store from before it, or a hand edit)."""
+    meta = path / "metadata.yaml"
+    text = meta.read_text()
+    assert old in text
+    text = text.replace(old, new, 1)
+    if not keep_checksum:
+        text = text[: text.index("# framestore-crc32")]
+    meta.write_text(text)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("framestore:", "fsamestore:"), ("- 48", "- 40"), ("imgdtype: uint8", "imgdtype: uint16")],
+)
+def test_one_damaged_byte_in_metadata_fails_its_checksum(tmp_path: Path, old: str, new: str) -> None:
+    path = small_store(tmp_path / "s", "ffv1/mkv")
+    edit_metadata(path, old, new, keep_checksum=True)
+    with pytest.raises(framestore.CorruptStoreError, match=r"metadata\.yaml: fails its checksum"):
+        framestore.new_for_filename(path)
+    with pytest.raises(framestore.CorruptStoreError, match="checksum"):
+        verify(path)
+
+
+def test_imgstore_still_reads_metadata_with_a_checksum(tmp_path: Path) -> None:
+    imgstore = pytest.importorskip("imgstore")
+    path = small_store(tmp_path / "s", "npy")
+    store = imgstore.new_for_filename(str(path))
+    assert store.frame_count == 25
+    store.close()
+
+
+@pytest.mark.parametrize("fmt", ["ffv1/mkv", "mjpeg/avi", "npy", "png"])
+@pytest.mark.parametrize(
+    ("old", "new"), [("- 64", "- 60"), ("- 48", "- 52"), ("imgdtype: uint8", "imgdtype: uint16")]
+)
+def test_frames_that_do_not_match_the_metadata_are_refused(
+    tmp_path: Path, fmt: str, old: str, new: str
+) -> None:
+    path = small_store(tmp_path / "s", fmt)
+    edit_metadata(path, old, new, keep_checksum=False)
+    with framestore.new_for_filename(path) as store:
+        with pytest.raises(framestore.CorruptStoreError, match=r"000001(\.avi|\.mkv|/000003)"):
+            store[13]
+    report = verify(path, workers=1)
+    assert len(report.problems) == (25 if fmt in ("npy", "png") else 3) and not report.ok
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "match"),
+    [
+        ("fps: 25.0", "fps: 30n0", "fps must be a positive number"),
+        ("codec_options: {}", "codec_options: [1, 2]", "codec_options must be a mapping"),
+        ("created_utc: '", "created_utc: 'x", "created_utc must be an ISO date"),
+        ("version: 2\n", "version: 2\n" + "x: " + "[" * 40 + "]" * 40 + "\n", "nested deeper than 32"),
+    ],
+)
+def test_bad_metadata_values_name_the_file(tmp_path: Path, old: str, new: str, match: str) -> None:
+    path = small_store(tmp_path / "s", "npy", count=1)
+    edit_metadata(path, old, new, keep_checksum=False)
+    with pytest.raises(framestore.CorruptStoreError, match=rf"metadata\.yaml: .*{match}"):
+        framestore.new_for_filename(path)
+
+
+def test_billion_laughs_metadata_is_refused_before_it_expands(tmp_path: Path) -> None:
+    path = small_store(tmp_path / "s", "npy", count=1)
+    laughs = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    laughs += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    with open(path / "metadata.yaml", "a") as f:
+        f.write("\n".join(laughs) + "\n")
+    started = time.monotonic()
+    with pytest.raises(framestore.CorruptStoreError, match="aliases are expanded"):
+        framestore.new_for_filename(path)
+    assert time.monotonic() - started < 5
+    (path / "metadata.yaml").write_bytes(b"x" * (2 << 20))
+    with pytest.raises(framestore.CorruptStoreError, match="larger than"):
+        framestore.new_for_filename(path)

@@ -259,8 +259,21 @@ def check_stored_packets(path: Path, pts: np.ndarray, rewritten: bool) -> np.nda
     return np.array([crcs[int(p)] for p in pts], dtype=np.uint32) if rewritten else None
 
 
-def frame_to_array(frame: av.VideoFrame, spec: ImageSpec, via_bgr: bool = False) -> np.ndarray:
-    """The decoded frame as a new array of the store's shape and dtype."""
+def frame_to_array(frame: av.VideoFrame, spec: ImageSpec, via_bgr: bool, label: str) -> np.ndarray:
+    """The decoded frame as a new array of the store's shape and dtype; a frame of
+    another size, bit depth or colour than the store's metadata says is refused
+    (``CorruptStoreError`` naming ``label``, the chunk) rather than cropped or rescaled."""
+    depth = frame.format.components[0].bits
+    gray_only = frame.format.name.startswith("gray")
+    if (
+        (frame.height, frame.width) != (spec.height, spec.width)
+        or (depth > 8) != (spec.dtype == np.uint16)
+        or (spec.is_color and gray_only)
+    ):
+        raise CorruptStoreError(
+            f"{label}: holds {frame.width}x{frame.height} {frame.format.name} frames, which are not "
+            f"the {spec.shape} {spec.dtype} frames its metadata says"
+        )
     if spec.is_color:
         return frame.to_ndarray(format="bgr24")
     if via_bgr:
@@ -346,12 +359,12 @@ class _DecodingReader:
             raise IndexError(f"{self._label}: frame {k} outside 0..{len(self) - 1}")
         self._restart_for(k)
         try:
-            return frame_to_array(self._advance_to(k), self._spec, self._via_bgr)
+            return frame_to_array(self._advance_to(k), self._spec, self._via_bgr, self._label)
         except CorruptStoreError:
             # one retry from the very first frame, in case a seek landed past the target
             self._frames = self._decode_from(0)
             self._next = 0
-            return frame_to_array(self._advance_to(k), self._spec, self._via_bgr)
+            return frame_to_array(self._advance_to(k), self._spec, self._via_bgr, self._label)
 
     def iter_from(self, start: int, stop: int) -> Iterator[np.ndarray]:
         for k in range(start, stop):
@@ -413,7 +426,7 @@ class VideoChunkReader(_DecodingReader):
                     continue
                 if pos != expected:
                     break
-                yield frame_to_array(frame, self._spec, self._via_bgr)
+                yield frame_to_array(frame, self._spec, self._via_bgr, self._label)
                 expected += 1
                 if expected == stop:
                     return
