@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,9 @@ import numpy as np
 import pytest
 
 import framestore
+from framestore._disk.journal import SYNC
 from framestore.cli.main import main
+from framestore.testing.frames import read_barcode
 from framestore.tools.convert import convert
 from framestore.tools.recover import recover
 from framestore.tools.verify import verify
@@ -354,3 +357,64 @@ def test_billion_laughs_metadata_is_refused_before_it_expands(tmp_path: Path) ->
     (path / "metadata.yaml").write_bytes(b"x" * (2 << 20))
     with pytest.raises(framestore.CorruptStoreError, match="larger than"):
         framestore.new_for_filename(path)
+
+
+# -- 5. damaged journals ------------------------------------------------------------------
+
+
+def flip_bit_in_record(journal: Path, record: int, offset: int = 12) -> None:
+    """Flip one bit ``offset`` bytes into journal record ``record`` (0-based)."""
+    data = bytearray(journal.read_bytes())
+    at = -1
+    for _ in range(record + 1):
+        at = data.index(SYNC, at + 1)
+    data[at + offset] ^= 0x10
+    journal.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("fmt", ["ffv1/mkv", "npy", "png"])
+def test_a_damaged_journal_record_is_skipped_and_the_later_ones_kept(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / "s"
+    killed_store(path, fmt)
+    flip_bit_in_record(path / "000002.journal", 1)
+    with pytest.warns(framestore.StoreWarning, match=r"000002\.journal: 1 damaged journal record"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", framestore.IncompleteStoreWarning)
+            store = framestore.new_for_filename(path)
+    expected = [*range(21), 22, 23, 24]
+    assert store.frame_numbers.tolist() == expected
+    for k, number in enumerate(expected):
+        assert read_barcode(store[k]) == number
+    store.close()
+    with pytest.warns(framestore.StoreWarning, match="000002.journal"):
+        recover(path)
+    with framestore.new_for_filename(path) as after:
+        assert after.is_complete and after.frame_numbers.tolist() == expected
+        assert [read_barcode(after[k]) for k in range(len(after))] == expected
+    assert verify(path, workers=1).ok
+
+
+def test_frames_after_a_lost_one_wait_for_a_keyframe(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    killed_store(path, "h264/mkv")  # chunk 2: a keyframe, then frames that depend on it
+    flip_bit_in_record(path / "000002.journal", 1)
+    with pytest.warns(framestore.StoreWarning, match="4 damaged journal record"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", framestore.IncompleteStoreWarning)
+            store = framestore.new_for_filename(path)
+    assert store.frame_numbers.tolist() == [*range(21)]
+
+
+def test_an_unfinished_image_chunk_checks_each_file_against_its_journal(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    killed_store(path, "npy")
+    damaged = path / "000002" / "000003.npy"
+    data = bytearray(damaged.read_bytes())
+    data[-1] ^= 0x01
+    damaged.write_bytes(bytes(data))
+    with pytest.warns(framestore.IncompleteStoreWarning):
+        store = framestore.new_for_filename(path)
+    with pytest.raises(framestore.CorruptStoreError, match=r"000002/000003\.npy: fails its CRC32"):
+        store[23]
+    with pytest.raises(framestore.CorruptStoreError, match=r"000002/000003\.npy: fails the CRC32"):
+        recover(path)

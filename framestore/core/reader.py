@@ -17,6 +17,7 @@ import pandas as pd
 from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
 from .._disk.index import ChunkIndex, StoreIndex
 from .._disk.index_cache import load_chunk_indexes
+from .._disk.layout import Layout
 from .._disk.metadata import StoreMetadata
 from .._disk.storage import StorePath
 from ..codecs.base import ChunkReader
@@ -376,6 +377,9 @@ def open_chunk_reader(store: StoreDescription, chunk: ChunkIndex, verify: bool =
     crc = chunk.columns.get(CRC32) if verify else None
     fmt, layout, spec = store.format, store.layout, store.spec
     if fmt.image is not None:
+        if chunk.journal is not None:  # the journal numbers the files (a damaged record leaves a gap)
+            files = functools.partial(_journaled_image_path, layout, chunk.number, chunk.journal.pts)
+            return ImageChunkReader(files, chunk.count, fmt.image, spec, crc)
         return ImageChunkReader(
             functools.partial(layout.image_path, chunk.number), chunk.count, fmt.image, spec, crc
         )
@@ -386,6 +390,10 @@ def open_chunk_reader(store: StoreDescription, chunk: ChunkIndex, verify: bool =
     pts, keyframe = store.dialect.video_timestamps(path, chunk)
     video = fmt.video
     return VideoChunkReader(path, spec, pts, keyframe, crc, video.decode_thread_type, video.gray_via_bgr)
+
+
+def _journaled_image_path(layout: Layout[StorePath], n: int, files: np.ndarray, k: int) -> StorePath:
+    return layout.image_path(n, int(files[k]))
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

@@ -89,10 +89,23 @@ def _recover(store: StoreDescription, layout: Layout[Path]) -> RecoveryReport:
 
 
 def _recover_images(layout: Layout[Path], n: int, journal: JournalContents) -> dict[str, np.ndarray]:
+    """The journal's frames, their files renumbered 0.. in order (a damaged record skipped
+    leaves a gap) and each checked against the CRC32 the journal holds; files no record
+    names are removed."""
     folder = layout.chunk_path(n)
-    crcs = [zlib.crc32(layout.image_path(n, k).read_bytes()) for k in range(len(journal))]
-    for leftover in folder.glob("*.tmp"):
-        leftover.unlink()
+    keep = {layout.image_path(n, int(f)).name for f in journal.pts}
+    for leftover in folder.iterdir():
+        if leftover.name not in keep and leftover.name != layout.index_path(n).name:
+            leftover.unlink()
+    crcs = []
+    for k, f in enumerate(journal.pts):
+        source, target = layout.image_path(n, int(f)), layout.image_path(n, k)
+        crc = zlib.crc32(source.read_bytes())
+        if journal.header.get("frame_crc") and crc != journal.payload_crc[k]:
+            raise CorruptStoreError(f"{source}: fails the CRC32 its journal records: the file is damaged")
+        if source != target:
+            os.replace(source, target)
+        crcs.append(crc)
     return {
         FRAME_NUMBER: journal.frame_number,
         FRAME_TIME: journal.frame_time,
