@@ -418,3 +418,39 @@ def test_an_unfinished_image_chunk_checks_each_file_against_its_journal(tmp_path
         store[23]
     with pytest.raises(framestore.CorruptStoreError, match=r"000002/000003\.npy: fails the CRC32"):
         recover(path)
+
+
+# -- 6. a whole chunk deleted -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fmt", "chunk"), [("ffv1/mkv", 2), ("ffv1/mkv", 1), ("npy", 2), ("npy", 0)])
+def test_a_deleted_chunk_is_named(tmp_path: Path, fmt: str, chunk: int) -> None:
+    path = small_store(tmp_path / "s", fmt)
+    for name in (f"{chunk:06d}", f"{chunk:06d}.mkv", f"{chunk:06d}.npz", f"{chunk:06d}.extra.json"):
+        if (path / name).is_dir():
+            shutil.rmtree(path / name)
+        else:
+            (path / name).unlink(missing_ok=True)
+    with pytest.raises(framestore.CorruptStoreError, match=rf"{chunk:06d}(\.mkv)?: missing"):
+        framestore.new_for_filename(path)
+    report = verify(path, workers=1)
+    assert [p.file.name for p in report.problems] == [
+        f"{chunk:06d}.mkv" if fmt == "ffv1/mkv" else f"{chunk:06d}"
+    ]
+
+
+# -- 7. a chunk finished under a reader -----------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["ffv1/mkv", "h264/mkv", "npy"])
+def test_a_reader_goes_on_when_recover_finishes_a_chunk_under_it(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / "s"
+    killed_store(path, fmt)
+    with pytest.warns(framestore.IncompleteStoreWarning):
+        store = framestore.new_for_filename(path)
+    assert read_barcode(store[20]) == 20  # chunk 2 opened from its journal
+    recover(path)
+    assert [read_barcode(store[k]) for k in (24, 21, 20)] == [24, 21, 20]
+    assert [read_barcode(image) for image in store.iter_frames(18)] == list(range(18, 25))
+    assert [read_barcode(image) for image in store.get_frames([22, 3])] == [22, 3]
+    store.close()

@@ -35,6 +35,12 @@ def load_chunk_indexes(layout: Layout[StorePath], keys: Collection[str] | None =
     if cached is not None:
         return cached
     numbers = layout.chunk_numbers()
+    missing = missing_chunks(layout, numbers)
+    if missing:
+        raise CorruptStoreError(
+            f"{layout.chunk_path(missing[0])}: missing: {len(missing)} chunk(s) the store holds "
+            f"(numbers {missing[:5]}) are gone, so some of its frames are lost"
+        )
     chunks = []
     for n in numbers:
         index_path, journal_path = layout.index_path(n), layout.journal_path(n)
@@ -65,6 +71,20 @@ def load_chunk_indexes(layout: Layout[StorePath], keys: Collection[str] | None =
         if chunk.count:
             chunks.append(chunk)
     return chunks
+
+
+def missing_chunks(layout: Layout[StorePath], numbers: list[int]) -> list[int]:
+    """Chunks of a local store that are gone: numbers missing between its first and last
+    chunk (chunks are numbered without gaps), and chunks its index cache lists but the
+    directory no longer holds (the last chunk deleted, say)."""
+    if isinstance(layout.root, RemotePath) or not numbers:
+        return []  # found by number from 0 upward: there can be no gap
+    expected = set(range(numbers[0], numbers[-1] + 1))
+    try:
+        expected.update(int(n) for n in read_npz(layout.index_cache_path, [_NUMBERS])[_NUMBERS])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        pass  # no cache, or an unreadable one: the gaps only
+    return sorted(expected - set(numbers))
 
 
 def opened_when_killed(layout: Layout[StorePath], n: int) -> bool:
