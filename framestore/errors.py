@@ -47,6 +47,10 @@ class InvalidFrameError(FramestoreError, ValueError):
     """A frame, frame number or frame time that cannot be written."""
 
 
+class InvalidArgumentError(FramestoreError, ValueError):
+    """An argument outside the values it may take (named in the message, with them)."""
+
+
 class StoreClosedError(FramestoreError, ValueError):
     """An operation on a store that has been closed."""
 

@@ -454,3 +454,40 @@ def test_a_reader_goes_on_when_recover_finishes_a_chunk_under_it(tmp_path: Path,
     assert [read_barcode(image) for image in store.iter_frames(18)] == list(range(18, 25))
     assert [read_barcode(image) for image in store.get_frames([22, 3])] == [22, 3]
     store.close()
+
+
+# -- 9. framestore errors, not raw ones -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "error", "match"),
+    [
+        ({"fps": 1 / 3000}, framestore.InvalidFrameError, "below 1/2002"),
+        ({"chunksize": 0}, framestore.InvalidArgumentError, "chunksize must be at least 1"),
+    ],
+)
+def test_bad_settings_are_framestore_errors(
+    tmp_path: Path, settings: dict[str, float], error: type, match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        framestore.new_for_format("ffv1/mkv", tmp_path / "s", imgshape=(48, 64), **settings)  # type: ignore[arg-type]
+    assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
+
+
+def test_a_frame_number_beyond_64_bits_is_refused_and_the_recording_goes_on(tmp_path: Path) -> None:
+    with framestore.new_for_format("ffv1/mkv", tmp_path / "s", imgshape=(48, 64)) as w:
+        w.add_image(np.zeros((48, 64), np.uint8), 0, 0.0)
+        with pytest.raises(framestore.InvalidFrameError, match="64 bits"):
+            w.add_image(np.zeros((48, 64), np.uint8), 2**63, 1.0)
+        w.add_image(np.zeros((48, 64), np.uint8), 1, 1.0)
+    with framestore.new_for_filename(tmp_path / "s") as store:
+        assert store.frame_numbers.tolist() == [0, 1]
+
+
+def test_to_dask_of_an_empty_store_and_a_bad_block_size(tmp_path: Path) -> None:
+    pytest.importorskip("dask")
+    framestore.new_for_format("ffv1/mkv", tmp_path / "s", imgshape=(48, 64)).close()
+    with framestore.new_for_filename(tmp_path / "s") as store:
+        assert store.to_dask().shape == (0, 48, 64)
+        with pytest.raises(framestore.InvalidArgumentError, match="block_frames"):
+            store.to_dask(block_frames=0)

@@ -74,6 +74,8 @@ def time_base_for(extension: str, fps: float) -> Fraction:
 def check_fps(codec: VideoCodec, fps: float) -> None:
     if not np.isfinite(fps) or fps <= 0:
         raise InvalidFrameError(f"fps must be a positive number, got {fps!r}")
+    if Fraction(fps).limit_denominator(1001) == 0:  # the stream's rate: 1/1001 steps
+        raise InvalidFrameError(f"fps {fps!r} is below 1/2002, the slowest rate a video stream can state")
     if codec.extension == ".mkv" and fps > 1000:
         raise InvalidFrameError(
             f"fps {fps} is above 1000, which Matroska's millisecond timestamps cannot "

@@ -308,10 +308,13 @@ class StoreWriter:
 def _frame_number(value: Any) -> int:
     if isinstance(value, (bool, np.bool_)):
         raise InvalidFrameError(f"frame_number must be an integer, got {value!r}")
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return int(value)
+    if isinstance(value, (int, np.integer)) or (
+        isinstance(value, (float, np.floating)) and float(value).is_integer()
+    ):
+        number = int(value)
+        if -(2**63) <= number < 2**63:
+            return number
+        raise InvalidFrameError(f"frame_number must fit in 64 bits (-2**63 .. 2**63 - 1), got {value!r}")
     raise InvalidFrameError(f"frame_number must be an integer, got {value!r}")
 
 
