@@ -491,3 +491,22 @@ def test_to_dask_of_an_empty_store_and_a_bad_block_size(tmp_path: Path) -> None:
         assert store.to_dask().shape == (0, 48, 64)
         with pytest.raises(framestore.InvalidArgumentError, match="block_frames"):
             store.to_dask(block_frames=0)
+
+
+def test_a_damaged_last_journal_record_warns_but_a_torn_one_does_not(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    killed_store(path, "ffv1/mkv")
+    journal = path / "000002.journal"
+    whole = journal.read_bytes()
+    journal.write_bytes(whole[:-3])  # torn: the writer was killed inside its last write
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", framestore.StoreWarning)
+        warnings.simplefilter("ignore", framestore.IncompleteStoreWarning)
+        assert len(framestore.new_for_filename(path)) == 24
+    damaged = bytearray(whole)
+    damaged[-3] ^= 0x04
+    journal.write_bytes(bytes(damaged))
+    with pytest.warns(framestore.StoreWarning, match="1 damaged journal record"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", framestore.IncompleteStoreWarning)
+            assert len(framestore.new_for_filename(path)) == 24

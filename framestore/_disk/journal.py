@@ -154,6 +154,8 @@ def read_journal(path: StorePath) -> JournalContents:
         after_gap = False
         rows.append(record[:-1])
         extras.append(record[-1])
+    if synced and pos < len(data) and not records.torn(pos):
+        skipped.append(pos)  # a whole last record that fails its checks: damage, not a kill
     if skipped:
         warnings.warn(
             StoreWarning(
@@ -207,6 +209,21 @@ class _Records:
         if not self.external_payload and zlib.crc32(data[start : start + size]) != crc:
             return None
         return (fn, ft, pts, flags, start, size, crc, head[_FIELDS.size :]), pos, start + size
+
+    def torn(self, pos: int) -> bool:
+        """Whether the bytes from ``pos`` to the end are a record cut short, as a writer
+        killed while appending it leaves them (writes only ever add to the end)."""
+        data, sync = self.data, self.sync
+        tail = data[pos:]
+        head_at = pos + len(sync)
+        head_end = head_at + _FIELDS.size + self.extra_size
+        if head_end + _CRC.size > len(data):
+            return sync.startswith(tail[: len(sync)])
+        head = data[head_at:head_end]
+        if data[pos:head_at] != sync or zlib.crc32(head) != _CRC.unpack_from(data, head_end)[0]:
+            return False
+        size: int = _FIELDS.unpack_from(head)[4]
+        return head_end + _CRC.size + size > len(data)
 
     def next_after(self, pos: int) -> tuple[_Record, int, int] | None:
         """The first intact record after damage at ``pos``; None if only a torn tail follows."""
