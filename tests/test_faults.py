@@ -20,7 +20,7 @@ import pytest
 import framestore
 from framestore._disk.journal import SYNC
 from framestore.cli.main import main
-from framestore.testing.frames import read_barcode
+from framestore.testing.frames import read_barcode, synthetic_frame
 from framestore.tools.convert import convert
 from framestore.tools.recover import recover
 from framestore.tools.verify import verify
@@ -510,3 +510,78 @@ def test_a_damaged_last_journal_record_warns_but_a_torn_one_does_not(tmp_path: P
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", framestore.IncompleteStoreWarning)
             assert len(framestore.new_for_filename(path)) == 24
+
+
+# -- the issue's proof: random bit flips anywhere a read depends on ---------------------------
+
+MUTATIONS = 30  # per store; seeded, so a failure replays
+
+
+def _frames_by_number(path: Path) -> tuple[dict[int, np.ndarray], np.ndarray, np.ndarray]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", framestore.IncompleteStoreWarning)
+        with framestore.new_for_filename(path) as store:
+            frames = {int(n): store[k] for k, n in enumerate(store.frame_numbers)}
+            return frames, store.frame_numbers.copy(), store.frame_times.copy()
+
+
+def _check_mutation(
+    path: Path, damaged: Path, clean: tuple[dict[int, np.ndarray], np.ndarray, np.ndarray]
+) -> None:
+    """Opening either fails naming a file of the store, or warns, or reads the same frames
+    as before; whatever a read gets differently, verify flags too."""
+    frames, numbers, times = clean
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            store = framestore.new_for_filename(path)
+        except framestore.FramestoreError as exc:
+            assert str(path) in str(exc), f"{damaged.name}: an error that names no file: {exc}"
+            return
+    warned = any(issubclass(w.category, framestore.StoreWarning) for w in caught)
+    changed = not (np.array_equal(store.frame_numbers, numbers) and np.array_equal(store.frame_times, times))
+    assert warned or not changed, f"{damaged.name}: frame numbers or times changed silently"
+    for k, number in enumerate(store.frame_numbers.tolist()):
+        try:
+            image = store[k]
+        except framestore.FramestoreError as exc:
+            assert str(path) in str(exc), f"{damaged.name}: an error that names no file: {exc}"
+            changed = True
+            continue
+        assert number in frames and np.array_equal(image, frames[number]), f"{damaged.name}: wrong pixels"
+    store.close()
+    if changed:
+        try:
+            report = verify(path, workers=1)
+        except framestore.FramestoreError:
+            return
+        assert not report.ok, f"{damaged.name}: a damaged store passes verify"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "killed"), [("ffv1/mkv", False), ("npy", False), ("ffv1/mkv", True), ("png", True)]
+)
+def test_random_bit_flips_never_return_wrong_frames(tmp_path: Path, fmt: str, killed: bool) -> None:
+    pristine = tmp_path / "pristine"
+    if killed:
+        killed_store(pristine, fmt)
+    else:
+        with framestore.new_for_format(fmt, pristine, imgshape=(48, 64), chunksize=10) as w:
+            for i in range(25):
+                w.add_image(synthetic_frame(i, (48, 64)), 3 * i, 1000.0 + i)
+    clean = _frames_by_number(pristine)
+    files = sorted(
+        p.relative_to(pristine) for p in pristine.rglob("*") if p.is_file() and p.name != ".framestore-lock"
+    )
+    rng = np.random.default_rng(15)
+    for m in range(MUTATIONS):
+        path = tmp_path / f"m{m}"
+        shutil.copytree(pristine, path)
+        damaged = path / files[int(rng.integers(len(files)))]
+        data = bytearray(damaged.read_bytes())
+        if not data:
+            continue
+        data[int(rng.integers(len(data)))] ^= 1 << int(rng.integers(8))
+        damaged.write_bytes(bytes(data))
+        _check_mutation(path, damaged, clean)
+        shutil.rmtree(path)

@@ -36,7 +36,8 @@ IMGSTORE_VERSION = 2
 MAX_METADATA_BYTES = 1 << 20
 MAX_YAML_DEPTH = 32
 MAX_YAML_NODES = 100_000  # counting each alias as the nodes it stands for
-_CHECKSUM = re.compile(r"\n# framestore-crc32: ([0-9a-f]{8})\n?\Z")
+# the checksum line, also with its "#" damaged (only the text above it is parsed)
+_CHECKSUM = re.compile(r"\n[^\n] framestore-crc32: ([0-9a-f]{8})\n?\Z")
 FRAMESTORE_FORMAT_VERSION = 1
 _EXTENSION = re.compile(r"^\.[A-Za-z0-9]{1,8}$")  # nothing that could name another directory
 
@@ -211,8 +212,8 @@ def read_metadata(path: str | os.PathLike[str]) -> StoreMetadata:
         raise CorruptStoreError(f"{mpath}: not valid YAML ({exc})") from None
     checksum = _CHECKSUM.search(text)
     if checksum is not None:
-        body = text[: checksum.start() + 1]
-        if f"{zlib.crc32(body.encode('utf-8')):08x}" != checksum.group(1):
+        text = text[: checksum.start() + 1]
+        if f"{zlib.crc32(text.encode('utf-8')):08x}" != checksum.group(1):
             raise CorruptStoreError(
                 f"{mpath}: fails its checksum: the file was damaged (or edited by hand) after "
                 "framestore wrote it"
@@ -248,7 +249,10 @@ class _BoundedLoader(yaml.SafeLoader):
 def load_bounded_yaml(text: str, path: StorePath) -> Any:
     """Safe YAML, refused (``CorruptStoreError`` naming ``path``) when nested too deep or
     when its aliases expand to more than ``MAX_YAML_NODES`` nodes (a "billion laughs")."""
-    loader = _BoundedLoader(text)
+    try:
+        loader = _BoundedLoader(text)
+    except yaml.YAMLError as exc:
+        raise CorruptStoreError(f"{path}: not valid YAML ({exc})") from None
     try:
         node = loader.get_single_node()
         if node is None:
