@@ -31,7 +31,7 @@ _POOL = np.random.default_rng(15).integers(0, 256, (8, *SHAPE), dtype=np.uint8)
 
 def noise_frame(i: int) -> np.ndarray:
     """Incompressible frame ``i`` (fills a disk fast), its number in its first bytes."""
-    img = _POOL[i % len(_POOL)].copy()
+    img: np.ndarray = _POOL[i % len(_POOL)].copy()
     img[0, :8] = np.frombuffer(np.int64(i).tobytes(), np.uint8)
     return img
 
