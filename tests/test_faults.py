@@ -3,6 +3,8 @@ symlinks planted in a store, damaged metadata and journals, a missing chunk."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import shutil
 import socket
@@ -585,3 +587,19 @@ def test_random_bit_flips_never_return_wrong_frames(tmp_path: Path, fmt: str, ki
         damaged.write_bytes(bytes(data))
         _check_mutation(path, damaged, clean)
         shutil.rmtree(path)
+
+
+def test_a_file_system_without_locks_still_writes_and_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    path = small_store(tmp_path / "s", "npy", count=3)
+    assert recover(path).chunks == {}
+    (path / ".framestore-lock").unlink()
+    (path / ".framestore-lock").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(framestore.CorruptStoreError, match="framestore-lock: is a symbolic link"):
+        recover(path)
+    assert not (tmp_path / "elsewhere").exists()

@@ -4,7 +4,8 @@ A writer, and a tool that changes a store (recover, overwrite), holds an exclusi
 ``flock`` on the store's ``.framestore-lock`` for as long as it works. The kernel drops
 the lock when the process dies, however it dies, so a held lock always means a live
 holder. The writing marker (pid and host) is checked too, for a writer the lock cannot
-see: on another host, or a framestore that did not lock.
+see: on another host, or a framestore that did not lock. On a file system without
+``flock`` (some network and FUSE ones) the marker is the only check.
 
 ``fcntl.flock`` rather than the ``filelock`` package: one POSIX call does it, the lock
 file is opened without following a symlink, and no dependency is added.
@@ -12,6 +13,7 @@ file is opened without following a symlink, and no dependency is added.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -21,6 +23,9 @@ from types import TracebackType
 
 from ..errors import StoreBusyError
 from .layout import LOCK_FILENAME, WRITING_MARKER
+from .storage import refuse_link
+
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS})  # flock not supported here
 
 
 class StoreLock:
@@ -32,6 +37,7 @@ class StoreLock:
         ``force_dead``: the marker's writer is known to be dead, whatever its pid says."""
         self.path = root / LOCK_FILENAME
         self._fd = -1
+        refuse_link(self.path)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -40,6 +46,10 @@ class StoreLock:
             raise StoreBusyError(
                 f"{root}: another process (a writer or a tool) is changing this store; cannot {action}"
             ) from None
+        except OSError as exc:
+            if exc.errno not in _NO_LOCKS:
+                self.release()
+                raise
         writer = None if force_dead else live_writer(root / WRITING_MARKER)
         if writer is not None:
             self.release()
