@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -224,6 +224,21 @@ def killed_store(path: Path, fmt: str) -> None:
     proc.wait()
 
 
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path, str], None]:
+    """``killed(path, fmt)``: a copy at ``path`` of a store whose writer was killed (each
+    format's made once)."""
+    made: dict[str, Path] = {}
+
+    def copy(path: Path, fmt: str) -> None:
+        if fmt not in made:
+            made[fmt] = tmp_path_factory.mktemp("killed") / "s"
+            killed_store(made[fmt], fmt)
+        shutil.copytree(made[fmt], path, symlinks=True)
+
+    return copy
+
+
 def plant(link: Path, target: Path) -> None:
     if link.is_dir() and not link.is_symlink():
         shutil.rmtree(link)
@@ -232,9 +247,11 @@ def plant(link: Path, target: Path) -> None:
     link.symlink_to(target)
 
 
-def test_recover_writes_nothing_through_a_planted_link(tmp_path: Path) -> None:
+def test_recover_writes_nothing_through_a_planted_link(
+    tmp_path: Path, killed: Callable[[Path, str], None]
+) -> None:
     path, outside = tmp_path / "s", tmp_path / "outside.bin"
-    killed_store(path, "ffv1/mkv")
+    killed(path, "ffv1/mkv")
     outside.write_bytes(b"precious")
     plant(path / "000002.npz.tmp", outside)  # where the recovered chunk's index is written
     plant(path / "framestore-index.npz.tmp", outside)
@@ -244,9 +261,11 @@ def test_recover_writes_nothing_through_a_planted_link(tmp_path: Path) -> None:
         assert store.frame_numbers.tolist() == list(range(25))
 
 
-def test_recover_refuses_an_unfinished_image_folder_that_is_a_link(tmp_path: Path) -> None:
+def test_recover_refuses_an_unfinished_image_folder_that_is_a_link(
+    tmp_path: Path, killed: Callable[[Path, str], None]
+) -> None:
     path, outside = tmp_path / "s", tmp_path / "elsewhere"
-    killed_store(path, "npy")
+    killed(path, "npy")
     shutil.copytree(path / "000002", outside)
     (outside / "keep.tmp").write_bytes(b"not the store's")
     plant(path / "000002", outside)
@@ -375,9 +394,11 @@ def flip_bit_in_record(journal: Path, record: int, offset: int = 12) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["ffv1/mkv", "npy", "png"])
-def test_a_damaged_journal_record_is_skipped_and_the_later_ones_kept(tmp_path: Path, fmt: str) -> None:
+def test_a_damaged_journal_record_is_skipped_and_the_later_ones_kept(
+    tmp_path: Path, killed: Callable[[Path, str], None], fmt: str
+) -> None:
     path = tmp_path / "s"
-    killed_store(path, fmt)
+    killed(path, fmt)
     flip_bit_in_record(path / "000002.journal", 1)
     with pytest.warns(framestore.StoreWarning, match=r"000002\.journal: 1 damaged journal record"):
         with warnings.catch_warnings():
@@ -396,9 +417,11 @@ def test_a_damaged_journal_record_is_skipped_and_the_later_ones_kept(tmp_path: P
     assert verify(path, workers=1).ok
 
 
-def test_frames_after_a_lost_one_wait_for_a_keyframe(tmp_path: Path) -> None:
+def test_frames_after_a_lost_one_wait_for_a_keyframe(
+    tmp_path: Path, killed: Callable[[Path, str], None]
+) -> None:
     path = tmp_path / "s"
-    killed_store(path, "h264/mkv")  # chunk 2: a keyframe, then frames that depend on it
+    killed(path, "h264/mkv")  # chunk 2: a keyframe, then frames that depend on it
     flip_bit_in_record(path / "000002.journal", 1)
     with pytest.warns(framestore.StoreWarning, match="4 damaged journal record"):
         with warnings.catch_warnings():
@@ -407,9 +430,11 @@ def test_frames_after_a_lost_one_wait_for_a_keyframe(tmp_path: Path) -> None:
     assert store.frame_numbers.tolist() == [*range(21)]
 
 
-def test_an_unfinished_image_chunk_checks_each_file_against_its_journal(tmp_path: Path) -> None:
+def test_an_unfinished_image_chunk_checks_each_file_against_its_journal(
+    tmp_path: Path, killed: Callable[[Path, str], None]
+) -> None:
     path = tmp_path / "s"
-    killed_store(path, "npy")
+    killed(path, "npy")
     damaged = path / "000002" / "000003.npy"
     data = bytearray(damaged.read_bytes())
     data[-1] ^= 0x01
@@ -445,9 +470,11 @@ def test_a_deleted_chunk_is_named(tmp_path: Path, fmt: str, chunk: int) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["ffv1/mkv", "h264/mkv", "npy"])
-def test_a_reader_goes_on_when_recover_finishes_a_chunk_under_it(tmp_path: Path, fmt: str) -> None:
+def test_a_reader_goes_on_when_recover_finishes_a_chunk_under_it(
+    tmp_path: Path, killed: Callable[[Path, str], None], fmt: str
+) -> None:
     path = tmp_path / "s"
-    killed_store(path, fmt)
+    killed(path, fmt)
     with pytest.warns(framestore.IncompleteStoreWarning):
         store = framestore.new_for_filename(path)
     assert read_barcode(store[20]) == 20  # chunk 2 opened from its journal
@@ -495,9 +522,11 @@ def test_to_dask_of_an_empty_store_and_a_bad_block_size(tmp_path: Path) -> None:
             store.to_dask(block_frames=0)
 
 
-def test_a_damaged_last_journal_record_warns_but_a_torn_one_does_not(tmp_path: Path) -> None:
+def test_a_damaged_last_journal_record_warns_but_a_torn_one_does_not(
+    tmp_path: Path, killed: Callable[[Path, str], None]
+) -> None:
     path = tmp_path / "s"
-    killed_store(path, "ffv1/mkv")
+    killed(path, "ffv1/mkv")
     journal = path / "000002.journal"
     whole = journal.read_bytes()
     journal.write_bytes(whole[:-3])  # torn: the writer was killed inside its last write
@@ -561,12 +590,14 @@ def _check_mutation(
 
 
 @pytest.mark.parametrize(
-    ("fmt", "killed"), [("ffv1/mkv", False), ("npy", False), ("ffv1/mkv", True), ("png", True)]
+    ("fmt", "unfinished"), [("ffv1/mkv", False), ("npy", False), ("ffv1/mkv", True), ("png", True)]
 )
-def test_random_bit_flips_never_return_wrong_frames(tmp_path: Path, fmt: str, killed: bool) -> None:
+def test_random_bit_flips_never_return_wrong_frames(
+    tmp_path: Path, killed: Callable[[Path, str], None], fmt: str, unfinished: bool
+) -> None:
     pristine = tmp_path / "pristine"
-    if killed:
-        killed_store(pristine, fmt)
+    if unfinished:
+        killed(pristine, fmt)
     else:
         with framestore.new_for_format(fmt, pristine, imgshape=(48, 64), chunksize=10) as w:
             for i in range(25):
