@@ -590,7 +590,15 @@ def _check_mutation(
 
 
 @pytest.mark.parametrize(
-    ("fmt", "unfinished"), [("ffv1/mkv", False), ("npy", False), ("ffv1/mkv", True), ("png", True)]
+    ("fmt", "unfinished"),
+    [
+        ("ffv1/mkv", False),
+        ("mjpeg/avi", False),
+        ("npy", False),
+        ("ffv1/mkv", True),
+        ("h264/mkv", True),
+        ("png", True),
+    ],
 )
 def test_random_bit_flips_never_return_wrong_frames(
     tmp_path: Path, killed: Callable[[Path, str], None], fmt: str, unfinished: bool
