@@ -48,8 +48,16 @@ class InvalidFrameError(FramestoreError, ValueError):
     """A frame, frame number or frame time that cannot be written."""
 
 
+class InvalidArgumentError(FramestoreError, ValueError):
+    """An argument outside the values it may take (named in the message, with them)."""
+
+
 class StoreClosedError(FramestoreError, ValueError):
     """An operation on a store that has been closed."""
+
+
+class StoreBusyError(FramestoreError, BlockingIOError):
+    """A store that another process is writing or changing (named in the message)."""
 
 
 class IncompleteStoreWarning(UserWarning):

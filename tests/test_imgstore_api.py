@@ -212,7 +212,13 @@ def test_odd_frame_sizes_are_kept_whole(tmp_path):
 
 
 def test_get_next_image_goes_on_past_a_gap_in_chunk_numbers(tmp_path):
-    path = _write(tmp_path / "s")
+    path = tmp_path / "s"
+    writer = imgstore.new_for_format("npy", mode="w", basedir=str(path), imgshape=(16, 16),
+                                     imgdtype=np.uint8, chunksize=2)  # fmt: skip
+    for i in range(6):
+        writer.add_image(np.full((16, 16), i * 10, np.uint8), 10 + i, 100.0 + i)
+    writer.close()
+    shutil.rmtree(path / "000003")  # the empty chunk imgstore leaves at the end
     shutil.move(path / "000002", path / "000003")
     ours, theirs = framestore.new_for_filename(path), imgstore.new_for_filename(str(path))
     for store, expected in ((ours, 6), (theirs, 4)):
@@ -221,6 +227,13 @@ def test_get_next_image_goes_on_past_a_gap_in_chunk_numbers(tmp_path):
             while True:
                 numbers.append(store.get_next_image()[1][0])
         assert len(numbers) == expected
+
+
+def test_a_gap_in_the_chunk_numbers_of_our_own_store_is_named(tmp_path):
+    path = _write(tmp_path / "s")
+    shutil.move(path / "000002", path / "000003")
+    with pytest.raises(framestore.CorruptStoreError, match="000002"):
+        framestore.new_for_filename(path)
 
 
 def test_extract_only_frame_of_a_gray_video_store_is_gray(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +21,9 @@ def atomic_write(path: Path, data: Content, *, fsync: bool = True) -> None:
     before this returns (so it survives a power loss, not only a killed process).
     """
     tmp = path.with_name(path.name + ".tmp")
+    fd = _create(tmp)
     try:
-        with open(tmp, "wb") as f:
+        with open(fd, "wb") as f:
             if isinstance(data, str):
                 f.write(data.encode("utf-8"))
             elif isinstance(data, bytes):
@@ -35,6 +37,19 @@ def atomic_write(path: Path, data: Content, *, fsync: bool = True) -> None:
         tmp.unlink(missing_ok=True)
         raise
     replace(tmp, path, fsync=fsync)
+
+
+def _create(path: Path) -> int:
+    """Open ``path`` for writing from empty; a symbolic link there (planted to lead the
+    write elsewhere) is removed, never followed."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+    path.unlink()
+    return os.open(path, flags | os.O_EXCL, 0o666)
 
 
 def replace(source: Path, target: Path, *, fsync: bool = True) -> None:

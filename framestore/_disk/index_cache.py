@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import CorruptStoreError
 from .atomic import atomic_write
-from .columns import FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS
+from .columns import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS
 from .index import ChunkIndex, checked_chunk_index, load_npz_index, load_yaml_index
 from .journal import read_journal
 from .layout import Layout
@@ -35,6 +35,13 @@ def load_chunk_indexes(layout: Layout[StorePath], keys: Collection[str] | None =
     if cached is not None:
         return cached
     numbers = layout.chunk_numbers()
+    # framestore numbers its chunks without gaps; imgstore's readers go on past one
+    missing = missing_chunks(layout, numbers) if keys is None else []
+    if missing:
+        raise CorruptStoreError(
+            f"{layout.chunk_path(missing[0])}: missing: {len(missing)} chunk(s) the store holds "
+            f"(numbers {missing[:5]}) are gone, so some of its frames are lost"
+        )
     chunks = []
     for n in numbers:
         index_path, journal_path = layout.index_path(n), layout.journal_path(n)
@@ -50,10 +57,12 @@ def load_chunk_indexes(layout: Layout[StorePath], keys: Collection[str] | None =
             columns = {
                 FRAME_NUMBER: journal.frame_number,
                 FRAME_TIME: journal.frame_time,
-                VIDEO_PTS: journal.pts,
+                VIDEO_PTS: journal.pts,  # image chunks: the frame's file number
                 VIDEO_KEYFRAME: journal.keyframe,
                 **journal.columns,
             }
+            if journal.header.get("frame_crc"):  # image chunks: each file's CRC32
+                columns[CRC32] = journal.payload_crc
             chunk = checked_chunk_index(n, journal_path, columns, journal)
         else:
             raise CorruptStoreError(
@@ -63,6 +72,20 @@ def load_chunk_indexes(layout: Layout[StorePath], keys: Collection[str] | None =
         if chunk.count:
             chunks.append(chunk)
     return chunks
+
+
+def missing_chunks(layout: Layout[StorePath], numbers: list[int]) -> list[int]:
+    """Chunks of a local store that are gone: numbers missing between its first and last
+    chunk (chunks are numbered without gaps), and chunks its index cache lists but the
+    directory no longer holds (the last chunk deleted, say)."""
+    if isinstance(layout.root, RemotePath) or not numbers:
+        return []  # found by number from 0 upward: there can be no gap
+    expected = set(range(numbers[0], numbers[-1] + 1))
+    try:
+        expected.update(int(n) for n in read_npz(layout.index_cache_path, [_NUMBERS])[_NUMBERS])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        pass  # no cache, or an unreadable one: the gaps only
+    return sorted(expected - set(numbers))
 
 
 def opened_when_killed(layout: Layout[StorePath], n: int) -> bool:

@@ -2,10 +2,14 @@
 
 While a chunk is open the writer appends one record per finished frame to
 ``NNNNNN.journal``, with a single unbuffered ``write``: the frame's number and time, its
-presentation timestamp and, for video chunks, the encoded packet itself. A process killed
-at any moment leaves every record it had written; a torn last record fails its length or
-CRC check and is dropped. When the chunk closes normally its index ``.npz`` is written
-and the journal removed, so a journal on disk always means "this chunk did not finish".
+presentation timestamp and, for video chunks, the encoded packet itself (for image
+chunks, the CRC32 of the frame's file). A process killed at any moment leaves every
+record it had written; a torn last record fails its length or CRC check and is dropped.
+Each record starts with a sync marker: a record damaged later (bit rot) is skipped,
+named in a warning, and reading goes on at the next marker, from the next keyframe (a
+frame after a lost one could not decode right). When the chunk closes normally its index
+``.npz`` is written and the journal removed, so a journal on disk always means "this
+chunk did not finish".
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorruptStoreError
+from ..errors import CorruptStoreError, StoreWarning
 from .atomic import atomic_write
 from .storage import StorePath
 
-MAGIC = b"FRAMESTORE-JOURNAL-2\n"
+MAGIC = b"FRAMESTORE-JOURNAL-3\n"
+_MAGIC_UNSYNCED = b"FRAMESTORE-JOURNAL-2\n"  # records without sync markers (read only)
+SYNC = b"\x00FSJREC\xa5"
 _HEADER_LEN = struct.Struct("<I")
 # frame_number, frame_time, pts, flags, payload size, payload crc32; then the fields' crc32
 _FIELDS = struct.Struct("<qdqBII")
@@ -41,7 +48,7 @@ class JournalWriter:
         # the header goes in whole before records follow: a journal never exists without it
         blob = json.dumps(header).encode()
         atomic_write(path, MAGIC + _HEADER_LEN.pack(len(blob)) + blob, fsync=False)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
 
     def append(
         self,
@@ -62,9 +69,9 @@ class JournalWriter:
         size = memoryview(payload).nbytes
         crc = zlib.crc32(payload) if payload_crc is None else payload_crc
         head = _FIELDS.pack(frame_number, frame_time, pts, flags, size, crc) + columns
-        parts = [head, _CRC.pack(zlib.crc32(head)), payload]
+        parts = [SYNC, head, _CRC.pack(zlib.crc32(head)), payload]
         written = os.writev(self._fd, parts)
-        if written < len(head) + _CRC.size + size:  # a short write: finish it the slow way
+        if written < len(SYNC) + len(head) + _CRC.size + size:  # a short write: finish it the slow way
             self._write_all(b"".join(bytes(p) for p in parts)[written:])
 
     def _write_all(self, data: bytes) -> None:
@@ -111,9 +118,11 @@ class JournalContents:
 
 
 def read_journal(path: StorePath) -> JournalContents:
-    """Parse a journal, keeping every complete record and dropping a torn tail."""
+    """Parse a journal, keeping every intact record: a torn tail is dropped, a damaged
+    record skipped with a :class:`~framestore.StoreWarning` naming the journal."""
     data = path.read_bytes()
-    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + _HEADER_LEN.size:
+    synced = data.startswith(MAGIC)
+    if not (synced or data.startswith(_MAGIC_UNSYNCED)) or len(data) < len(MAGIC) + _HEADER_LEN.size:
         raise CorruptStoreError(f"{path}: not a framestore journal (bad or missing header)")
     pos = len(MAGIC)
     (hlen,) = _HEADER_LEN.unpack_from(data, pos)
@@ -122,23 +131,39 @@ def read_journal(path: StorePath) -> JournalContents:
         header = json.loads(data[pos : pos + hlen])
     except ValueError:
         raise CorruptStoreError(f"{path}: journal header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise CorruptStoreError(f"{path}: journal header is not a JSON object")
     pos += hlen
-    extra = columns_dtype(header)
-    head_size = _FIELDS.size + extra.itemsize
+    extra = columns_dtype(header, path)
+    records = _Records(data, extra.itemsize, SYNC if synced else b"", bool(header.get("frame_crc")))
     rows: list[tuple[int, float, int, int, int, int, int]] = []
     extras: list[bytes] = []
-    while pos + head_size + _CRC.size <= len(data):
-        head = data[pos : pos + head_size]
-        (head_crc,) = _CRC.unpack_from(data, pos + head_size)
-        if zlib.crc32(head) != head_crc:
-            break  # torn: the writer died while writing this record
-        fn, ft, pts, flags, size, crc = _FIELDS.unpack_from(head)
-        start = pos + head_size + _CRC.size
-        if start + size > len(data) or zlib.crc32(data[start : start + size]) != crc:
-            break
-        rows.append((fn, ft, pts, flags, start, size, crc))
-        extras.append(head[_FIELDS.size :])
-        pos = start + size
+    skipped: list[int] = []  # byte offsets where damage was skipped
+    after_gap = False
+    while (found := records.at(pos)) is not None or (
+        synced and (found := records.next_after(pos)) is not None
+    ):
+        record, start, end = found
+        if start != pos:
+            skipped.append(pos)
+            after_gap = True
+        pos = end
+        if after_gap and not record[3] & FLAG_KEYFRAME:
+            skipped.append(start)  # intact, but it needs a frame that was lost
+            continue
+        after_gap = False
+        rows.append(record[:-1])
+        extras.append(record[-1])
+    if synced and pos < len(data) and not records.torn(pos):
+        skipped.append(pos)  # a whole last record that fails its checks: damage, not a kill
+    if skipped:
+        warnings.warn(
+            StoreWarning(
+                f"{path}: {len(skipped)} damaged journal record(s) skipped (from byte(s) "
+                f"{', '.join(map(str, skipped[:5]))}); the {len(rows)} intact records are kept"
+            ),
+            stacklevel=2,
+        )
     values = np.frombuffer(b"".join(extras), dtype=extra) if extra.itemsize else None
     cols = list(zip(*rows, strict=True)) if rows else [()] * 7
     return JournalContents(
@@ -155,6 +180,64 @@ def read_journal(path: StorePath) -> JournalContents:
     )
 
 
-def columns_dtype(header: dict[str, Any]) -> np.dtype:
+_Record = tuple[int, float, int, int, int, int, int, bytes]
+
+
+@dataclass(frozen=True)
+class _Records:
+    """Finds and checks the records of a journal's bytes."""
+
+    data: bytes
+    extra_size: int
+    sync: bytes
+    external_payload: bool  # image chunks: the CRC is of the frame's file, not of a payload
+
+    def at(self, pos: int) -> tuple[_Record, int, int] | None:
+        """The intact record starting at ``pos``, its start and end; None if there is none."""
+        data, sync = self.data, self.sync
+        head_at = pos + len(sync)
+        head_end = head_at + _FIELDS.size + self.extra_size
+        if head_end + _CRC.size > len(data) or data[pos:head_at] != sync:
+            return None
+        head = data[head_at:head_end]
+        if zlib.crc32(head) != _CRC.unpack_from(data, head_end)[0]:
+            return None
+        fn, ft, pts, flags, size, crc = _FIELDS.unpack_from(head)
+        start = head_end + _CRC.size
+        if start + size > len(data):
+            return None
+        if not self.external_payload and zlib.crc32(data[start : start + size]) != crc:
+            return None
+        return (fn, ft, pts, flags, start, size, crc, head[_FIELDS.size :]), pos, start + size
+
+    def torn(self, pos: int) -> bool:
+        """Whether the bytes from ``pos`` to the end are a record cut short, as a writer
+        killed while appending it leaves them (writes only ever add to the end)."""
+        data, sync = self.data, self.sync
+        tail = data[pos:]
+        head_at = pos + len(sync)
+        head_end = head_at + _FIELDS.size + self.extra_size
+        if head_end + _CRC.size > len(data):
+            return sync.startswith(tail[: len(sync)])
+        head = data[head_at:head_end]
+        if data[pos:head_at] != sync or zlib.crc32(head) != _CRC.unpack_from(data, head_end)[0]:
+            return False
+        size: int = _FIELDS.unpack_from(head)[4]
+        return head_end + _CRC.size + size > len(data)
+
+    def next_after(self, pos: int) -> tuple[_Record, int, int] | None:
+        """The first intact record after damage at ``pos``; None if only a torn tail follows."""
+        at = self.data.find(self.sync, pos + 1)
+        while at >= 0:
+            if (found := self.at(at)) is not None:
+                return found
+            at = self.data.find(self.sync, at + 1)
+        return None
+
+
+def columns_dtype(header: dict[str, Any], path: StorePath | None = None) -> np.dtype:
     """The packed record dtype of the per-frame columns a journal header declares."""
-    return np.dtype([(name, np.dtype(kind)) for name, kind in header.get("columns", [])])
+    try:
+        return np.dtype([(str(name), np.dtype(kind)) for name, kind in header.get("columns", [])])
+    except (TypeError, ValueError) as exc:
+        raise CorruptStoreError(f"{path}: journal header declares bad columns ({exc})") from None

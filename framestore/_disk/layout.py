@@ -1,7 +1,8 @@
 """Where each file of a store lives: the one place that knows file names.
 
 Every path is built from the store directory and integers, never from text read out of
-a file, so nothing a store contains can point a reader outside it.
+a file, and none is a symbolic link (checked as it is built), so nothing a store contains
+can point a reader or a writer outside it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar, cast
 
-from .storage import StorePath, list_directory
+from .storage import StorePath, list_directory, refuse_link
 
 WRITING_MARKER = ".framestore-writing"
+LOCK_FILENAME = ".framestore-lock"
 INDEX_CACHE = "framestore-index.npz"
 PARTS_DIR = ".framestore-parts"
 INDEX_SUFFIX = ".npz"
@@ -61,7 +63,9 @@ class Layout(Generic[P]):
         return Layout(root, extension or fmt.extension, fmt.image_chunks)
 
     def _at(self, name: str, within: StorePath | None = None) -> P:
-        return cast(P, (self.root if within is None else within) / name)
+        path = cast(P, (self.root if within is None else within) / name)
+        refuse_link(path)
+        return path
 
     def chunk_path(self, n: int) -> P:
         if self.image_chunks:
@@ -75,7 +79,9 @@ class Layout(Generic[P]):
 
     def legacy_index_path(self, n: int) -> P:
         """Where imgstore put a chunk's index before it wrote ``.npz`` files."""
-        return cast(P, self.index_path(n).with_suffix(".yaml"))
+        path = cast(P, self.index_path(n).with_suffix(".yaml"))
+        refuse_link(path)
+        return path
 
     def journal_path(self, n: int) -> P:
         return self._at(f"{n:06d}{JOURNAL_SUFFIX}")

@@ -4,6 +4,11 @@ The ``__store`` block keeps imgstore's keys so imgstore opens our stores in the 
 it knows; our own settings are a ``framestore`` block inside it (so imgstore, which
 treats every other top-level key as user metadata, reports the same user metadata as we
 do); every other top-level key is user metadata.
+
+framestore ends the file with a comment holding the CRC32 of everything above it
+(imgstore's YAML loader skips comments): a damaged byte anywhere in the file is an error,
+not a silently different store. The YAML is parsed bounded: its size, nesting and
+expanded alias count are limited before anything is built from it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import datetime
 import os
 import re
 import uuid as uuidlib
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,12 +27,17 @@ import yaml
 
 from ..errors import CorruptStoreError, StoreNotFoundError
 from .atomic import atomic_write
-from .storage import Location, StorePath, store_path
+from .storage import Location, StorePath, refuse_link, store_path
 
 METADATA_FILENAME = "metadata.yaml"
 STORE_KEY = "__store"
 FRAMESTORE_KEY = "framestore"
 IMGSTORE_VERSION = 2
+MAX_METADATA_BYTES = 1 << 20
+MAX_YAML_DEPTH = 32
+MAX_YAML_NODES = 100_000  # counting each alias as the nodes it stands for
+# the checksum line, also with its "#" damaged (only the text above it is parsed)
+_CHECKSUM = re.compile(r"\n[^\n] framestore-crc32: ([0-9a-f]{8})\n?\Z")
 FRAMESTORE_FORMAT_VERSION = 1
 _EXTENSION = re.compile(r"^\.[A-Za-z0-9]{1,8}$")  # nothing that could name another directory
 
@@ -98,13 +109,19 @@ class StoreMetadata:
         return {STORE_KEY: store, **self.user}
 
     @classmethod
-    def from_yaml_dict(cls, data: Any, path: StorePath) -> StoreMetadata:
+    def from_yaml_dict(cls, data: Any, path: StorePath, checksummed: bool = False) -> StoreMetadata:
+        """The metadata a parsed ``metadata.yaml`` holds; ``checksummed``: the file carried
+        framestore's checksum (so framestore wrote it, whatever its keys say now)."""
         if not isinstance(data, dict) or not isinstance(data.get(STORE_KEY), dict):
             raise CorruptStoreError(f"{path}: expected a mapping with a '{STORE_KEY}' block")
         store = data[STORE_KEY]
         own = store.get(FRAMESTORE_KEY) or {}
         if not isinstance(own, dict):
             raise CorruptStoreError(f"{path}: the '{FRAMESTORE_KEY}' block must be a mapping")
+        if checksummed and not own:
+            raise CorruptStoreError(
+                f"{path}: written by framestore, but its '{FRAMESTORE_KEY}' block is gone"
+            )
         user = {k: v for k, v in data.items() if k != STORE_KEY}
         try:
             fmt = str(store["format"])
@@ -123,7 +140,16 @@ class StoreMetadata:
         extension = str(store.get("extension") or "")
         if extension and not _EXTENSION.match(extension):
             raise CorruptStoreError(f"{path}: extension {extension!r} is not a file extension like '.mkv'")
-        fps = own.get("fps", store.get("fps"))
+        try:
+            fps = _positive_or_none(own.get("fps", store.get("fps")))
+            created_utc = _timestamp(store.get("created_utc"))
+            codec_options = _mapping(own.get("codec_options"), "codec_options")
+            frame_columns = _mapping(own.get("frame_columns"), "frame_columns")
+            derived_from = own.get("derived_from")
+            if derived_from is not None and not isinstance(derived_from, dict):
+                raise ValueError(f"derived_from must be a mapping, got {derived_from!r}")
+        except (TypeError, ValueError) as exc:
+            raise CorruptStoreError(f"{path}: bad value in '{STORE_KEY}': {exc}") from None
         return cls(
             format=fmt,
             store_class=str(store.get("class", "")),
@@ -132,14 +158,14 @@ class StoreMetadata:
             imgdtype=imgdtype,
             extension=extension,
             encoding=store.get("encoding") or None,
-            created_utc=str(store.get("created_utc") or ""),
+            created_utc=created_utc,
             timezone_local=str(store.get("timezone_local") or ""),
             uuid=str(store.get("uuid") or ""),
-            fps=float(fps) if fps else None,
-            codec_options=dict(own.get("codec_options") or {}),
-            derived_from=own.get("derived_from"),
-            frame_columns={str(k): str(v) for k, v in (own.get("frame_columns") or {}).items()},
-            written_by_framestore=bool(own),
+            fps=fps,
+            codec_options=codec_options,
+            derived_from=derived_from,
+            frame_columns={str(k): str(v) for k, v in frame_columns.items()},
+            written_by_framestore=bool(own) or checksummed,
             user=user,
         )
 
@@ -172,15 +198,113 @@ def metadata_path(path: Location) -> StorePath:
 def read_metadata(path: Location) -> StoreMetadata:
     """Read and check a store's ``metadata.yaml`` (safe YAML only)."""
     mpath = metadata_path(path)
+    refuse_link(mpath)
     try:
-        data = yaml.safe_load(mpath.read_text(encoding="utf-8"))
+        with mpath.open("rb") as f:
+            raw = f.read(MAX_METADATA_BYTES + 1)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise StoreNotFoundError(f"{mpath}: no framestore/imgstore metadata file here") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    if len(raw) > MAX_METADATA_BYTES:
+        raise CorruptStoreError(f"{mpath}: larger than {MAX_METADATA_BYTES} bytes; not a store's metadata")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise CorruptStoreError(f"{mpath}: not valid YAML ({exc})") from None
-    return StoreMetadata.from_yaml_dict(data, mpath)
+    checksum = _CHECKSUM.search(text)
+    if checksum is not None:
+        text = text[: checksum.start() + 1]
+        if f"{zlib.crc32(text.encode('utf-8')):08x}" != checksum.group(1):
+            raise CorruptStoreError(
+                f"{mpath}: fails its checksum: the file was damaged (or edited by hand) after "
+                "framestore wrote it"
+            )
+    return StoreMetadata.from_yaml_dict(load_bounded_yaml(text, mpath), mpath, checksum is not None)
 
 
 def write_metadata(directory: Path, md: StoreMetadata) -> None:
-    """Write ``metadata.yaml`` atomically (temporary file, then rename)."""
-    atomic_write(directory / METADATA_FILENAME, yaml.safe_dump(md.to_yaml_dict(), sort_keys=False))
+    """Write ``metadata.yaml`` atomically (temporary file, then rename), its checksum last."""
+    text = yaml.safe_dump(md.to_yaml_dict(), sort_keys=False)
+    atomic_write(
+        directory / METADATA_FILENAME, f"{text}# framestore-crc32: {zlib.crc32(text.encode('utf-8')):08x}\n"
+    )
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing nesting deeper than ``MAX_YAML_DEPTH``."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self.depth += 1
+        if self.depth > MAX_YAML_DEPTH:
+            raise yaml.YAMLError(f"nested deeper than {MAX_YAML_DEPTH} levels")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def load_bounded_yaml(text: str, path: StorePath) -> Any:
+    """Safe YAML, refused (``CorruptStoreError`` naming ``path``) when nested too deep or
+    when its aliases expand to more than ``MAX_YAML_NODES`` nodes (a "billion laughs")."""
+    try:
+        loader = _BoundedLoader(text)
+    except yaml.YAMLError as exc:
+        raise CorruptStoreError(f"{path}: not valid YAML ({exc})") from None
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_YAML_NODES:
+            raise yaml.YAMLError(f"more than {MAX_YAML_NODES} values once its aliases are expanded")
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise CorruptStoreError(f"{path}: not valid YAML ({exc})") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for with every alias expanded (each shared node
+    counted once per use, computed once)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    sizes[id(node)] = size
+    return size
+
+
+def _positive_or_none(value: Any) -> float | None:
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ValueError(f"fps must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _timestamp(value: Any) -> str:
+    """``created_utc`` as ISO text ('' when absent); a value that is not a time is refused."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime.datetime):
+        return str(value)
+    try:
+        datetime.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"created_utc must be an ISO date and time, got {value!r}") from None
+    return str(value)
+
+
+def _mapping(value: Any, name: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, (str, int, float)) for v in value.values()):
+        raise ValueError(f"{name} must be a mapping of names to values, got {value!r}")
+    return {str(k): v for k, v in value.items()}

@@ -52,6 +52,13 @@ def npy_from_bytes(data: bytes | bytearray) -> np.ndarray | None:
 def read_npz(path: StorePath, keys: Collection[str] | None = None) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` file (only ``keys``, when given), raising OSError,
     ValueError or zipfile.BadZipFile."""
+    try:
+        return _read_npz(path, keys)
+    except (NotImplementedError, RuntimeError, EOFError) as exc:  # zipfile on damaged headers
+        raise zipfile.BadZipFile(f"{path}: {exc}") from None
+
+
+def _read_npz(path: StorePath, keys: Collection[str] | None) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     with zipfile.ZipFile(seekable(path)) as archive:
         for info in archive.infolist():

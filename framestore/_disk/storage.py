@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import av
 
-from ..errors import ReadOnlyStoreError
+from ..errors import CorruptStoreError, ReadOnlyStoreError
 
 # Remote chunk files are read in blocks of this size, the most recent few kept, so a seek
 # that comes back near where it was (a container's header, a chunk's own index at its
@@ -181,6 +181,16 @@ def list_directory(path: StorePath) -> list[tuple[str, bool]] | None:
         return path.entries()
     with os.scandir(path) as entries:
         return [(entry.name, entry.is_dir()) for entry in entries]
+
+
+def refuse_link(path: StorePath) -> None:
+    """Refuse a file or folder of a store that is a symbolic link: it could lead outside
+    the store, and framestore never opens, writes, renames or deletes through one."""
+    if isinstance(path, Path) and path.is_symlink():
+        raise CorruptStoreError(
+            f"{path}: is a symbolic link; framestore never follows a link inside a store "
+            f"(it points to {os.readlink(path)})"
+        )
 
 
 def read_bytearray(path: StorePath) -> bytearray:

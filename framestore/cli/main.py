@@ -33,7 +33,7 @@ def _info(args: argparse.Namespace) -> int:
 def _recover(args: argparse.Namespace) -> int:
     from ..tools.recover import recover
 
-    report = recover(args.path)
+    report = recover(args.path, force_dead=args.force_dead)
     if not report.chunks:
         print(f"{report.path}: nothing to recover")
     for n, frames in report.chunks.items():
@@ -163,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(func=_convert)
     recover = sub.add_parser("recover", help="finish the chunks a killed writer left open")
     recover.add_argument("path", type=Path)
+    recover.add_argument(
+        "--force-dead",
+        action="store_true",
+        help="the writer named in the store's .framestore-writing marker is known to be dead",
+    )
     recover.set_defaults(func=_recover)
     verify = sub.add_parser(
         "verify",

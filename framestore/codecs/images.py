@@ -112,7 +112,8 @@ class ImageChunkWriter:
         directory.mkdir(exist_ok=True)
         self._image_path = image_path
         self._codec = codec
-        self._journal = JournalWriter(journal_path, {"images": codec.extension, "columns": columns or []})
+        header = {"images": codec.extension, "frame_crc": True, "columns": columns or []}
+        self._journal = JournalWriter(journal_path, header)
         self._rows: list[tuple[int, float, int]] = []
 
     def add(self, image: np.ndarray, frame_number: int, frame_time: float, columns: bytes = b"") -> None:
@@ -120,8 +121,9 @@ class ImageChunkWriter:
         path = self._image_path(k)
         data = self._codec.encode(image)
         atomic_write(path, data, fsync=False)  # the journal record after it is what counts
-        self._journal.append(frame_number, frame_time, k, True, columns=columns)
-        self._rows.append((frame_number, frame_time, zlib.crc32(data)))
+        crc = zlib.crc32(data)
+        self._journal.append(frame_number, frame_time, k, True, payload_crc=crc, columns=columns)
+        self._rows.append((frame_number, frame_time, crc))
 
     def close(self) -> dict[str, np.ndarray]:
         self._journal.close()

@@ -74,6 +74,8 @@ def time_base_for(extension: str, fps: float) -> Fraction:
 def check_fps(codec: VideoCodec, fps: float) -> None:
     if not np.isfinite(fps) or fps <= 0:
         raise InvalidFrameError(f"fps must be a positive number, got {fps!r}")
+    if Fraction(fps).limit_denominator(1001) == 0:  # the stream's rate: 1/1001 steps
+        raise InvalidFrameError(f"fps {fps!r} is below 1/2002, the slowest rate a video stream can state")
     if codec.extension == ".mkv" and fps > 1000:
         raise InvalidFrameError(
             f"fps {fps} is above 1000, which Matroska's millisecond timestamps cannot "
@@ -120,29 +122,32 @@ class VideoChunkWriter:
                 cc.color_range = 2  # full range: gray values are not 16..235 video levels
             cc.options = {**codec.options, **(options or {})}
             self._container.start_encoding()
-        except (av.FFmpegError, ValueError) as exc:
-            self._container.close()
+            # the container may keep its own time base (NUT does): index what it stores
+            assert stream.time_base is not None  # start_encoding set it
+            self._time_base = stream.time_base
+            self._to_stream = Fraction(cc.time_base) / Fraction(stream.time_base)
+            self._journal = JournalWriter(
+                journal_path,
+                {
+                    "decoder": stream.codec_context.codec.canonical_name,
+                    "width": spec.width,
+                    "height": spec.height,
+                    "pix_fmt": pix_fmt,
+                    "codec_tag": cc.codec_tag or "",  # Ut Video's decoder needs its fourcc
+                    "extradata": base64.b64encode(cc.extradata or b"").decode("ascii"),
+                    "columns": columns or [],
+                },
+            )
+        except BaseException as exc:
+            self._close_container()
             path.unlink(missing_ok=True)
-            raise InvalidFrameError(
-                f"{path}: {codec.encoder} cannot encode {spec.width}x{spec.height} {pix_fmt} frames ({exc})"
-            ) from None
+            if isinstance(exc, OSError):  # the disk, not the codec (av.error.OSError too)
+                raise
+            if isinstance(exc, (av.FFmpegError, ValueError)):
+                what = f"{spec.width}x{spec.height} {pix_fmt} frames"
+                raise InvalidFrameError(f"{path}: {codec.encoder} cannot encode {what} ({exc})") from None
+            raise
         self._stream = stream
-        # the container may keep its own time base (NUT does): index what it stores
-        assert stream.time_base is not None  # start_encoding set it
-        self._time_base = stream.time_base
-        self._to_stream = cc.time_base / stream.time_base
-        self._journal = JournalWriter(
-            journal_path,
-            {
-                "decoder": stream.codec_context.codec.canonical_name,
-                "width": spec.width,
-                "height": spec.height,
-                "pix_fmt": pix_fmt,
-                "codec_tag": cc.codec_tag or "",  # Ut Video's decoder needs its fourcc
-                "extradata": base64.b64encode(cc.extradata or b"").decode("ascii"),
-                "columns": columns or [],
-            },
-        )
         self._pending: dict[int, tuple[int, float, bytes]] = {}
         self._rows: list[tuple[int, float, int, bool, int]] = []
         self._count = 0
@@ -221,8 +226,16 @@ class VideoChunkWriter:
         return columns
 
     def abort(self) -> None:
+        """Stop writing, leaving the journal as it is; never raises (this runs while
+        another error is handled: a full disk fails the container's close again)."""
         self._journal.close()
-        self._container.close()
+        self._close_container()
+
+    def _close_container(self) -> None:
+        try:
+            self._container.close()
+        except (av.FFmpegError, OSError):  # a full disk fails the close too: the file is partial anyway
+            pass
 
 
 def _columns(rows: list[tuple[int, float, int, bool, int]]) -> dict[str, np.ndarray]:
@@ -252,8 +265,21 @@ def check_stored_packets(path: Path, pts: np.ndarray, rewritten: bool) -> np.nda
     return np.array([crcs[int(p)] for p in pts], dtype=np.uint32) if rewritten else None
 
 
-def frame_to_array(frame: av.VideoFrame, spec: ImageSpec, via_bgr: bool = False) -> np.ndarray:
-    """The decoded frame as a new array of the store's shape and dtype."""
+def frame_to_array(frame: av.VideoFrame, spec: ImageSpec, via_bgr: bool, label: str) -> np.ndarray:
+    """The decoded frame as a new array of the store's shape and dtype; a frame of
+    another size, bit depth or colour than the store's metadata says is refused
+    (``CorruptStoreError`` naming ``label``, the chunk) rather than cropped or rescaled."""
+    depth = frame.format.components[0].bits
+    gray_only = frame.format.name.startswith("gray")
+    if (
+        (frame.height, frame.width) != (spec.height, spec.width)
+        or (depth > 8) != (spec.dtype == np.uint16)
+        or (spec.is_color and gray_only)
+    ):
+        raise CorruptStoreError(
+            f"{label}: holds {frame.width}x{frame.height} {frame.format.name} frames, which are not "
+            f"the {spec.shape} {spec.dtype} frames its metadata says"
+        )
     if spec.is_color:
         return frame.to_ndarray(format="bgr24")
     if via_bgr:
@@ -339,12 +365,12 @@ class _DecodingReader:
             raise IndexError(f"{self._label}: frame {k} outside 0..{len(self) - 1}")
         self._restart_for(k)
         try:
-            return frame_to_array(self._advance_to(k), self._spec, self._via_bgr)
+            return frame_to_array(self._advance_to(k), self._spec, self._via_bgr, self._label)
         except CorruptStoreError:
             # one retry from the very first frame, in case a seek landed past the target
             self._frames = self._decode_from(0)
             self._next = 0
-            return frame_to_array(self._advance_to(k), self._spec, self._via_bgr)
+            return frame_to_array(self._advance_to(k), self._spec, self._via_bgr, self._label)
 
     def iter_from(self, start: int, stop: int) -> Iterator[np.ndarray]:
         for k in range(start, stop):
@@ -406,7 +432,7 @@ class VideoChunkReader(_DecodingReader):
                     continue
                 if pos != expected:
                     break
-                yield frame_to_array(frame, self._spec, self._via_bgr)
+                yield frame_to_array(frame, self._spec, self._via_bgr, self._label)
                 expected += 1
                 if expected == stop:
                     return

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
 from .worker_readers import open_reader
 
 if TYPE_CHECKING:
@@ -21,16 +22,18 @@ def to_dask(store: StoreReader, block_frames: int | None = None) -> Any:
     except ImportError:
         raise ImportError("to_dask needs dask: pip install 'framestore[dask]'") from None
     n = len(store)
+    if block_frames is not None and int(block_frames) < 1:
+        raise InvalidArgumentError(f"{store.path}: block_frames must be at least 1, got {block_frames}")
+    shape = tuple(store.image_shape)
+    if n == 0:
+        return da.empty((0, *shape), dtype=store.dtype)
     if block_frames is None:
         bounds = [*(int(s) for s in store.chunk_starts), n]
     else:
-        if int(block_frames) < 1:
-            raise ValueError(f"block_frames must be at least 1, got {block_frames}")
         bounds = [*range(0, n, int(block_frames)), n]
     bounds = sorted(set(bounds))
     path = str(store.path)
     name = "framestore-" + tokenize(path, store.uuid, n, bounds)
-    shape = tuple(store.image_shape)
     graph = {
         (name, k, *(0,) * len(shape)): (_read_block, path, store.uuid, a, b)
         for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))

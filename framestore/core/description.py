@@ -49,10 +49,10 @@ class StoreDescription:
         dialect = dialect_of(md)
         try:
             fmt = dialect.read_format(md)
+            conversion = dialect.colour_conversion(md)
         except UnknownFormatError as exc:
             raise UnknownFormatError(f"{mpath}: {exc}") from None
         spec = ImageSpec(dialect.stored_image_shape(md), md.dtype)
-        conversion = dialect.colour_conversion(md)
         return cls(
             metadata=md,
             root=mpath.parent,

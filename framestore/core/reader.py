@@ -16,14 +16,16 @@ import numpy as np
 import pandas as pd
 
 from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
-from .._disk.index import ChunkIndex, StoreIndex
+from .._disk.index import ChunkIndex, StoreIndex, load_npz_index
 from .._disk.index_cache import load_chunk_indexes
+from .._disk.layout import Layout
 from .._disk.metadata import METADATA_FILENAME, StoreMetadata
 from .._disk.storage import StorePath
 from ..codecs.base import ChunkReader
 from ..codecs.images import ImageChunkReader
 from ..codecs.video import JournalVideoReader, VideoChunkReader
 from ..errors import (
+    CorruptStoreError,
     FrameIndexError,
     IncompleteStoreWarning,
     StoreClosedError,
@@ -354,9 +356,14 @@ class StoreReader(Sequence[np.ndarray]):
         starts = self._index.starts
         for c, chunk in enumerate(self._index.chunks):
             first, end = max(start - int(starts[c]), 0), min(stop - int(starts[c]), chunk.count)
-            if first < end:
-                for image in self._reader(c).iter_from(first, end):
-                    yield self._converted(image)
+            while first < end:
+                try:
+                    for image in self._reader(c).iter_from(first, end):
+                        yield self._converted(image)
+                        first += 1
+                except (OSError, CorruptStoreError):
+                    if not self._finished_under_us(c):
+                        raise
 
     def to_dask(self, block_frames: int | None = None) -> Any:
         """The frames as a lazy ``dask.array`` ``(frames, height, width[, channels])``: one
@@ -391,7 +398,7 @@ class StoreReader(Sequence[np.ndarray]):
         for i in order:
             key = (int(chunk[i]), int(offset[i]))
             if key != previous:
-                image = self._converted(self._reader(key[0]).read(key[1]))[rows, cols]
+                image = self._converted(self._read_in(*key))[rows, cols]
                 previous = key
             out[i] = image
         return out
@@ -416,8 +423,44 @@ class StoreReader(Sequence[np.ndarray]):
         return image, (self.frame_number, self.frame_time)
 
     def _read(self, i: int) -> np.ndarray:
-        c, k = self._index.locate(i)
-        return self._converted(self._reader(c).read(k))
+        return self._converted(self._read_in(*self._index.locate(i)))
+
+    def _read_in(self, c: int, k: int) -> np.ndarray:
+        """Frame ``k`` of chunk ``c``, also when the chunk was finished since it was opened."""
+        try:
+            return self._reader(c).read(k)
+        except (OSError, CorruptStoreError):
+            if not self._finished_under_us(c):
+                raise
+            return self._reader(c).read(k)
+
+    def _finished_under_us(self, c: int) -> bool:
+        """Whether chunk ``c``, read from its journal, has been finished (by its writer or
+        by recover) since: then it is read from its finished files from now on."""
+        chunk = self._index.chunks[c]
+        if chunk.journal is None or chunk.journal.path.exists():
+            return False
+        layout = self._store.layout
+        try:
+            finished = load_npz_index(chunk.number, layout.index_path(chunk.number), self._store.index_keys)
+        except FileNotFoundError:
+            raise CorruptStoreError(
+                f"{chunk.source}: removed while this reader used it, and the chunk was not finished"
+            ) from None
+        numbers = finished.columns[FRAME_NUMBER]
+        if len(numbers) < chunk.count or not np.array_equal(
+            numbers[: chunk.count], chunk.columns[FRAME_NUMBER]
+        ):
+            raise CorruptStoreError(
+                f"{finished.source}: the chunk finished under this reader holds other frames "
+                "than its journal did; open the store again"
+            )
+        columns = {name: values[: chunk.count] for name, values in finished.columns.items()}
+        self._index.chunks[c] = ChunkIndex(chunk.number, finished.source, columns)
+        old = self._open.pop(c, None)
+        if old is not None:
+            old.close()
+        return True
 
     def _converted(self, image: np.ndarray) -> np.ndarray:
         return image if self._store.conversion is None else cv2.cvtColor(image, self._store.conversion)
@@ -471,6 +514,9 @@ def open_chunk_reader(store: StoreDescription, chunk: ChunkIndex, verify: bool =
     crc = chunk.columns.get(CRC32) if verify else None
     fmt, layout, spec = store.format, store.layout, store.spec
     if fmt.image is not None:
+        if chunk.journal is not None:  # the journal numbers the files (a damaged record leaves a gap)
+            files = functools.partial(_journaled_image_path, layout, chunk.number, chunk.journal.pts)
+            return ImageChunkReader(files, chunk.count, fmt.image, spec, crc)
         return ImageChunkReader(
             functools.partial(layout.image_path, chunk.number), chunk.count, fmt.image, spec, crc
         )
@@ -481,6 +527,10 @@ def open_chunk_reader(store: StoreDescription, chunk: ChunkIndex, verify: bool =
     pts, keyframe = store.dialect.video_timestamps(path, chunk)
     video = fmt.video
     return VideoChunkReader(path, spec, pts, keyframe, crc, video.decode_thread_type, video.gray_via_bgr)
+
+
+def _journaled_image_path(layout: Layout[StorePath], n: int, files: np.ndarray, k: int) -> StorePath:
+    return layout.image_path(n, int(files[k]))
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from .._disk.metadata import STORE_KEY, StoreMetadata
 from ..codecs import DEFAULT_FORMAT, FormatSpec, resolve_format
 from ..codecs.base import ImageSpec
 from ..codecs.video import check_fps
-from ..errors import InvalidFrameError
+from ..errors import InvalidArgumentError, InvalidFrameError
 from .dialect import opencv_conversion
 
 DEFAULT_CHUNKSIZE = 500
@@ -65,7 +65,7 @@ class WriteSettings:
         spec = _image_spec(imgshape, imgdtype)
         format_spec.check_image_spec(spec)
         if int(chunksize) < 1:
-            raise ValueError(f"chunksize must be at least 1, got {chunksize}")
+            raise InvalidArgumentError(f"chunksize must be at least 1, got {chunksize}")
         if format_spec.video is not None:
             check_fps(format_spec.video, float(fps))
         user = _checked_user_metadata(metadata)

@@ -28,7 +28,8 @@ from .._disk.columns import FRAME_NUMBER
 from .._disk.extra_data import ExtraDataWriter
 from .._disk.index import write_index
 from .._disk.index_cache import write_index_cache
-from .._disk.layout import Layout, write_marker
+from .._disk.layout import LOCK_FILENAME, Layout, write_marker
+from .._disk.lock import StoreLock
 from .._disk.metadata import METADATA_FILENAME, StoreMetadata, write_metadata
 from .._disk.storage import local_path
 from ..codecs import DEFAULT_FORMAT
@@ -99,7 +100,7 @@ class StoreWriter:
     def _start(self, root: Path, settings: WriteSettings, overwrite: bool, first_chunk: int) -> None:
         self._root = root
         self._settings = settings
-        self._layout, self._metadata = create_store(root, settings, overwrite)
+        self._layout, self._metadata, self._lock = create_store(root, settings, overwrite)
         self._first_chunk_number = first_chunk
         self._closed = False
         self._error: BaseException | None = None
@@ -107,6 +108,7 @@ class StoreWriter:
             self._start_encoder()
         except BaseException:
             shutil.rmtree(self._root, ignore_errors=True)
+            self._lock.release()
             raise
 
     def _start_encoder(self) -> None:
@@ -130,13 +132,18 @@ class StoreWriter:
 
     def _finish_encoding(self) -> None:
         """Let the encoder write every queued frame and finish its chunks."""
-        self._queue.put(None)
+        while self._thread.is_alive():  # a dead encoder thread takes nothing more
+            try:
+                self._queue.put(None, timeout=0.5)
+                break
+            except queue.Full:
+                continue
         self._thread.join()
         self._extra.close()
         if self._error is not None:
             raise FramestoreError(
                 f"{self._root}: writing failed ({self._error}); frames written before the "
-                "failure stay readable"
+                "failure stay readable, and `framestore recover` finishes the store"
             ) from self._error
 
     # -- public API --------------------------------------------------------------------
@@ -193,10 +200,18 @@ class StoreWriter:
         if self._closed:
             return
         self._closed = True
-        if self._next_inserted is None:
-            self._finish_encoding()
-        write_index_cache(self._layout)
-        self._layout.marker_path.unlink(missing_ok=True)
+        try:
+            if self._next_inserted is None:
+                self._finish_encoding()
+            write_index_cache(self._layout)
+            self._layout.marker_path.unlink(missing_ok=True)
+        except OSError as exc:  # a full disk, say: the store stays marked unfinished
+            raise FramestoreError(
+                f"{self._root}: writing failed ({exc}); frames written before the failure stay "
+                "readable, and `framestore recover` finishes the store"
+            ) from exc
+        finally:
+            self._lock.release()
 
     # -- imgstore's writing API ----------------------------------------------------------
     mode = "w"
@@ -312,6 +327,8 @@ class StoreWriter:
                 f"{self._root}: chunks were inserted with insert_chunk, which ends add_image "
                 "and add_extra_data (empty() starts the store over)"
             )
+        if not self._thread.is_alive():
+            raise FramestoreError(f"{self._root}: the encoder thread has stopped")
 
     def _counted(self, numbers: list[int], times: list[float]) -> None:
         self._frame_count += len(numbers)
@@ -376,9 +393,9 @@ class StoreWriter:
             self._error = exc
             if chunk is not None:
                 chunk.abort()
-            while item is not None:  # keep the caller from blocking on a full queue
-                item = self._queue.get()
         finally:
+            while item is not None:  # until close(): keep the caller from blocking on a full queue
+                item = self._queue.get()
             finisher.shutdown(wait=True)
 
     def _new_chunk(self, n: int) -> ChunkWriter:
@@ -420,22 +437,32 @@ class StoreWriter:
 def _frame_number(value: Any) -> int:
     if isinstance(value, (bool, np.bool_)):
         raise InvalidFrameError(f"frame_number must be an integer, got {value!r}")
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return int(value)
+    if isinstance(value, (int, np.integer)) or (
+        isinstance(value, (float, np.floating)) and float(value).is_integer()
+    ):
+        number = int(value)
+        if -(2**63) <= number < 2**63:
+            return number
+        raise InvalidFrameError(f"frame_number must fit in 64 bits (-2**63 .. 2**63 - 1), got {value!r}")
     raise InvalidFrameError(f"frame_number must be an integer, got {value!r}")
 
 
-def create_store(root: Path, settings: WriteSettings, overwrite: bool) -> tuple[Layout[Path], StoreMetadata]:
+def create_store(
+    root: Path, settings: WriteSettings, overwrite: bool
+) -> tuple[Layout[Path], StoreMetadata, StoreLock]:
     """Make the store directory ``root``, marked as being written, with the
-    ``metadata.yaml`` of ``settings``; its layout and metadata."""
-    _prepare_directory(root, overwrite)
-    layout = Layout.for_format(root, settings.format)
-    metadata = settings.new_metadata()
-    write_marker(layout.marker_path)
-    write_metadata(root, metadata)
-    return layout, metadata
+    ``metadata.yaml`` of ``settings``; its layout, metadata and lock (held by the
+    caller until the store is finished)."""
+    lock = _prepare_directory(root, overwrite)
+    try:
+        layout = Layout.for_format(root, settings.format)
+        metadata = settings.new_metadata()
+        write_marker(layout.marker_path)
+        write_metadata(root, metadata)
+    except BaseException:
+        lock.release()
+        raise
+    return layout, metadata, lock
 
 
 def _writable_root(path: str | os.PathLike[str] | None) -> Path:
@@ -444,16 +471,29 @@ def _writable_root(path: str | os.PathLike[str] | None) -> Path:
     return local_path(path)
 
 
-def _prepare_directory(root: Path, overwrite: bool) -> None:
+def _prepare_directory(root: Path, overwrite: bool) -> StoreLock:
+    """An empty directory ``root``, locked; an existing store there is replaced only with
+    ``overwrite``, and never under its live writer."""
     if root.exists():
         if not root.is_dir():
             raise StoreExistsError(f"{root}: exists and is not a directory")
-        if any(root.iterdir()):
+        if any(p.name != LOCK_FILENAME for p in root.iterdir()):
             if not overwrite:
                 raise StoreExistsError(f"{root}: already exists; pass overwrite=True to replace it")
             if not (root / METADATA_FILENAME).is_file():
                 raise StoreExistsError(
                     f"{root}: is a non-empty directory but not a store; refusing to delete it"
                 )
-            shutil.rmtree(root)
+            lock = StoreLock(root, "overwrite it")
+            try:  # the directory and its lock file stay: the lock holds throughout
+                for entry in root.iterdir():
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry)
+                    elif entry.name != LOCK_FILENAME:
+                        entry.unlink()
+            except BaseException:
+                lock.release()
+                raise
+            return lock
     root.mkdir(parents=True, exist_ok=True)
+    return StoreLock(root, "write it")

@@ -43,7 +43,7 @@ class PartedStore:
     :meth:`commit` part by part in order, finished by :meth:`close`."""
 
     def __init__(self, path: str | os.PathLike[str], settings: WriteSettings, *, overwrite: bool = False):
-        self.layout, _ = create_store(local_path(path), settings, overwrite)
+        self.layout, _, self._lock = create_store(local_path(path), settings, overwrite)
         self._part_settings = settings.without_derived_from()
 
     def part(self, k: int, first_chunk: int) -> PartSpec:
@@ -62,10 +62,13 @@ class PartedStore:
 
     def close(self) -> None:
         """Index cache, then the store is marked complete."""
-        self.discard_parts()
+        shutil.rmtree(self.layout.root / PARTS_DIR, ignore_errors=True)
         write_index_cache(self.layout)
         self.layout.marker_path.unlink(missing_ok=True)
+        self._lock.release()
 
     def discard_parts(self) -> None:
-        """Remove every scratch part (after a failure the store keeps what was committed)."""
+        """After a failure: remove every scratch part and give up the store, which keeps
+        what was committed."""
         shutil.rmtree(self.layout.root / PARTS_DIR, ignore_errors=True)
+        self._lock.release()

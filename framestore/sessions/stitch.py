@@ -239,8 +239,9 @@ def _write_stitched(stores: Sources, output: Target, options: StitchOptions) -> 
                 for task, records in zip(tasks, results, strict=True):
                     store.commit(task.spec)
                     take(records, scores_file)
-        finally:
+        except BaseException:
             store.discard_parts()
+            raise
         store.close()
     if not summary.frames:  # a header at least
         pd.DataFrame(columns=columns).to_csv(Path(output) / SCORES_FILE, index=False)

@@ -86,8 +86,9 @@ def convert(
             store.commit(task.spec)
             if progress is not None:
                 progress(task.frames.stop, total)
-    finally:
+    except BaseException:
         store.discard_parts()
+        raise
     store.close()
     return Path(dst)
 

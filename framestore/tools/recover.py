@@ -23,6 +23,7 @@ from .._disk.index import write_index
 from .._disk.index_cache import opened_when_killed, write_index_cache
 from .._disk.journal import JournalContents, columns_dtype, read_journal
 from .._disk.layout import Layout
+from .._disk.lock import StoreLock
 from .._disk.storage import local_path
 from ..codecs import FormatSpec
 from ..codecs.base import ImageSpec
@@ -43,16 +44,28 @@ class RecoveryReport:
         return sum(self.chunks.values())
 
 
-def recover(path: str | os.PathLike[str]) -> RecoveryReport:
-    """Finish every chunk of the store at ``path`` that only its journal describes."""
+def recover(path: str | os.PathLike[str], *, force_dead: bool = False) -> RecoveryReport:
+    """Finish every chunk of the store at ``path`` that only its journal describes.
+
+    Refuses (:class:`~framestore.StoreBusyError`) while another process holds the store's
+    lock, or while the writing marker names a process that is alive (on this host) or
+    cannot be checked (on another host); ``force_dead``: that writer is known to be dead.
+    """
     store = StoreDescription.read(local_path(path))
-    layout, fmt, md = store.layout.on_disk(), store.format, store.metadata
+    layout = store.layout.on_disk()
+    with StoreLock(layout.root, "recover it", force_dead=force_dead):
+        return _recover(store, layout)
+
+
+def _recover(store: StoreDescription, layout: Layout[Path]) -> RecoveryReport:
+    fmt, md = store.format, store.metadata
     report = RecoveryReport(layout.root)
     numbers = layout.chunk_numbers()
     if numbers and opened_when_killed(layout, numbers[-1]):  # nothing finished in it
         layout.remove_chunk(numbers[-1])
-    for leftover in layout.root.glob("*.journal.tmp"):
-        leftover.unlink()
+    for pattern in ("*.journal.tmp", "*.recovering.*"):  # left by a killed writer or recover
+        for leftover in layout.root.glob(pattern):
+            leftover.unlink()
     for n in numbers:
         journal_path = layout.journal_path(n)
         if not journal_path.is_file():
@@ -76,10 +89,23 @@ def recover(path: str | os.PathLike[str]) -> RecoveryReport:
 
 
 def _recover_images(layout: Layout[Path], n: int, journal: JournalContents) -> dict[str, np.ndarray]:
+    """The journal's frames, their files renumbered 0.. in order (a damaged record skipped
+    leaves a gap) and each checked against the CRC32 the journal holds; files no record
+    names are removed."""
     folder = layout.chunk_path(n)
-    crcs = [zlib.crc32(layout.image_path(n, k).read_bytes()) for k in range(len(journal))]
-    for leftover in folder.glob("*.tmp"):
-        leftover.unlink()
+    keep = {layout.image_path(n, int(f)).name for f in journal.pts}
+    for leftover in folder.iterdir():
+        if leftover.name not in keep and leftover.name != layout.index_path(n).name:
+            leftover.unlink()
+    crcs = []
+    for k, f in enumerate(journal.pts):
+        source, target = layout.image_path(n, int(f)), layout.image_path(n, k)
+        crc = zlib.crc32(source.read_bytes())
+        if journal.header.get("frame_crc") and crc != journal.payload_crc[k]:
+            raise CorruptStoreError(f"{source}: fails the CRC32 its journal records: the file is damaged")
+        if source != target:
+            os.replace(source, target)
+        crcs.append(crc)
     return {
         FRAME_NUMBER: journal.frame_number,
         FRAME_TIME: journal.frame_time,
@@ -102,11 +128,12 @@ def _recover_video(
     tmp = target.with_name(f"{n:06d}.recovering{target.suffix}")
     tmp_journal = tmp.with_name(tmp.name + ".journal")
     columns_header = journal.header.get("columns", [])
-    writer = VideoChunkWriter(tmp, tmp_journal, fmt.video, spec, fps, options, columns_header)
     packed = np.empty(len(journal), dtype=columns_dtype(journal.header))
     for name, values in journal.columns.items():
         packed[name] = values
+    writer: VideoChunkWriter | None = None
     try:
+        writer = VideoChunkWriter(tmp, tmp_journal, fmt.video, spec, fps, options, columns_header)
         if writer.extradata != base64.b64decode(journal.header.get("extradata", "")):
             raise CorruptStoreError(
                 f"{journal.path}: the codec set-up differs from the one that wrote this "
@@ -123,8 +150,9 @@ def _recover_video(
                 packed[k].tobytes() if packed.dtype.itemsize else b"",
             )
         columns = {**writer.close(), **journal.columns}
-    except BaseException:
-        writer.abort()
+    except BaseException:  # a full disk, say: leave nothing half-written, so a retry starts clean
+        if writer is not None:
+            writer.abort()
         tmp.unlink(missing_ok=True)
         raise
     finally:

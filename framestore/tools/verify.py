@@ -21,6 +21,7 @@ import av
 from .._disk.checksum import checksum_files
 from .._disk.columns import CRC32
 from .._disk.index import ChunkIndex, load_npz_index, load_yaml_index
+from .._disk.index_cache import missing_chunks
 from .._disk.layout import Layout
 from .._disk.storage import StorePath
 from ..core.description import StoreDescription
@@ -113,8 +114,14 @@ def verify(
                 f"('framestore recover {layout.root}' finishes it)",
             )
         )
+    numbers = layout.chunk_numbers()
+    for n in missing_chunks(layout, numbers):
+        where = layout.chunk_path(n)
+        report.problems.append(
+            Problem(where, f"{where}: missing: the store held this chunk, its frames are lost")
+        )
     chunks = []
-    for n in layout.chunk_numbers():
+    for n in numbers:
         chunk = _load_index(layout, n, store.index_keys, report)
         if chunk is not None and chunk.count:
             chunks.append(chunk)
