@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -41,6 +42,7 @@ CHECK_PATTERN = "check_pattern"
 BLACKED_OUT = "blacked_out"
 KINDS = (CHECK_PATTERN, BLACKED_OUT)  # kind codes 1 and 2; 0 is undamaged
 COLUMNS = ("damaged", "kind", "first_row", "last_row", "check_rows", "black_rows", "score")
+_SECOND_DIFFERENCE = np.array([[1, -2, 1]], np.float32)
 _BATCH_PIXELS = 4_000_000  # pixels judged at once (bounds the scratch arrays, ~40 MB)
 
 
@@ -153,20 +155,17 @@ def _judge(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...]:
 
 def _judge_batch(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...]:
     full = s.full_scale(frames.dtype)
-    wide = np.int16 if frames.dtype == np.uint8 else np.int32
     if frames.ndim == 4:  # color: the mean of the channels
-        gray = frames.sum(axis=3, dtype=np.int32) // frames.shape[3]
-        x = gray.astype(wide)
-    else:
-        gray = frames
-        x = frames.astype(wide)
-    n, h, w = x.shape
+        frames = (frames.sum(axis=3, dtype=np.int32) // frames.shape[3]).astype(frames.dtype)
+    n, h, w = frames.shape
+    rows2d = frames.reshape(n * h, w)  # every row of every frame: one image for OpenCV
 
     # blacked out: rows (nearly) all at or below the black level, beside live rows
-    black_count = np.count_nonzero(gray <= s.black_level * full, axis=2)  # (n, h)
+    black_pixels = (rows2d <= s.black_level * full).view(np.uint8)
+    black_count = cv2.reduce(black_pixels, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, h)
     black_fraction = black_count / w
     live = black_fraction < 0.5
-    level = _median_of_live(gray.mean(axis=2, dtype=np.float32), live)
+    level = _median_of_live(cv2.reduce(rows2d, 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F).reshape(n, h), live)
     has_live = live.any(axis=1) & (level > s.live_level * full)
     black = (black_fraction >= s.black_row_fraction) & has_live[:, None]
     black_rows = np.count_nonzero(black, axis=1)
@@ -180,18 +179,17 @@ def _judge_batch(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...
     black_score = np.where(has_live, kth / s.black_row_fraction, 0.0)
 
     # check pattern: speckled pixels counted in sliding windows along each row
-    d2 = x[:, :, :-2] + x[:, :, 2:]
-    d2 -= x[:, :, 1:-1]
-    d2 -= x[:, :, 1:-1]
+    depth = cv2.CV_16S if frames.dtype == np.uint8 else cv2.CV_32F
+    d2 = cv2.filter2D(rows2d, depth, _SECOND_DIFFERENCE)[:, 1:-1]  # rows' ends left out
     np.abs(d2, out=d2)
-    typical = _median_of_live(d2.mean(axis=2, dtype=np.float32), live)  # (n,)
+    row_mean = cv2.reduce(d2, 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F).reshape(n, h)
+    typical = _median_of_live(row_mean, live)  # (n,)
     limit = np.clip(s.speckle_factor * typical, s.speckle_floor * full, s.speckle_ceiling * full)
-    speckled = d2 > limit[:, None, None]
-    counts = np.cumsum(speckled, axis=2, dtype=np.int16)
-    ws = s.window
-    in_window = counts[:, :, ws - 1 :].copy()
-    in_window[:, :, 1:] -= counts[:, :, :-ws]
-    densest = in_window.max(axis=2) / ws  # (n, h): most speckled window of each row
+    speckled = (d2 > np.repeat(limit, h)[:, None]).view(np.uint8)
+    counts = cv2.boxFilter(
+        speckled, cv2.CV_16U, (s.window, 1), normalize=False, borderType=cv2.BORDER_CONSTANT
+    )
+    densest = cv2.reduce(counts, 1, cv2.REDUCE_MAX).reshape(n, h) / s.window  # most speckled window
     garbled = densest >= s.speckle_fraction
     check_score = densest.max(axis=1) / s.speckle_fraction
 
