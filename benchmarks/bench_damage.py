@@ -5,7 +5,9 @@
 
 Frames come from ``framestore.testing.damage``: miniscope-like recordings (200x200) with
 about 30% of frames damaged (check pattern or blacked out, at random rows and sizes), as
-written (lossless) and after H.264 (libx264 crf 23, yuv420p), plus clean recordings.
+written (lossless) and after H.264 (libx264 crf 23, yuv420p), plus clean recordings (as
+drawn; with the sensor's offset at 0, so dark parts clip to 0; with strong shot noise) and
+behaviour-camera-like frames (``testing.frames.synthetic_frame``: shapes, a barcode).
 Reports frames/s on one core (this process and mio's are pinned to one CPU), recall per kind
 and size, and false positives. ``mio`` runs in its own environment with its default
 ``NoisePatchConfig`` (gradient and black-area methods); absent, its column is skipped.
@@ -25,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from framestore.testing.damage import clean_frames, damaged_recording, through_h264
+from framestore.testing.frames import synthetic_frame
 from framestore.tools.damage import detect_damage
 
 _MIO_SCRIPT = r"""
@@ -119,10 +122,17 @@ def main() -> None:
         truths.append(truth)
     truth = pd.concat(truths, ignore_index=True)
     per_recording = max(1, args.clean // 1000)
-    clean = np.concatenate(
-        [clean_frames(args.clean // per_recording, seed=1000 + s) for s in range(per_recording)]
-    )
+
+    def clean_set(count: int, **kwargs: float) -> np.ndarray:
+        return np.concatenate(
+            [clean_frames(count // per_recording, seed=1000 + s, **kwargs) for s in range(per_recording)]
+        )
+
+    clean = clean_set(args.clean)
     clean_truth = pd.DataFrame({"damaged": np.zeros(len(clean), bool), "kind": None})
+    zero_offset = clean_set(args.clean // 5, offset=0.0)
+    noisy = clean_set(args.clean // 5, shot_noise=1.5)
+    behaviour = np.stack([synthetic_frame(n, (200, 200)) for n in range(1000, 1000 + args.clean // 10)])
 
     speed = framestore_speed(np.concatenate(parts["lossless"]), args.repeat)
     print(
@@ -135,6 +145,9 @@ def main() -> None:
             ("lossless", np.concatenate(parts["lossless"]), truth),
             ("H.264 crf 23", np.concatenate(parts["h264"]), truth),
             ("clean", clean, clean_truth),
+            ("clean, sensor offset 0", zero_offset, clean_truth.iloc[: len(zero_offset)]),
+            ("clean, noisy (shot noise 1.5 DN²/DN)", noisy, clean_truth.iloc[: len(noisy)]),
+            ("behaviour camera", behaviour, clean_truth.iloc[: len(behaviour)]),
         ):
             found = detect_damage(frames)
             rows.append(
@@ -145,7 +158,7 @@ def main() -> None:
                     **summary(expected, found.damaged.to_numpy(), found.kind.to_numpy()),
                 }
             )
-            if label != "clean":
+            if label in ("lossless", "H.264 crf 23"):
                 for (kind, size), group in expected[expected.damaged].groupby(["kind", "size"]):
                     sizes.append(
                         {
@@ -168,7 +181,7 @@ def main() -> None:
                             **summary(expected, flags, None),
                         }
                     )
-                    if label != "clean":
+                    if label in ("lossless", "H.264 crf 23"):
                         for entry in sizes:
                             if entry["frames"] == label:
                                 group = expected[

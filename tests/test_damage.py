@@ -79,13 +79,17 @@ def test_each_size_at_random_rows(kind):
 
 def test_no_flag_on_5000_clean_miniscope_frames():
     scores = []
-    for seed in range(5):  # five recordings: brightness, cells, noise, motion differ
-        frames = clean_frames(1000, seed=100 + seed)
+    # five recordings: brightness, cells, noise, motion differ; one with the sensor's offset
+    # at 0 (dark parts clip to 0), one with strong shot noise
+    extremes = [{}, {}, {}, {"offset": 0.0}, {"shot_noise": 1.5}]
+    for seed, extreme in enumerate(extremes):
+        frames = clean_frames(1000, seed=100 + seed, **extreme)
         assert frames[0].mean() < 25 < frames[1:].mean()  # the dark first frame
+        assert "offset" not in extreme or np.count_nonzero(frames[0] == 0) > 10_000  # clipped at 0
         found = detect_damage(frames)
         assert not found.damaged.any(), found[found.damaged]
         scores.append(found.score.to_numpy())
-    assert 0 < np.concatenate(scores).max() < 0.8  # a continuous score, far from the limit
+    assert 0 < np.concatenate(scores).max() < 0.9  # a continuous score, short of the limit
 
 
 def smooth_scene(count, shape, seed=0):
@@ -158,6 +162,11 @@ def test_frames_must_be_integer_gray_or_color():
     with pytest.raises(ValueError, match="uint8 or uint16"):
         detect_damage(np.zeros((2, 50, 50), np.float32))
     assert len(detect_damage(np.zeros((0, 50, 50), np.uint8))) == 0
+    narrow = np.full((2, 30, 12), 80, np.uint8)  # narrower than a window: the row is the window
+    narrow[1, 10:14] = np.random.default_rng(0).integers(0, 256, (4, 12), dtype=np.uint8)
+    assert detect_damage(narrow).damaged.tolist() == [False, True]
+    with pytest.raises(ValueError, match="5 pixels wide"):
+        detect_damage(np.zeros((1, 8, 4), np.uint8))
 
 
 @pytest.fixture(scope="module")

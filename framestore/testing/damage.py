@@ -37,9 +37,12 @@ def clean_frames(
     seed: int = 0,
     dark_first: bool = True,
     batch: int = 64,
+    offset: float | None = None,
+    shot_noise: float | None = None,
 ) -> np.ndarray:
     """``count`` clean uint8 frames of one synthetic miniscope recording (its look, cell
-    count, brightness, noise and motion drawn from ``seed``)."""
+    count, brightness, noise and motion drawn from ``seed``; ``offset``, the sensor's black
+    level in DN, and ``shot_noise``, variance per DN of signal, can be set instead)."""
     rng = np.random.default_rng(seed)
     h, w = shape
     margin = max(4, min(h, w) // 20)  # room for the tissue to move
@@ -54,9 +57,11 @@ def clean_frames(
     spread = rng.uniform(0.45, 0.9) * max(h, w)
     vignette = np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (2 * spread**2)).astype(np.float32)
     level = rng.uniform(40, 130)  # background brightness at the centre, DN
-    offset = rng.uniform(2, 20)  # sensor black level, DN
+    drawn_offset = rng.uniform(2, 20)  # sensor black level, DN
     read_noise = rng.uniform(0.8, 3.0)
-    shot = rng.uniform(0.05, 0.5)  # variance per DN of signal
+    drawn_shot = rng.uniform(0.05, 0.5)  # variance per DN of signal
+    offset = drawn_offset if offset is None else offset
+    shot = drawn_shot if shot_noise is None else shot_noise
     row_noise = rng.uniform(0.0, 1.0)
     t = np.arange(count, dtype=np.float32) / 20.0
     drift = (1 - rng.uniform(0, 0.3) * t / max(t[-1], 1)) * (
@@ -215,13 +220,15 @@ def damaged_recording(
     shape: tuple[int, int] = (200, 200),
     seed: int = 0,
     damaged_fraction: float = 0.3,
+    **clean: float,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """A clean recording with ``damaged_fraction`` of its frames (never the dark first one)
     damaged, kinds and sizes drawn at random; and the truth per frame: ``damaged``,
     ``kind`` (None when clean), ``size``, ``pieces``, ``first_row``, ``last_row`` (the
-    rows any damaged pixel is in; NA when clean), ``pixels`` (how many were damaged)."""
+    rows any damaged pixel is in; NA when clean), ``pixels`` (how many were damaged).
+    ``clean``: ``offset`` or ``shot_noise`` for :func:`clean_frames`."""
     rng = np.random.default_rng(seed + 1_000_003)
-    frames = clean_frames(count, shape, seed)
+    frames = clean_frames(count, shape, seed, **clean)
     w = shape[1]
     rows = []
     for i in range(count):
@@ -262,7 +269,7 @@ def through_h264(frames: np.ndarray, crf: int = 23, preset: str = "veryfast") ->
     with av.open(buffer, "w", format="matroska") as container:
         stream = container.add_stream("libx264", rate=20)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": preset}
+        stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}  # deterministic
         for k, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="gray").reformat(
                 format="yuv420p"

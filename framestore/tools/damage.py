@@ -52,7 +52,7 @@ class DamageSettings:
 
     window: int = 24  # pixels of a row over which speckle is counted
     speckle_factor: float = 6.0  # speckle: |2nd difference| > this x the frame's typical row mean ...
-    speckle_floor: float = 0.15  # ... and at least this (fraction of full scale) ...
+    speckle_floor: float = 0.2  # ... and at least this (fraction of full scale) ...
     speckle_ceiling: float = 0.3  # ... the limit never above this, so wholly garbled frames count
     speckle_fraction: float = 0.5  # a row is garbled when a window of it is at least this speckled
     black_level: float = 0.02  # black: at or below this (fraction of full scale)
@@ -143,8 +143,8 @@ def _judge(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...]:
             f"got {frames.shape} {frames.dtype}"
         )
     n, h, w = frames.shape[:3]
-    if w < s.window + 2:
-        raise ValueError(f"frames {w} pixels wide are narrower than the window ({s.window}) + 2")
+    if w < 5:
+        raise ValueError(f"frames must be at least 5 pixels wide, got {w}")
     step = max(1, _BATCH_PIXELS // (h * w))
     parts = [_judge_batch(frames[a : a + step], s) for a in range(0, n, step)]
     if not parts:
@@ -158,6 +158,7 @@ def _judge_batch(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...
     if frames.ndim == 4:  # color: the mean of the channels
         frames = (frames.sum(axis=3, dtype=np.int32) // frames.shape[3]).astype(frames.dtype)
     n, h, w = frames.shape
+    window = min(s.window, w - 2)  # the whole row, in frames narrower than a window
     rows2d = frames.reshape(n * h, w)  # every row of every frame: one image for OpenCV
 
     # blacked out: rows (nearly) all at or below the black level, beside live rows
@@ -173,7 +174,7 @@ def _judge_batch(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...
     edge = np.zeros_like(black)
     edge[:, 1:] |= black[:, :-1]
     edge[:, :-1] |= black[:, 1:]
-    black_any = black | (edge & (black_count >= s.window))
+    black_any = black | (edge & (black_count >= window))
     k = h - min(s.min_black_rows, h)  # the min_black_rows-th blackest row
     kth = np.partition(black_fraction, k, axis=1)[:, k]
     black_score = np.where(has_live, kth / s.black_row_fraction, 0.0)
@@ -186,10 +187,8 @@ def _judge_batch(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...
     typical = _median_of_live(row_mean, live)  # (n,)
     limit = np.clip(s.speckle_factor * typical, s.speckle_floor * full, s.speckle_ceiling * full)
     speckled = (d2 > np.repeat(limit, h)[:, None]).view(np.uint8)
-    counts = cv2.boxFilter(
-        speckled, cv2.CV_16U, (s.window, 1), normalize=False, borderType=cv2.BORDER_CONSTANT
-    )
-    densest = cv2.reduce(counts, 1, cv2.REDUCE_MAX).reshape(n, h) / s.window  # most speckled window
+    counts = cv2.boxFilter(speckled, cv2.CV_16U, (window, 1), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    densest = cv2.reduce(counts, 1, cv2.REDUCE_MAX).reshape(n, h) / window  # most speckled window
     garbled = densest >= s.speckle_fraction
     check_score = densest.max(axis=1) / s.speckle_fraction
 
