@@ -62,8 +62,8 @@ class DamageSettings:
     bit_depth: int | None = None  # full scale 2**bit_depth - 1; None: the dtype's
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.window, int) and self.window >= 3):
-            raise ValueError(f"window must be an integer of at least 3 pixels, got {self.window!r}")
+        if not (isinstance(self.window, int) and 3 <= self.window <= 255):
+            raise ValueError(f"window must be an integer of 3 to 255 pixels, got {self.window!r}")
         if not (isinstance(self.min_black_rows, int) and self.min_black_rows >= 1):
             raise ValueError(f"min_black_rows must be an integer of at least 1, got {self.min_black_rows!r}")
         if self.bit_depth is not None and not (isinstance(self.bit_depth, int) and 1 <= self.bit_depth <= 16):
@@ -162,7 +162,7 @@ def _judge_batch(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...
     rows2d = frames.reshape(n * h, w)  # every row of every frame: one image for OpenCV
 
     # blacked out: rows (nearly) all at or below the black level, beside live rows
-    black_pixels = (rows2d <= s.black_level * full).view(np.uint8)
+    black_pixels = (rows2d <= int(s.black_level * full)).view(np.uint8)
     black_count = cv2.reduce(black_pixels, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, h)
     black_fraction = black_count / w
     live = black_fraction < 0.5
@@ -180,15 +180,18 @@ def _judge_batch(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...
     black_score = np.where(has_live, kth / s.black_row_fraction, 0.0)
 
     # check pattern: speckled pixels counted in sliding windows along each row
-    depth = cv2.CV_16S if frames.dtype == np.uint8 else cv2.CV_32F
-    d2 = cv2.filter2D(rows2d, depth, _SECOND_DIFFERENCE)[:, 1:-1]  # rows' ends left out
-    np.abs(d2, out=d2)
+    if frames.dtype == np.uint8:  # |second difference| saturated at 255, above any limit
+        d2 = cv2.convertScaleAbs(cv2.filter2D(rows2d, cv2.CV_16S, _SECOND_DIFFERENCE))
+    else:
+        d2 = np.abs(cv2.filter2D(rows2d, cv2.CV_32F, _SECOND_DIFFERENCE))
+    d2 = d2[:, 1:-1]  # rows' ends left out
     row_mean = cv2.reduce(d2, 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F).reshape(n, h)
     typical = _median_of_live(row_mean, live)  # (n,)
     limit = np.clip(s.speckle_factor * typical, s.speckle_floor * full, s.speckle_ceiling * full)
-    speckled = (d2 > np.repeat(limit, h)[:, None]).view(np.uint8)
-    counts = cv2.boxFilter(speckled, cv2.CV_16U, (window, 1), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    densest = cv2.reduce(counts, 1, cv2.REDUCE_MAX).reshape(n, h) / window  # most speckled window
+    per_row = np.repeat(np.floor(limit), h)[:, None].astype(d2.dtype)  # d2 > floor(limit): d2 > limit
+    speckled = (d2 > per_row).view(np.uint8)
+    counts = cv2.boxFilter(speckled, -1, (window, 1), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    densest = counts.max(axis=1).reshape(n, h) / window  # (n, h): the most speckled window
     garbled = densest >= s.speckle_fraction
     check_score = densest.max(axis=1) / s.speckle_fraction
 
