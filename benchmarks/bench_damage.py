@@ -7,7 +7,8 @@ Frames come from ``framestore.testing.damage``: miniscope-like recordings (200x2
 about 30% of frames damaged (check pattern or blacked out, at random rows and sizes), as
 written (lossless) and after H.264 (libx264 crf 23, yuv420p), plus clean recordings (as
 drawn; with the sensor's offset at 0, so dark parts clip to 0; with strong shot noise) and
-behaviour-camera-like frames (``testing.frames.synthetic_frame``: shapes, a barcode).
+behaviour-camera-like frames (``testing.frames.synthetic_frame``: shapes, a barcode); then
+the receiver videos of ``testing.miniscope`` (the stitch tests' generator).
 Reports frames/s on one core (this process and mio's are pinned to one CPU), recall per kind
 and size, and false positives. ``mio`` runs in its own environment with its default
 ``NoisePatchConfig`` (gradient and black-area methods); absent, its column is skipped.
@@ -23,11 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pandas as pd
 
 from framestore.testing.damage import clean_frames, damaged_recording, through_h264
 from framestore.testing.frames import synthetic_frame
+from framestore.testing.miniscope import make_session
 from framestore.tools.damage import detect_damage
 
 _MIO_SCRIPT = r"""
@@ -82,8 +85,8 @@ def summary(truth: pd.DataFrame, flags: np.ndarray, kinds: np.ndarray | None) ->
     for kind in ("check_pattern", "blacked_out"):
         m = (truth.kind == kind).to_numpy()
         hit = flags[m]
-        text = f"{hit.sum()}/{m.sum()}"
-        if kinds is not None:
+        text = f"{hit.sum()}/{m.sum()}" if m.any() else "–"
+        if kinds is not None and m.any():
             text += f" ({np.count_nonzero(kinds[m] == kind)} kind right)"
         out[kind] = text
     clean = ~truth.damaged.to_numpy()
@@ -192,6 +195,40 @@ def main() -> None:
     print(markdown(pd.DataFrame(rows)))
     print()
     print(markdown(pd.DataFrame(sizes)))
+    print()
+    print(markdown(receivers(args.frames, args.mio_python if has_mio else None, core)))
+
+
+def receivers(count: int, mio_python: str | None, core: int) -> pd.DataFrame:
+    """Both detectors on the receiver videos of ``testing.miniscope`` (the stitch tests'
+    generator: behaviour-like frames, lost buffers, zero padding, every other row of a
+    buffer garbled), by how many pixels of a frame are damaged."""
+    with tempfile.TemporaryDirectory() as tmp:
+        session = make_session(
+            Path(tmp) / "s", receivers=2, frames=count, split_frame=False, glitch_frame=False
+        )
+        videos, damaged = [], []
+        for receiver in session.receivers:
+            with av.open(str(session.video(receiver.stem))) as container:
+                videos += [f.to_ndarray(format="gray") for f in container.decode(video=0)]
+            damaged += receiver.damaged
+        frames, pixels = np.stack(videos), np.array(damaged)
+        flags = {"framestore": detect_damage(frames).damaged.to_numpy()}
+        if mio_python is not None:
+            mio = run_mio(mio_python, frames, core, Path(tmp))
+            if mio is not None:
+                flags["mio"] = mio[0]
+    groups = {
+        "undamaged (false positives)": pixels == 0,
+        "1-199 damaged pixels (less than a row)": (pixels > 0) & (pixels < 200),
+        "200 or more damaged pixels": pixels >= 200,
+    }
+    return pd.DataFrame(
+        [
+            {"receiver frames": name, **{d: f"{f[m].sum()}/{m.sum()}" for d, f in flags.items()}}
+            for name, m in groups.items()
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -6,10 +6,13 @@ Two kinds of damage, each judged per frame against that frame's own statistics:
 pixel, the absolute second difference along the row, ``|p[x-1] - 2 p[x] + p[x+1]|``, is
 large there and small in any picture (smooth or with edges: an edge makes it large at two
 pixels, not at most pixels of a stretch). A pixel is *speckled* when it exceeds
-``speckle_factor`` times the frame's typical level (the median over rows of each row's
-mean; so sensor noise of any strength stays below it), kept between ``speckle_floor`` and
-``speckle_ceiling`` of full scale. A row is garbled when some ``window`` consecutive
-pixels of it are at least ``speckle_fraction`` speckled.
+``speckle_factor`` times the frame's typical level (the median over live rows of each
+row's mean, so sensor noise of any strength stays below the limit), kept between
+``speckle_floor`` and ``speckle_ceiling`` of full scale: garbage is full-scale noise (the
+second difference of random bytes averages over half of full scale), so the floor is
+absolute, and the ceiling keeps wholly garbled frames (whose typical level is garbage)
+found. A row is garbled when some ``window`` consecutive pixels of it are at least
+``speckle_fraction`` speckled.
 
 *blacked out*: a lost buffer or zero padding leaves a run of rows at 0, below the sensor's
 offset, where live pixels never are. A row is black when at least ``black_row_fraction``
@@ -41,7 +44,6 @@ from ..parallel.tasks import run_ordered
 CHECK_PATTERN = "check_pattern"
 BLACKED_OUT = "blacked_out"
 KINDS = (CHECK_PATTERN, BLACKED_OUT)  # kind codes 1 and 2; 0 is undamaged
-COLUMNS = ("damaged", "kind", "first_row", "last_row", "check_rows", "black_rows", "score")
 _SECOND_DIFFERENCE = np.array([[1, -2, 1]], np.float32)
 _BATCH_PIXELS = 4_000_000  # pixels judged at once (bounds the scratch arrays, ~40 MB)
 
