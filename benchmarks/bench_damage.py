@@ -28,7 +28,7 @@ import av
 import numpy as np
 import pandas as pd
 
-from framestore.testing.damage import clean_frames, damaged_recording, through_h264
+from framestore.testing.damage import SIZES, clean_frames, damaged_recording, through_h264
 from framestore.testing.frames import synthetic_frame
 from framestore.testing.miniscope import make_session
 from framestore.tools.damage import detect_damage
@@ -119,7 +119,7 @@ def main() -> None:
 
     parts, truths = {"lossless": [], "h264": []}, []
     for seed in range(args.recordings):
-        frames, truth = damaged_recording(args.frames, seed=seed)
+        frames, truth = damaged_recording(args.frames, seed=seed, sizes=SIZES)  # with zero padding
         parts["lossless"].append(frames)
         parts["h264"].append(through_h264(frames))
         truths.append(truth)

@@ -44,8 +44,9 @@ def test_every_damaged_frame_flagged_with_its_kind_and_rows(recording):
     assert (found.damaged == truth.damaged).all()
     damaged = truth.damaged.to_numpy()
     assert (found.kind[damaged] == truth.kind[damaged]).all()
-    # a run's first or last row may hold fewer damaged pixels than a window: one row off at most
-    assert rows_off(found[damaged], truth[damaged]).max() <= 1
+    # a run's first or last row may hold fewer damaged pixels than a window, and garbage in
+    # every other row leaves the run's last row flat: two rows off at most
+    assert rows_off(found[damaged], truth[damaged]).max() <= 2
     assert found.kind[~damaged].isna().all() and found.first_row[~damaged].isna().all()
     assert (found.score[damaged] >= 1).all() and (found.score[~damaged] < 1).all()
 

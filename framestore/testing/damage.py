@@ -27,8 +27,11 @@ KINDS = (CHECK_PATTERN, BLACKED_OUT)
 # how much of the frame one piece of damage covers
 SIZES = {
     CHECK_PATTERN: ("partial_row", "rows", "block", "blocks"),
-    BLACKED_OUT: ("rows", "block", "blocks"),
+    BLACKED_OUT: ("partial_row", "rows", "block", "blocks"),  # partial_row: zero padding
 }
+# what damaged_recording draws by default: zero padding shorter than a row is left out, as
+# H.264 at crf 23 fills in about 1 in 200 such runs (the brief of blacked out: from a few rows)
+DRAWN = {CHECK_PATTERN: SIZES[CHECK_PATTERN], BLACKED_OUT: ("rows", "block", "blocks")}
 
 
 def clean_frames(
@@ -163,8 +166,8 @@ def damage_frame(image: np.ndarray, kind: str, size: str, rng: np.random.Generat
     h, w = image.shape
     full = np.iinfo(image.dtype).max
     flat = image.reshape(-1)
-    if size == "blocks":  # 2 or 3 smaller pieces of any other size
-        smaller = [s for s in SIZES[kind] if s != "blocks"]
+    if size == "blocks":  # 2 or 3 smaller pieces of any other drawn size
+        smaller = [s for s in DRAWN[kind] if s != "blocks"]
         lengths = [
             _run_length(rng, h, w, kind, str(rng.choice(smaller)), h // 4)
             for _ in range(int(rng.integers(2, 4)))
@@ -175,6 +178,8 @@ def damage_frame(image: np.ndarray, kind: str, size: str, rng: np.random.Generat
     for length in lengths:
         for _ in range(50):  # distinct pieces: not touching one already made
             start = int(rng.integers(0, h * w - length + 1))
+            if kind == BLACKED_OUT and length < w:  # padding: the end of a buffer, here of a row
+                start = (start // w + 1) * w - length
             stop = start + length
             if all(stop + w <= p.start or start >= p.stop + w for p in pieces):
                 break
@@ -220,13 +225,16 @@ def damaged_recording(
     shape: tuple[int, int] = (200, 200),
     seed: int = 0,
     damaged_fraction: float = 0.3,
+    sizes: dict[str, tuple[str, ...]] | None = None,
     **clean: float,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """A clean recording with ``damaged_fraction`` of its frames (never the dark first one)
     damaged, kinds and sizes drawn at random; and the truth per frame: ``damaged``,
     ``kind`` (None when clean), ``size``, ``pieces``, ``first_row``, ``last_row`` (the
     rows any damaged pixel is in; NA when clean), ``pixels`` (how many were damaged).
-    ``clean``: ``offset`` or ``shot_noise`` for :func:`clean_frames`."""
+    ``sizes``: per kind, the sizes drawn (default ``DRAWN``); ``clean``: ``offset`` or
+    ``shot_noise`` for :func:`clean_frames`."""
+    sizes = DRAWN if sizes is None else sizes
     rng = np.random.default_rng(seed + 1_000_003)
     frames = clean_frames(count, shape, seed, **clean)
     w = shape[1]
@@ -243,7 +251,7 @@ def damaged_recording(
         }
         if i > 0 and rng.random() < damaged_fraction:
             kind = KINDS[int(rng.integers(0, 2))]
-            size = str(rng.choice(SIZES[kind]))
+            size = str(rng.choice(sizes[kind]))
             before = frames[i].copy()
             pieces = damage_frame(frames[i], kind, size, rng)
             row.update(

@@ -19,6 +19,8 @@ offset, where live pixels never are. A row is black when at least ``black_row_fr
 of its pixels are at or below ``black_level`` of full scale; a frame is blacked out when at
 least ``min_black_rows`` rows are black and at least one row is live (under half black):
 an all-dark frame (the LED not yet on) is dark, not damaged (``qc``'s ``dark_frames``).
+Zero padding shorter than a row counts too: a run of ``black_run`` black pixels in a row
+whose neighbours hold few black pixels (a dark part of a picture spans several rows).
 
 Both survive lossy coding (H.264 yuv420p keeps garbled pixels far above any picture's
 second differences, and lost rows near 0). Color frames are judged on the mean of their
@@ -61,11 +63,18 @@ class DamageSettings:
     black_row_fraction: float = 0.8  # a row is black when at least this fraction of it is black
     min_black_rows: int = 1  # blacked out: at least this many black rows, beside live rows ...
     live_level: float = 0.05  # ... whose median level is above this (else the frame is just dark)
+    black_run: int | None = 32  # or a run of this many black pixels in a row between quiet rows
     bit_depth: int | None = None  # full scale 2**bit_depth - 1; None: the dtype's
 
     def __post_init__(self) -> None:
         if not (isinstance(self.window, int) and 3 <= self.window <= 255):
             raise ValueError(f"window must be an integer of 3 to 255 pixels, got {self.window!r}")
+        if self.black_run is not None and not (
+            isinstance(self.black_run, int) and 3 <= self.black_run <= 255
+        ):
+            raise ValueError(
+                f"black_run must be None or an integer of 3 to 255 pixels, got {self.black_run!r}"
+            )
         if not (isinstance(self.min_black_rows, int) and self.min_black_rows >= 1):
             raise ValueError(f"min_black_rows must be an integer of at least 1, got {self.min_black_rows!r}")
         if self.bit_depth is not None and not (isinstance(self.bit_depth, int) and 1 <= self.bit_depth <= 16):
@@ -180,6 +189,12 @@ def _judge_batch(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...
     k = h - min(s.min_black_rows, h)  # the min_black_rows-th blackest row
     kth = np.partition(black_fraction, k, axis=1)[:, k]
     black_score = np.where(has_live, kth / s.black_row_fraction, 0.0)
+    if s.black_run is not None:  # zero padding shorter than a row
+        run = min(s.black_run, w)
+        padded, run_score = _padding(black_pixels, black_count, black, has_live, run, s.black_row_fraction)
+        black_any |= padded
+        black_score = np.maximum(black_score, run_score)
+        black_rows = black_rows + np.count_nonzero(padded, axis=1)
 
     # check pattern: speckled pixels counted in sliding windows along each row
     if frames.dtype == np.uint8:  # |second difference| saturated at 255, above any limit
@@ -197,7 +212,7 @@ def _judge_batch(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...
     garbled = densest >= s.speckle_fraction
     check_score = densest.max(axis=1) / s.speckle_fraction
 
-    is_black = black_rows >= s.min_black_rows
+    is_black = black_score >= 1
     check_rows = np.count_nonzero(garbled, axis=1)
     is_check = check_rows > 0
     codes = np.zeros(n, np.int8)
@@ -209,6 +224,38 @@ def _judge_batch(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...
     last = np.where(anywhere, h - 1 - rows[:, ::-1].argmax(axis=1), -1)
     score = np.maximum(check_score, black_score)
     return codes, first, last, check_rows, black_rows, score
+
+
+def _padding(
+    black_pixels: np.ndarray,
+    black_count: np.ndarray,
+    black: np.ndarray,
+    has_live: np.ndarray,
+    run: int,
+    fraction: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with ``run`` consecutive pixels at least ``fraction`` black (not black rows
+    themselves) whose rows above and below hold few black pixels (or are black): zero
+    padding, not a dark part of the picture, which spans rows. Per row whether padded; per
+    frame the blackest such stretch over ``fraction`` (1 at the limit)."""
+    n, h = black_count.shape
+    padded = np.zeros((n, h), bool)
+    score = np.zeros(n)
+    candidates = np.flatnonzero((black_count >= fraction * run) & ~black & has_live[:, None])
+    if not len(candidates):
+        return padded, score
+    sums = cv2.boxFilter(
+        black_pixels[candidates], -1, (run, 1), normalize=False, borderType=cv2.BORDER_CONSTANT
+    )
+    longest = sums.max(axis=1) / (fraction * run)
+    quiet = np.ones((n, h + 2), bool)  # beyond the frame's edges counts as quiet
+    quiet[:, 1:-1] = (black_count < run // 2) | black
+    frame, row = np.divmod(candidates, h)
+    alone = quiet[frame, row] & quiet[frame, row + 2]  # the rows above and below
+    found = np.where(alone, longest, 0.0)
+    np.maximum.at(score, frame, found)
+    padded[frame, row] = found >= 1
+    return padded, score
 
 
 def _median_of_live(values: np.ndarray, live: np.ndarray) -> np.ndarray:
