@@ -128,6 +128,16 @@ def test_behaviour_camera_like_frames_raise_no_flag(shape):
     assert found.kind[9] == BLACKED_OUT and (found.first_row[9], found.last_row[9]) == (100, 139)
 
 
+def test_padding_is_told_from_dark_parts_of_the_picture():
+    frames = clean_frames(3, seed=1)[1:].copy()
+    frames[0, 50:70, 20:80] = 0  # a black object 20 rows high: a picture, not damage
+    frames[1, 120, 150:] = 0  # zero padding: the last 50 pixels of one row
+    found = detect_damage(frames)
+    assert found.damaged.tolist() == [False, True]
+    assert found.kind[1] == BLACKED_OUT and found.first_row[1] == found.last_row[1] == 120
+    assert not detect_damage(frames, DamageSettings(black_run=None)).damaged.any()
+
+
 def test_dark_and_black_frames_are_not_damage():
     frames = np.zeros((4, 64, 64), np.uint8)
     frames[1] = 4  # LED off: everything at the sensor's offset
