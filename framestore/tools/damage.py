@@ -63,7 +63,8 @@ class DamageSettings:
     black_row_fraction: float = 0.8  # a row is black when at least this fraction of it is black
     min_black_rows: int = 1  # blacked out: at least this many black rows, beside live rows ...
     live_level: float = 0.05  # ... whose median level is above this (else the frame is just dark)
-    black_run: int | None = 32  # or a run of this many black pixels in a row between quiet rows
+    black_run: int | None = 32  # or (on its own) a stretch this long, black_row_fraction black,
+    # in a row whose neighbours hold under half as many black pixels: padding; None: rows only
     bit_depth: int | None = None  # full scale 2**bit_depth - 1; None: the dtype's
 
     def __post_init__(self) -> None:
