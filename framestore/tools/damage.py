@@ -173,29 +173,13 @@ def _judge_batch(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...
     window = min(s.window, w - 2)  # the whole row, in frames narrower than a window
     rows2d = frames.reshape(n * h, w)  # every row of every frame: one image for OpenCV
 
-    # blacked out: rows (nearly) all at or below the black level, beside live rows
+    # black pixels per row; live rows (under half black), and whether the frame is lit
     black_pixels = (rows2d <= int(s.black_level * full)).view(np.uint8)
     black_count = cv2.reduce(black_pixels, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, h)
     black_fraction = black_count / w
     live = black_fraction < 0.5
     level = _median_of_live(cv2.reduce(rows2d, 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F).reshape(n, h), live)
     has_live = live.any(axis=1) & (level > s.live_level * full)
-    black = (black_fraction >= s.black_row_fraction) & has_live[:, None]
-    black_rows = np.count_nonzero(black, axis=1)
-    # partial rows at either end of a black run: a window's worth of black pixels
-    edge = np.zeros_like(black)
-    edge[:, 1:] |= black[:, :-1]
-    edge[:, :-1] |= black[:, 1:]
-    black_any = black | (edge & (black_count >= window))
-    k = h - min(s.min_black_rows, h)  # the min_black_rows-th blackest row
-    kth = np.partition(black_fraction, k, axis=1)[:, k]
-    black_score = np.where(has_live, kth / s.black_row_fraction, 0.0)
-    if s.black_run is not None:  # zero padding shorter than a row
-        run = min(s.black_run, w)
-        padded, run_score = _padding(black_pixels, black_count, black, has_live, run, s.black_row_fraction)
-        black_any |= padded
-        black_score = np.maximum(black_score, run_score)
-        black_rows = black_rows + np.count_nonzero(padded, axis=1)
 
     # check pattern: speckled pixels counted in sliding windows along each row
     if frames.dtype == np.uint8:  # |second difference| saturated at 255, above any limit
@@ -212,6 +196,28 @@ def _judge_batch(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...
     densest = counts.max(axis=1).reshape(n, h) / window  # (n, h): the most speckled window
     garbled = densest >= s.speckle_fraction
     check_score = densest.max(axis=1) / s.speckle_fraction
+
+    # blacked out: rows (nearly) all at or below the black level, beside live rows (garbled
+    # rows are speckle, whatever share of it is black)
+    black_fraction = np.where(garbled, 0.0, black_fraction)
+    black = (black_fraction >= s.black_row_fraction) & has_live[:, None]
+    black_rows = np.count_nonzero(black, axis=1)
+    # partial rows at either end of a black run: a window's worth of black pixels
+    edge = np.zeros_like(black)
+    edge[:, 1:] |= black[:, :-1]
+    edge[:, :-1] |= black[:, 1:]
+    black_any = black | (edge & (black_count >= window))
+    k = h - min(s.min_black_rows, h)  # the min_black_rows-th blackest row
+    kth = np.partition(black_fraction, k, axis=1)[:, k]
+    black_score = np.where(has_live, kth / s.black_row_fraction, 0.0)
+    if s.black_run is not None:  # zero padding shorter than a row
+        run = min(s.black_run, w)
+        padded, run_score = _padding(
+            black_pixels, black_count, black, has_live, run, s.black_row_fraction, garbled
+        )
+        black_any |= padded
+        black_score = np.maximum(black_score, run_score)
+        black_rows = black_rows + np.count_nonzero(padded, axis=1)
 
     is_black = black_score >= 1
     check_rows = np.count_nonzero(garbled, axis=1)
@@ -234,6 +240,7 @@ def _padding(
     has_live: np.ndarray,
     run: int,
     fraction: float,
+    garbled: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows with ``run`` consecutive pixels at least ``fraction`` black (not black rows
     themselves) whose rows above and below hold few black pixels (or are black): zero
@@ -242,7 +249,7 @@ def _padding(
     n, h = black_count.shape
     padded = np.zeros((n, h), bool)
     score = np.zeros(n)
-    candidates = np.flatnonzero((black_count >= fraction * run) & ~black & has_live[:, None])
+    candidates = np.flatnonzero((black_count >= fraction * run) & ~black & ~garbled & has_live[:, None])
     if not len(candidates):
         return padded, score
     sums = cv2.boxFilter(
