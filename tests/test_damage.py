@@ -138,6 +138,14 @@ def test_padding_is_told_from_dark_parts_of_the_picture():
     assert not detect_damage(frames, DamageSettings(black_run=None)).damaged.any()
 
 
+def test_mostly_black_speckle_is_a_check_pattern():
+    frames = clean_frames(2, seed=3)[1:].copy()
+    rng = np.random.default_rng(0)
+    frames[0, 60, 40:160] = (rng.random(120) < 0.15) * 255  # white specks on black
+    found = detect_damage(frames)
+    assert found.kind[0] == CHECK_PATTERN and found.black_rows[0] == 0 and found.first_row[0] == 60
+
+
 def test_dark_and_black_frames_are_not_damage():
     frames = np.zeros((4, 64, 64), np.uint8)
     frames[1] = 4  # LED off: everything at the sensor's offset
