@@ -242,14 +242,14 @@ def _padding(
     fraction: float,
     garbled: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows with ``run`` consecutive pixels at least ``fraction`` black (not black rows
-    themselves) whose rows above and below hold few black pixels (or are black): zero
-    padding, not a dark part of the picture, which spans rows. Per row whether padded; per
-    frame the blackest such stretch over ``fraction`` (1 at the limit)."""
+    """Rows with ``run`` consecutive pixels at least ``fraction`` black whose rows above and
+    below hold few black pixels (or are black): zero padding, not a dark part of the
+    picture, which spans rows. Per row whether padded (black rows are not); per frame the
+    blackest such stretch over ``fraction`` (1 at the limit)."""
     n, h = black_count.shape
     padded = np.zeros((n, h), bool)
     score = np.zeros(n)
-    candidates = np.flatnonzero((black_count >= fraction * run) & ~black & ~garbled & has_live[:, None])
+    candidates = np.flatnonzero((black_count >= fraction * run) & ~garbled & has_live[:, None])
     if not len(candidates):
         return padded, score
     sums = cv2.boxFilter(
@@ -262,7 +262,7 @@ def _padding(
     alone = quiet[frame, row] & quiet[frame, row + 2]  # the rows above and below
     found = np.where(alone, longest, 0.0)
     np.maximum.at(score, frame, found)
-    padded[frame, row] = found >= 1
+    padded[frame, row] = (found >= 1) & ~black[frame, row]  # black rows are counted as such
     return padded, score
 
 
