@@ -4,10 +4,11 @@
 texture and blood vessels, cells that flash (calcium transients), a vignetted field, slow
 drift (bleaching), motion (the tissue moves under a fixed vignette), LED flicker, shot,
 read and row noise over a sensor offset, and a dark first frame (LED still off). Nothing in
-it is damage. ``damage_frames`` then garbles or blacks out runs of pixels in raster order,
+it is damage. ``damage_frame`` then garbles or blacks out runs of pixels in raster order,
 as a radio link does: a *check pattern* (speckled high-contrast noise where a buffer's
 payload was garbled: less than one row, several rows, a block, or several of them) or a
 *blacked-out* run (whole or partial rows at 0: a lost buffer or zero padding).
+``damaged_recording`` does both for a whole recording and returns the truth per frame;
 ``through_h264`` passes frames through H.264 yuv420p and back, as a lossy store would.
 """
 
@@ -21,16 +22,28 @@ import cv2
 import numpy as np
 import pandas as pd
 
-CHECK_PATTERN = "check_pattern"
-BLACKED_OUT = "blacked_out"
-KINDS = (CHECK_PATTERN, BLACKED_OUT)
+from ..tools.damage import BLACKED_OUT, CHECK_PATTERN, KINDS
+
+__all__ = [
+    "BLACKED_OUT",
+    "CHECK_PATTERN",
+    "DRAWN",
+    "KINDS",
+    "SIZES",
+    "Piece",
+    "clean_frames",
+    "damage_frame",
+    "damaged_recording",
+    "through_h264",
+]
 # how much of the frame one piece of damage covers
 SIZES = {
     CHECK_PATTERN: ("partial_row", "rows", "block", "blocks"),
     BLACKED_OUT: ("partial_row", "rows", "block", "blocks"),  # partial_row: zero padding
 }
-# what damaged_recording draws by default: zero padding shorter than a row is left out, as
-# H.264 at crf 23 fills in about 1 in 200 such runs (the brief of blacked out: from a few rows)
+# what damaged_recording draws by default: zero padding shorter than a row is left out
+# (blacked out is meant from a few rows up, and H.264 at crf 23 fills in about 1 in 100
+# such runs)
 DRAWN = {CHECK_PATTERN: SIZES[CHECK_PATTERN], BLACKED_OUT: ("rows", "block", "blocks")}
 
 
