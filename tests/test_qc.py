@@ -116,11 +116,13 @@ def test_pixel_problems_found_where_planted(tmp_path):
     assert where(report, "saturated_frames") == [30]
     assert where(report, "frozen_frames") == [60]
     assert where(report, "zeroed_rows") == [90] and report.check("zeroed_rows").where[0]["zero_rows"] == 8
+    assert where(report, "damaged_frames") == [90]  # the lost rows: blacked out, not the dark frame
     assert [c.name for c in report.checks if c.passed is False] == [
         "dark_frames",
         "saturated_frames",
         "frozen_frames",
         "zeroed_rows",
+        "damaged_frames",
     ]
     assert seen[-1] == (150, 150)
     assert report.brightness[30] == 1.0

@@ -5,7 +5,8 @@ backwards frame numbers, stalls (intervals far beyond the median for their frame
 step), times that do not increase, clock drift of the timestamps against the frame counter
 at the nominal rate, and the measured frame rate against the nominal one. From the pixels
 (chunks decoded in parallel, one frame at a time each): dark, saturated and frozen frames,
-and frames with all-zero rows (data lost in transfer).
+frames with all-zero rows (data lost in transfer), and damaged frames (check pattern or
+blacked out: ``tools.damage``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .._disk.storage import StorePath
 from ..core.reader import StoreReader
 from ..core.worker_readers import open_reader
 from ..parallel.tasks import run_ordered
+from .damage import KINDS, BatchJudge, DamageSettings
 
 MAX_LISTED = 1000  # places kept per check; ``count`` is always the full number
 
@@ -45,6 +47,7 @@ class Thresholds:
     max_saturated: int = 0
     max_frozen: int = 0
     max_zeroed: int = 0  # frames with all-zero rows (but not all zero)
+    max_damaged: float = 0.0  # fraction of frames damaged (check pattern or blacked out)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -127,9 +130,11 @@ def qc(
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
     scheduler: Any = None,
+    damage: DamageSettings | None = None,
 ) -> QCReport:
     """Run every check on ``store``; ``pixels=False`` runs only those that need no
-    decoding. ``progress(done, total)`` is called while frames are decoded.
+    decoding. ``progress(done, total)`` is called while frames are decoded; ``damage``:
+    what the ``damaged_frames`` check counts as damage (``tools.damage.DamageSettings``).
 
     The pixel checks decode the store's chunks in parallel: on ``workers`` local processes
     (default: one per core, up to one per chunk; 1: in this process) or on a Dask cluster
@@ -145,7 +150,9 @@ def qc(
     ]
     brightness = None
     if pixels:
-        pixel_checks, brightness = _pixel_checks(reader, t, progress, workers, scheduler)
+        pixel_checks, brightness = _pixel_checks(
+            reader, t, progress, workers, scheduler, damage or DamageSettings()
+        )
         checks += pixel_checks
     return QCReport(reader.path, len(reader), pixels, checks, times, brightness)
 
@@ -260,12 +267,15 @@ def _pixel_checks(
     progress: Callable[[int, int], None] | None,
     workers: int | None,
     scheduler: Any,
+    damage: DamageSettings,
 ) -> tuple[list[Check], np.ndarray]:
     n = len(store)
     full = float(np.iinfo(store.dtype).max)
     bounds = [*(int(a) for a in store.chunk_starts), n]
     tasks = [
-        (str(store.path), store.uuid, a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if a < b
+        (str(store.path), store.uuid, a, b, damage)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        if a < b
     ]
     parts = []
     for task, part in zip(
@@ -274,9 +284,11 @@ def _pixel_checks(
         parts.append(part)
         if progress is not None:
             progress(task[3], n)
-    mean, saturated, change, zero_rows = (
+    mean, saturated, change, zero_rows, kind, first_row, last_row, score = (
         np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, dtype)
-        for k, dtype in enumerate((np.float32, np.float32, np.float32, np.int32))
+        for k, dtype in enumerate(
+            (np.float32, np.float32, np.float32, np.int32, np.int8, np.int32, np.int32, np.float32)
+        )
     )
     numbers = store.frame_numbers
     brightness = mean / full
@@ -314,14 +326,41 @@ def _pixel_checks(
             "frames with all-zero rows (lost data)",
             _places(zeroed, numbers, zero_rows=zero_rows[zeroed]),
         ),
+        _damaged(numbers, kind, first_row, last_row, score, t),
     ]
     return checks, brightness
 
 
-def _measure(task: tuple[str, str, int, int]) -> tuple[np.ndarray, ...]:
+def _damaged(
+    numbers: np.ndarray,
+    kind: np.ndarray,
+    first_row: np.ndarray,
+    last_row: np.ndarray,
+    score: np.ndarray,
+    t: Thresholds,
+) -> Check:
+    found = np.flatnonzero(kind > 0)
+    rate = len(found) / len(kind) if len(kind) else 0.0
+    where = [
+        {
+            "frame_index": int(i),
+            "frame_number": int(numbers[i]),
+            "kind": KINDS[kind[i] - 1],
+            "rows": [int(first_row[i]), int(last_row[i])],
+            "score": float(score[i]),
+        }
+        for i in found[:MAX_LISTED]
+    ]
+    by_kind = ", ".join(f"{np.count_nonzero(kind == k + 1)} {name}" for k, name in enumerate(KINDS))
+    summary = f"{len(found)} damaged ({by_kind}; {100 * rate:.3g}%)"
+    return Check("damaged_frames", rate <= t.max_damaged, rate, t.max_damaged, len(found), summary, where)
+
+
+def _measure(task: tuple[str, str, int, int, DamageSettings]) -> tuple[np.ndarray, ...]:
     """Per frame of ``start:stop``: mean level, fraction of pixels at full scale, mean change
-    from the previous frame (the one before ``start`` too), and all-zero rows."""
-    path, uuid, start, stop = task
+    from the previous frame (the one before ``start`` too), all-zero rows, and the damage
+    verdict (kind code, first and last damaged row, score)."""
+    path, uuid, start, stop, damage = task
     store = open_reader(path, uuid, min_frames=stop)
     full = float(np.iinfo(store.dtype).max)
     n = stop - start
@@ -330,7 +369,8 @@ def _measure(task: tuple[str, str, int, int]) -> tuple[np.ndarray, ...]:
     change = np.full(n, np.inf, np.float32)
     zero_rows = np.zeros(n, np.int32)
     previous = store[start - 1] if start > 0 else None
-    for i, image in enumerate(store.iter_frames(start, stop)):  # one frame held at a time
+    judge = BatchJudge(damage, store.image_shape, store.dtype)  # a bounded batch at a time
+    for i, image in enumerate(store.iter_frames(start, stop)):
         channels = image.shape[2] if image.ndim == 3 else 1
         mean[i] = sum(cv2.mean(image)[:channels]) / channels
         saturated[i] = np.count_nonzero(image == full) / image.size
@@ -339,7 +379,9 @@ def _measure(task: tuple[str, str, int, int]) -> tuple[np.ndarray, ...]:
         if previous is not None:
             change[i] = sum(cv2.mean(cv2.absdiff(image, previous))[:channels]) / channels
         previous = image
-    return mean, saturated, change, zero_rows
+        judge.add(image)
+    kind, first_row, last_row, _, _, score = judge.finish()
+    return mean, saturated, change, zero_rows, kind, first_row, last_row, score
 
 
 def require_matplotlib() -> None:
