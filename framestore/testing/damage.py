@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import cv2
@@ -114,14 +115,17 @@ def clean_frames(
 
 def _tissue(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Neuropil (smooth texture around 1) with darker blood vessels."""
-    texture = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), rng.uniform(3, 10))
+    texture: np.ndarray = cv2.GaussianBlur(
+        rng.standard_normal((h, w)).astype(np.float32), (0, 0), rng.uniform(3, 10)
+    )
     texture *= rng.uniform(0.05, 0.2) / max(float(texture.std()), 1e-6)
-    vessels = np.zeros((h, w), np.float32)
+    vessels: np.ndarray = np.zeros((h, w), np.float32)
     for _ in range(int(rng.integers(0, 5))):
         points = np.cumsum(rng.normal(0, max(h, w) / 8, (6, 2)), axis=0) + rng.uniform(0, [w, h])
         cv2.polylines(vessels, [points.astype(np.int32)], False, 1.0, int(rng.integers(2, 8)))
     vessels = cv2.GaussianBlur(vessels, (0, 0), 1.5)
-    return (1 + texture) * (1 - rng.uniform(0.2, 0.5) * vessels)
+    tissue: np.ndarray = (1 + texture) * (1 - rng.uniform(0.2, 0.5) * vessels)
+    return tissue
 
 
 def _cells(rng: np.random.Generator, h: int, w: int, n: int) -> np.ndarray:
@@ -239,21 +243,22 @@ def damaged_recording(
     seed: int = 0,
     damaged_fraction: float = 0.3,
     sizes: dict[str, tuple[str, ...]] | None = None,
-    **clean: float,
+    offset: float | None = None,
+    shot_noise: float | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """A clean recording with ``damaged_fraction`` of its frames (never the dark first one)
     damaged, kinds and sizes drawn at random; and the truth per frame: ``damaged``,
     ``kind`` (None when clean), ``size``, ``pieces``, ``first_row``, ``last_row`` (the
     rows any damaged pixel is in; NA when clean), ``pixels`` (how many were damaged).
-    ``sizes``: per kind, the sizes drawn (default ``DRAWN``); ``clean``: ``offset`` or
-    ``shot_noise`` for :func:`clean_frames`."""
+    ``sizes``: per kind, the sizes drawn (default ``DRAWN``); ``offset`` and
+    ``shot_noise``: as for :func:`clean_frames`."""
     sizes = DRAWN if sizes is None else sizes
     rng = np.random.default_rng(seed + 1_000_003)
-    frames = clean_frames(count, shape, seed, **clean)
+    frames = clean_frames(count, shape, seed, offset=offset, shot_noise=shot_noise)
     w = shape[1]
     rows = []
     for i in range(count):
-        row = {
+        row: dict[str, Any] = {
             "damaged": False,
             "kind": None,
             "size": None,

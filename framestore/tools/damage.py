@@ -102,7 +102,7 @@ class DamageSettings:
     def full_scale(self, dtype: np.dtype) -> int:
         """The value full scale stands for in frames of ``dtype``."""
         if self.bit_depth is not None:
-            return 2**self.bit_depth - 1
+            return int(2**self.bit_depth - 1)
         return int(np.iinfo(dtype).max)
 
     def to_dict(self) -> dict[str, Any]:
@@ -273,7 +273,8 @@ def _median_of_live(values: np.ndarray, live: np.ndarray) -> np.ndarray:
     use = np.where(live_count[:, None] > 0, live, True)
     count = np.where(live_count > 0, live_count, h)
     ordered = np.sort(np.where(use, values, -np.inf), axis=1)  # the rows left out sort first
-    return ordered[np.arange(n), h - count + (count - 1) // 2]
+    middle: np.ndarray = ordered[np.arange(n), h - count + (count - 1) // 2]
+    return middle
 
 
 def score_damage(
