@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from . import _moved
 from .codecs import DEFAULT_FORMAT, get_supported_formats
-from .core.factory import extract_only_frame, new_for_filename, new_for_format
+from .core.factory import extract_only_frame, new_for_filename, new_for_format, open_video
 from .core.reader import StoreReader
 from .core.writer import StoreWriter
 from .errors import (
@@ -27,6 +27,7 @@ from .errors import (
     StoreNotFoundError,
     StoreWarning,
     UnknownFormatError,
+    UnsupportedServerError,
 )
 from .ingest.miniscope import import_recording
 from .ingest.video import import_video
@@ -77,6 +78,7 @@ __all__ = [
     "StoreWriter",
     "Thresholds",
     "UnknownFormatError",
+    "UnsupportedServerError",
     "VerifyReport",
     "align",
     "convert",
@@ -87,6 +89,7 @@ __all__ = [
     "info",
     "new_for_filename",
     "new_for_format",
+    "open_video",
     "qc",
     "recover",
     "stitch",

@@ -51,6 +51,10 @@ class StoreClosedError(FramestoreError, ValueError):
     """An operation on a store that has been closed."""
 
 
+class UnsupportedServerError(FramestoreError, OSError):
+    """A server cannot serve what a read needs (it ignores HTTP Range requests)."""
+
+
 class IncompleteStoreWarning(UserWarning):
     """The store is still being written, or its writer did not close it."""
 

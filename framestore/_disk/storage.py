@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import av
 
-from ..errors import ReadOnlyStoreError
+from ..errors import ReadOnlyStoreError, UnsupportedServerError
 
 # Remote chunk files are read in blocks of this size, the most recent few kept, so a seek
 # that comes back near where it was (a container's header, a chunk's own index at its
@@ -162,6 +162,10 @@ class RemotePath:
             for e in fs.ls(self._url, detail=True)
         ]
 
+    def info(self) -> dict[str, Any]:
+        """What the filesystem tells of the file (size, ETag, ...), in one request."""
+        return dict(self._fs().info(self._url))
+
     def modified(self) -> float | None:
         """Modification time (unix seconds) where the filesystem tells it, else None."""
         try:
@@ -203,8 +207,24 @@ def open_video(path: StorePath) -> Any:
     """An input container on a video file: by name locally; remotely on a block-cached
     file, which the container holds and which goes away with it."""
     if isinstance(path, RemotePath):
-        return av.open(path.open())
+        return av.open(_ranged(path))
     return av.open(str(path))
+
+
+def _ranged(path: RemotePath) -> IO[bytes]:
+    """The remote file, once its first block came back as asked: a server that ignores
+    HTTP Range requests is refused here, in one clear error, rather than inside FFmpeg."""
+    f = path.open()
+    try:
+        f.read(1)  # the first block, which the container reads first anyway
+    except ValueError as exc:  # fsspec: the server sent the whole file for a range
+        f.close()
+        raise UnsupportedServerError(
+            f"{path}: the server ignores HTTP Range requests, so single frames cannot be "
+            f"fetched from it; download the file and open it locally ({exc})"
+        ) from None
+    f.seek(0)
+    return f
 
 
 def modified_time(path: StorePath) -> float | None:

@@ -16,7 +16,6 @@ import pandas as pd
 
 from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
 from .._disk.index import ChunkIndex, StoreIndex
-from .._disk.index_cache import load_chunk_indexes
 from .._disk.metadata import StoreMetadata
 from .._disk.storage import StorePath
 from ..codecs.base import ChunkReader
@@ -29,6 +28,7 @@ from ..errors import (
 )
 from .description import StoreDescription
 from .dialect import read_extra_data
+from .video_file import VideoFileDialect
 
 # Chunk readers kept open at once (a decoder holds a few frames): enough that random reads
 # rarely reopen a chunk, few enough that memory stays bounded by a few chunks.
@@ -50,12 +50,20 @@ class StoreReader(Sequence[np.ndarray]):
     ``frame_time`` are explicit methods. Color frames are BGR, as in OpenCV and imgstore.
     """
 
-    def __init__(self, path: str | os.PathLike[str], verify: bool = True) -> None:
-        """Open the store at ``path``: its directory or ``metadata.yaml``, on disk or as a
-        URL fsspec can read (``https://``, ``s3://``, ``file://``; read-only)."""
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        verify: bool = True,
+        *,
+        description: StoreDescription | None = None,
+    ) -> None:
+        """Open the store at ``path``: its directory or ``metadata.yaml``, or a plain video
+        file, on disk or as a URL fsspec can read (``https://``, ``s3://``, ``file://``;
+        read-only). ``description``: the store already described (a video file opened
+        with its times, :func:`framestore.open_video`)."""
         self._verify = verify
-        self._store = StoreDescription.read(path)
-        self._index = StoreIndex(load_chunk_indexes(self._store.layout, self._store.index_keys))
+        self._store = StoreDescription.read(path) if description is None else description
+        self._index = StoreIndex(self._store.load_chunks())
         self._open: OrderedDict[int, ChunkReader] = OrderedDict()
         self._pid = os.getpid()  # the process the open chunk readers belong to
         frame_bytes = int(np.prod(self._store.spec.shape)) * self._store.spec.dtype.itemsize
@@ -383,6 +391,8 @@ def open_chunk_reader(store: StoreDescription, chunk: ChunkIndex, verify: bool =
     if chunk.journal is not None:
         return JournalVideoReader(chunk.journal, spec)
     path = layout.chunk_path(chunk.number)
+    if isinstance(store.dialect, VideoFileDialect):
+        return store.dialect.chunk_reader(path, verify)
     pts, keyframe = store.dialect.video_timestamps(path, chunk)
     video = fmt.video
     return VideoChunkReader(path, spec, pts, keyframe, crc, video.decode_thread_type, video.gray_via_bgr)
