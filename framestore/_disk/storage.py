@@ -27,6 +27,7 @@ REMOTE_BLOCKS_KEPT = 8
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")  # a scheme of two letters or more: not C:/
 _INSTALL_HINT = "pip install 'framestore[remote]' (and s3fs for s3:// URLs)"
 _filesystems: dict[tuple[int, str], Any] = {}  # (process id, protocol) -> fsspec filesystem
+_ranges_checked: set[tuple[int, str]] = set()  # (process id, URL) of files served by range
 
 
 def is_url(location: str | os.PathLike[str]) -> bool:
@@ -166,6 +167,26 @@ class RemotePath:
         """What the filesystem tells of the file (size, ETag, ...), in one request."""
         return dict(self._fs().info(self._url))
 
+    def check_ranges(self) -> None:
+        """Refuse, in one clear error, a server that ignores HTTP Range requests (it would
+        send the whole file for every read; FFmpeg would only see a broken file). Checked
+        once per process, with one small request away from the file's start."""
+        key = (os.getpid(), self._url)
+        if key in _ranges_checked:
+            return
+        with self._fs().open(self._url, "rb", block_size=2**12, cache_type="none") as f:
+            if f.size and f.size > 1:
+                f.seek(f.size - 1)
+                try:
+                    f.read(1)
+                except ValueError as exc:  # fsspec: the whole file came back for a range
+                    raise UnsupportedServerError(
+                        f"{self._url}: the server ignores HTTP Range requests, so frames "
+                        f"cannot be fetched from it one by one; download the file and "
+                        f"open it locally ({exc})"
+                    ) from None
+        _ranges_checked.add(key)
+
     def modified(self) -> float | None:
         """Modification time (unix seconds) where the filesystem tells it, else None."""
         try:
@@ -207,24 +228,8 @@ def open_video(path: StorePath) -> Any:
     """An input container on a video file: by name locally; remotely on a block-cached
     file, which the container holds and which goes away with it."""
     if isinstance(path, RemotePath):
-        return av.open(_ranged(path))
+        return av.open(path.open())
     return av.open(str(path))
-
-
-def _ranged(path: RemotePath) -> IO[bytes]:
-    """The remote file, once its first block came back as asked: a server that ignores
-    HTTP Range requests is refused here, in one clear error, rather than inside FFmpeg."""
-    f = path.open()
-    try:
-        f.read(1)  # the first block, which the container reads first anyway
-    except ValueError as exc:  # fsspec: the server sent the whole file for a range
-        f.close()
-        raise UnsupportedServerError(
-            f"{path}: the server ignores HTTP Range requests, so single frames cannot be "
-            f"fetched from it; download the file and open it locally ({exc})"
-        ) from None
-    f.seek(0)
-    return f
 
 
 def modified_time(path: StorePath) -> float | None:

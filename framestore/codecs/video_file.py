@@ -21,7 +21,7 @@ from typing import Any
 import av
 import numpy as np
 
-from .._disk.storage import StorePath, open_video
+from .._disk.storage import RemotePath, StorePath, open_video
 from ..errors import CorruptStoreError
 from .base import ChunkReader, ImageSpec
 from .video import VideoChunkReader, _DecodingReader
@@ -113,6 +113,8 @@ class VideoFileIndex:
 
 def demux_index(path: StorePath) -> VideoFileIndex:
     """Demux the first video stream of ``path`` once (no decoding) and index its frames."""
+    if isinstance(path, RemotePath):
+        path.check_ranges()
     try:
         with open_video(path) as container:
             stream = container.streams.video[0]
@@ -160,6 +162,8 @@ def video_file_reader(
     path: StorePath, spec: ImageSpec, index: VideoFileIndex, verify: bool = True
 ) -> ChunkReader:
     """A frame-exact reader of the video file ``path`` as ``index`` describes it."""
+    if isinstance(path, RemotePath):
+        path.check_ranges()
     crc = index.crc32 if verify else None
     # frame threads for codecs with inter frames (single-slice H.264 needs them)
     threads = "SLICE" if index.intra_only else "AUTO"

@@ -8,6 +8,7 @@ import os
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
-from .._disk.index import ChunkIndex, StoreIndex
+from .._disk.index import ChunkIndex, StoreIndex, fps_from_times
 from .._disk.metadata import StoreMetadata
 from .._disk.storage import StorePath
 from ..codecs.base import ChunkReader
@@ -28,7 +29,7 @@ from ..errors import (
 )
 from .description import StoreDescription
 from .dialect import read_extra_data
-from .video_file import VideoFileDialect
+from .video_file import VideoFileDialect, video_meta
 
 # Chunk readers kept open at once (a decoder holds a few frames): enough that random reads
 # rarely reopen a chunk, few enough that memory stays bounded by a few chunks.
@@ -152,6 +153,8 @@ class StoreReader(Sequence[np.ndarray]):
     @property
     def is_complete(self) -> bool:
         """True when the writer closed the store and every chunk is finished."""
+        if isinstance(self._store.dialect, VideoFileDialect):
+            return True  # a plain video file is read as it is
         return not self._store.layout.marker_path.exists() and all(c.complete for c in self._index.chunks)
 
     @property
@@ -174,6 +177,29 @@ class StoreReader(Sequence[np.ndarray]):
             f"<StoreReader {str(self._store.root)!r} {self.format} {self.frame_count} frames "
             f"{self.image_shape} {self.dtype}>"
         )
+
+    def video_meta(self) -> dict[str, Any]:
+        """``length``, ``fps`` (nominal, else measured), ``width``, ``height``,
+        ``duration`` (seconds, first to last frame) and ``size`` (bytes of the frame
+        data); a plain video file adds its ``codec``, ``pix_fmt`` and whether its frames
+        are ordered by their timestamps."""
+        if isinstance(self._store.dialect, VideoFileDialect):
+            return video_meta(self._store.dialect, self._store.root)
+        times = self._index.frame_time
+        layout = self._store.layout
+        size = None
+        if isinstance(layout.root, Path):  # bytes of the chunk files, where they can be listed
+            chunks = [c for c in self._index.chunks if c.complete]
+            files = [f for c in chunks for f in layout.frame_files(c.number, c.count)]
+            size = sum(f.stat().st_size for f in files if isinstance(f, Path) and f.is_file())
+        return {
+            "length": len(self),
+            "fps": self.fps or (fps_from_times(times, 0.0) or None),
+            "width": self._store.shape[1],
+            "height": self._store.shape[0],
+            "duration": float(times[-1] - times[0]) if len(self) else 0.0,
+            "size": size,
+        }
 
     # -- imgstore's reading API ----------------------------------------------------------
     def get_next_image(self) -> Frame:

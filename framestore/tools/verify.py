@@ -25,6 +25,7 @@ from .._disk.layout import Layout
 from .._disk.storage import StorePath
 from ..core.description import StoreDescription
 from ..core.reader import open_chunk_reader
+from ..core.video_file import VideoFileDialect
 from ..errors import CorruptStoreError
 from ..parallel.tasks import run_ordered
 
@@ -114,7 +115,9 @@ def verify(
             )
         )
     chunks = []
-    for n in layout.chunk_numbers():
+    if isinstance(store.dialect, VideoFileDialect):  # a plain video file: indexed by demuxing
+        chunks = store.load_chunks()
+    for n in [] if chunks else layout.chunk_numbers():
         chunk = _load_index(layout, n, store.index_keys, report)
         if chunk is not None and chunk.count:
             chunks.append(chunk)
