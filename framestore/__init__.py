@@ -31,6 +31,7 @@ from .errors import (
 )
 from .ingest.miniscope import import_recording
 from .ingest.video import import_video
+from .ingest.video_import import import_videos
 from .sessions.align import AlignedFrames, align
 from .sessions.dataset import Dataset, Segment
 from .sessions.stitch import StitchSummary, write_stitched
@@ -86,6 +87,7 @@ __all__ = [
     "get_supported_formats",
     "import_recording",
     "import_video",
+    "import_videos",
     "info",
     "new_for_filename",
     "new_for_format",

@@ -16,11 +16,13 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import av
 import numpy as np
 
+from .._disk.columns import CRC32, VIDEO_KEYFRAME, VIDEO_PTS
 from .._disk.storage import RemotePath, StorePath, open_video
 from ..errors import CorruptStoreError
 from .base import ChunkReader, ImageSpec
@@ -252,3 +254,37 @@ class DecodeOrderReader(_DecodingReader):
         if self._container is not None:
             self._container.close()
             self._container = None
+
+
+class RemuxChunkWriter:
+    """One chunk of original packets, remuxed into Matroska without re-encoding."""
+
+    def __init__(self, path: Path, template: Any) -> None:
+        self._path = path
+        self._container: Any = av.open(str(path), "w", format="matroska")
+        self._stream = self._container.add_stream_from_template(template)
+
+    def add(self, packet: Any) -> None:
+        """Mux a demuxed packet (its own time base is rescaled to the file's)."""
+        packet.stream = self._stream
+        self._container.mux(packet)
+
+    def close(self) -> dict[str, np.ndarray]:
+        """Finish the file and index it as stored, in presentation order: pts, keyframe
+        flags and the CRC32 of every packet (read back: muxers may rewrite packets)."""
+        self._container.close()
+        with av.open(str(self._path)) as container:
+            rows = [
+                (int(p.pts), bool(p.is_keyframe), zlib.crc32(p))
+                for p in container.demux(container.streams.video[0])
+                if p.size and p.pts is not None
+            ]
+        rows.sort()
+        return {
+            VIDEO_PTS: np.array([r[0] for r in rows], dtype=np.int64),
+            VIDEO_KEYFRAME: np.array([r[1] for r in rows], dtype=bool),
+            CRC32: np.array([r[2] for r in rows], dtype=np.uint32),
+        }
+
+    def abort(self) -> None:
+        self._container.close()
