@@ -42,12 +42,15 @@ def _recover(args: argparse.Namespace) -> int:
 
 def _convert(args: argparse.Namespace) -> int:
     from ..tools.convert import convert
+    from ..tools.selection import Selection, parse_roi
     from .progress import progress_bar
 
+    selection = Selection(args.start, args.stop, args.every, parse_roi(args.roi) if args.roi else None)
     convert(
         args.src,
         args.dst,
         args.format,
+        selection=selection,
         chunksize=args.chunksize,
         overwrite=args.force,
         progress=progress_bar(f"converting {args.dst}"),
@@ -179,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--format", default=DEFAULT_FORMAT, help=f"default {DEFAULT_FORMAT}")
     convert.add_argument("--chunksize", type=int, help="default: the source's")
     convert.add_argument("--force", action="store_true", help="replace DST if it is a store")
+    moment = (
+        "a frame number, #FRAME_INDEX, +SECONDS from the start, HH:MM:SS[.f] local time or an ISO date-time"
+    )
+    convert.add_argument("--start", help=f"first frame to keep: {moment}")
+    convert.add_argument("--stop", help="keep frames before this one (same forms as --start)")
+    convert.add_argument("--every", type=int, default=1, help="keep every N-th frame")
+    convert.add_argument("--roi", metavar="X,Y,W,H", help="keep only this rectangle of every frame")
     add_parallel_arguments(convert)
     convert.set_defaults(func=_convert)
     imp = sub.add_parser(

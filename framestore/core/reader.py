@@ -322,7 +322,7 @@ class StoreReader(Sequence[np.ndarray]):
         if bad.any():
             raise FrameIndexError(f"frame index {idx[bad][0]} out of range for {n} frames")
         idx = np.where(idx < 0, idx + n, idx)
-        rows, cols = self._roi_slices(roi)
+        rows, cols = self.roi_slices(roi)
         h = rows.stop - rows.start
         w = cols.stop - cols.start
         out = np.empty((len(idx), h, w, *self._store.shape[2:]), dtype=self._store.spec.dtype)
@@ -337,7 +337,8 @@ class StoreReader(Sequence[np.ndarray]):
             out[i] = image
         return out
 
-    def _roi_slices(self, roi: Roi | None) -> tuple[slice, slice]:
+    def roi_slices(self, roi: Roi | None) -> tuple[slice, slice]:
+        """The rows and columns ``roi=(x, y, width, height)`` keeps (all for None)."""
         spec = self._store.spec
         if roi is None:
             return slice(0, spec.height), slice(0, spec.width)
