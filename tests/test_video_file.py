@@ -264,3 +264,25 @@ def test_a_server_without_ranges_is_one_clear_error(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_get_frames_gives_zeros_for_frames_that_cannot_be_read(videos, tmp_path):
+    data = bytearray(videos["mjpeg.avi"].read_bytes())
+    store = framestore.open_video(videos["mjpeg.avi"])
+    damaged = tmp_path / "damaged.avi"
+    damaged.write_bytes(bytes(data))
+    framestore.open_video(damaged).close()  # indexed while whole
+    stamp = damaged.stat()
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    os.utime(damaged, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # looks unchanged: the CRC finds it
+    expected = store[:]
+    with framestore.open_video(damaged) as broken, pytest.raises(framestore.CorruptStoreError):
+        broken.get_frames(range(COUNT))
+    with framestore.open_video(damaged) as broken:
+        with pytest.warns(framestore.StoreWarning, match=r"could not be read and are zeros: frame_index \d+"):
+            frames = broken.get_frames(range(COUNT), on_error="zeros")
+    bad = [i for i in range(COUNT) if not np.array_equal(frames[i], expected[i])]
+    assert bad and all(not frames[i].any() for i in bad)
+    with pytest.raises(ValueError, match="on_error"):
+        store.get_frames([0], on_error="skip")

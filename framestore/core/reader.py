@@ -9,7 +9,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -23,9 +23,11 @@ from ..codecs.base import ChunkReader
 from ..codecs.images import ImageChunkReader
 from ..codecs.video import JournalVideoReader, VideoChunkReader
 from ..errors import (
+    CorruptStoreError,
     FrameIndexError,
     IncompleteStoreWarning,
     StoreClosedError,
+    StoreWarning,
 )
 from .description import StoreDescription
 from .dialect import read_extra_data
@@ -307,12 +309,21 @@ class StoreReader(Sequence[np.ndarray]):
 
         return to_dask(self, block_frames)
 
-    def get_frames(self, indices: Sequence[int] | np.ndarray, roi: Roi | None = None) -> np.ndarray:
+    def get_frames(
+        self,
+        indices: Sequence[int] | np.ndarray,
+        roi: Roi | None = None,
+        on_error: Literal["raise", "zeros"] = "raise",
+    ) -> np.ndarray:
         """Frames at ``indices`` (frame_index, negatives count from the end) as one array.
 
         The result is allocated once; each chunk is decoded once, in chunk order.
         ``roi=(x, y, width, height)`` keeps only that rectangle of every frame.
+        ``on_error="zeros"``: a frame that cannot be read (damaged, truncated) is zeros,
+        and one :class:`StoreWarning` names them all; the default raises.
         """
+        if on_error not in ("raise", "zeros"):
+            raise ValueError(f"on_error must be 'raise' or 'zeros', got {on_error!r}")
         idx = np.asarray(indices)
         if idx.size and not np.issubdtype(idx.dtype, np.integer):
             raise TypeError(f"frame indices must be integers, got {idx.dtype}")
@@ -329,12 +340,27 @@ class StoreReader(Sequence[np.ndarray]):
         chunk, offset = self._index.locate_many(idx)
         order = np.lexsort((offset, chunk))
         previous = (-1, -1)
+        failed: dict[int, str] = {}  # frame_index -> why
         for i in order:
             key = (int(chunk[i]), int(offset[i]))
             if key != previous:
-                image = self._converted(self._reader(key[0]).read(key[1]))[rows, cols]
                 previous = key
+                try:
+                    image = self._converted(self._reader(key[0]).read(key[1]))[rows, cols]
+                except CorruptStoreError as exc:
+                    if on_error == "raise":
+                        raise
+                    failed[int(idx[i])] = str(exc)
+                    image = np.zeros_like(out[i])
             out[i] = image
+        if failed:
+            first = min(failed)
+            warnings.warn(
+                f"{len(failed)} frame(s) could not be read and are zeros: frame_index "
+                f"{', '.join(map(str, sorted(failed)))} (first: {failed[first]})",
+                StoreWarning,
+                stacklevel=2,
+            )
         return out
 
     def roi_slices(self, roi: Roi | None) -> tuple[slice, slice]:
