@@ -74,6 +74,7 @@ def _import(args: argparse.Namespace) -> int:
         fmt=args.format,
         copy=args.copy,
         chunksize=args.chunksize,
+        gray=args.gray or None,
         overwrite=args.force,
         progress=progress_bar(f"importing {args.dst}"),
     )
@@ -209,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--format", help=f"the store's format (default {DEFAULT_FORMAT})")
     how.add_argument("--copy", action="store_true", help="keep the original packets: no re-encoding")
     imp.add_argument("--chunksize", type=int, help="frames per chunk (with --copy: split at keyframes)")
+    imp.add_argument("--gray", action="store_true", help="keep the luma plane only (gray cameras in YUV)")
     imp.add_argument("--force", action="store_true", help="replace DST if it is a store")
     imp.set_defaults(func=_import)
     recover = sub.add_parser("recover", help="finish the chunks a killed writer left open")
