@@ -8,6 +8,7 @@ import functools
 import http.server
 import json
 import os
+import pickle
 import threading
 
 import numpy as np
@@ -286,3 +287,14 @@ def test_get_frames_gives_zeros_for_frames_that_cannot_be_read(videos, tmp_path)
     assert bad and all(not frames[i].any() for i in bad)
     with pytest.raises(ValueError, match="on_error"):
         store.get_frames([0], on_error="skip")
+
+
+def test_workers_reopen_a_video_file_with_its_options(videos):
+    pytest.importorskip("dask")
+    store = framestore.open_video(videos["h264-bframes.mp4"], gray=True)
+    frames = store.to_dask(block_frames=20).compute(scheduler="sync")
+    np.testing.assert_array_equal(frames, decode_all(videos["h264-bframes.mp4"], gray=True))
+    report = framestore.qc(store, workers=1)
+    assert report.frames == COUNT
+    copy = pickle.loads(pickle.dumps(store))
+    np.testing.assert_array_equal(copy[7], frames[7])

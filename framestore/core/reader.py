@@ -301,6 +301,14 @@ class StoreReader(Sequence[np.ndarray]):
                 for image in self._reader(c).iter_from(first, end):
                     yield self._converted(image)
 
+    @property
+    def reopen_as(self) -> str | StoreDescription:
+        """What a worker process opens this store from: its path, or for a plain video
+        file its description (which holds the options it was opened with)."""
+        if isinstance(self._store.dialect, VideoFileDialect):
+            return self._store
+        return str(self._store.root)
+
     def to_dask(self, block_frames: int | None = None) -> Any:
         """The frames as a lazy ``dask.array`` ``(frames, height, width[, channels])``: one
         block per chunk (or per ``block_frames`` frames), decoded where it is computed by a

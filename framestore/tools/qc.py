@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..core.description import StoreDescription
 from ..core.reader import StoreReader
 from ..core.worker_readers import open_reader
 from ..parallel.tasks import run_ordered
@@ -262,7 +263,7 @@ def _pixel_checks(
     full = float(np.iinfo(store.dtype).max)
     bounds = [*(int(a) for a in store.chunk_starts), n]
     tasks = [
-        (str(store.path), store.uuid, a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if a < b
+        (store.reopen_as, store.uuid, a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if a < b
     ]
     parts = []
     for task, part in zip(
@@ -315,7 +316,7 @@ def _pixel_checks(
     return checks, brightness
 
 
-def _measure(task: tuple[str, str, int, int]) -> tuple[np.ndarray, ...]:
+def _measure(task: tuple[str | StoreDescription, str, int, int]) -> tuple[np.ndarray, ...]:
     """Per frame of ``start:stop``: mean level, fraction of pixels at full scale, mean change
     from the previous frame (the one before ``start`` too), and all-zero rows."""
     path, uuid, start, stop = task
