@@ -298,3 +298,13 @@ def test_workers_reopen_a_video_file_with_its_options(videos):
     assert report.frames == COUNT
     copy = pickle.loads(pickle.dumps(store))
     np.testing.assert_array_equal(copy[7], frames[7])
+
+
+def test_tools_take_a_video_url(served, tmp_path, capsys):
+    url = f"{served.url}/mjpeg.avi"
+    assert cli(["info", "--json", url]) == 0
+    assert json.loads(capsys.readouterr().out)["video"]["length"] == COUNT
+    assert cli(["verify", url]) == 0
+    from framestore.view.cli import main as view
+
+    assert view([url, "--export", str(tmp_path / "sheet.png"), "--frames", "2"]) == 0

@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=KEYS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="store directories")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="stores, or video files (paths or URLs)")
     parser.add_argument(
         "--by", choices=("frame_number", "frame_time"), default="frame_number", help="how to align stores"
     )
