@@ -308,3 +308,12 @@ def test_tools_take_a_video_url(served, tmp_path, capsys):
     from framestore.view.cli import main as view
 
     assert view([url, "--export", str(tmp_path / "sheet.png"), "--frames", "2"]) == 0
+
+
+def test_an_unwritable_cache_only_warns(videos, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("FRAMESTORE_CACHE_DIR", str(blocker))
+    with pytest.warns(framestore.StoreWarning, match="cannot write framestore's cache"):
+        store = framestore.open_video(videos["ffv1.mkv"])
+    assert len(store) == COUNT
