@@ -68,3 +68,9 @@ def test_import_refuses_what_it_cannot_do(cameras, tmp_path, capsys):
     avi = write_video_file(tmp_path / "b.avi", 10, bframes=2)  # AVI: no trustworthy pts
     assert cli(["import", str(avi), str(tmp_path / "y"), "--copy"]) == 1
     assert "without --copy" in capsys.readouterr().err
+
+
+def test_the_copy_format_is_never_written_frame_by_frame(tmp_path):
+    with pytest.raises(framestore.UnknownFormatError, match="'copy/mkv' is read here, never written"):
+        framestore.new_for_format("copy/mkv", tmp_path / "s", imgshape=(48, 64))
+    assert not (tmp_path / "s").exists()
