@@ -137,7 +137,7 @@ class RemotePath:
     def read_text(self, encoding: str = "utf-8") -> str:
         return self.read_bytes().decode(encoding)
 
-    def open(self, mode: str = "rb") -> IO[bytes]:
+    def open(self, mode: str = "rb", block_size: int = REMOTE_BLOCK_SIZE) -> IO[bytes]:
         """A seekable file that fetches only the blocks read, keeping the last few."""
         if mode != "rb":
             raise ReadOnlyStoreError(
@@ -146,7 +146,7 @@ class RemotePath:
         return self._fs().open(
             self._url,
             "rb",
-            block_size=REMOTE_BLOCK_SIZE,
+            block_size=block_size,
             cache_type="blockcache",
             cache_options={"maxblocks": REMOTE_BLOCKS_KEPT},
         )

@@ -29,6 +29,7 @@ from .base import ChunkReader, ImageSpec
 from .video import VideoChunkReader, _DecodingReader
 
 _NO_DTS = np.iinfo(np.int64).min
+_INDEX_BLOCK = 4 * 2**20  # bytes per request when a URL is demuxed to index it
 _GRAY16 = ("gray16", "gray10", "gray12", "gray14")
 
 
@@ -118,7 +119,10 @@ def demux_index(path: StorePath) -> VideoFileIndex:
     if isinstance(path, RemotePath):
         path.check_ranges()
     try:
-        with open_video(path) as container:
+        container: Any = (  # a URL is read through once: in large blocks, for few requests
+            av.open(path.open(block_size=_INDEX_BLOCK)) if isinstance(path, RemotePath) else open_video(path)
+        )
+        with container:
             stream = container.streams.video[0]
             cc = stream.codec_context
             rows = [
