@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from . import _moved, stores
 from .codecs import DEFAULT_FORMAT, get_supported_formats
-from .core.factory import extract_only_frame, new_for_filename, new_for_format
+from .core.factory import extract_only_frame, new_for_filename, new_for_format, open_video
 from .core.imgstore_api import DirectoryImgStore, VideoImgStore, ensure_color, ensure_grayscale
 from .core.reader import StoreReader
 from .core.writer import StoreWriter
@@ -30,9 +30,11 @@ from .errors import (
     StoreNotFoundError,
     StoreWarning,
     UnknownFormatError,
+    UnsupportedServerError,
 )
 from .ingest.miniscope import import_recording
 from .ingest.video import import_video
+from .ingest.video_import import import_videos
 from .sessions.align import AlignedFrames, align
 from .sessions.dataset import Dataset, Segment
 from .sessions.stitch import StitchSummary, write_stitched
@@ -83,6 +85,7 @@ __all__ = [
     "StoreWriter",
     "Thresholds",
     "UnknownFormatError",
+    "UnsupportedServerError",
     "VerifyReport",
     "VideoImgStore",
     "align",
@@ -93,9 +96,11 @@ __all__ = [
     "get_supported_formats",
     "import_recording",
     "import_video",
+    "import_videos",
     "info",
     "new_for_filename",
     "new_for_format",
+    "open_video",
     "qc",
     "recover",
     "stitch",

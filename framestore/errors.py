@@ -60,6 +60,10 @@ class StoreBusyError(FramestoreError, BlockingIOError):
     """A store that another process is writing or changing (named in the message)."""
 
 
+class UnsupportedServerError(FramestoreError, OSError):
+    """A server cannot serve what a read needs (it ignores HTTP Range requests)."""
+
+
 class IncompleteStoreWarning(UserWarning):
     """The store is still being written, or its writer did not close it."""
 

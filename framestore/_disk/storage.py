@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import av
 
-from ..errors import CorruptStoreError, ReadOnlyStoreError
+from ..errors import CorruptStoreError, ReadOnlyStoreError, UnsupportedServerError
 
 # Remote chunk files are read in blocks of this size, the most recent few kept, so a seek
 # that comes back near where it was (a container's header, a chunk's own index at its
@@ -27,6 +27,7 @@ REMOTE_BLOCKS_KEPT = 8
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")  # a scheme of two letters or more: not C:/
 _INSTALL_HINT = "pip install 'framestore[remote]' (and s3fs for s3:// URLs)"
 _filesystems: dict[tuple[int, str], Any] = {}  # (process id, protocol) -> fsspec filesystem
+_ranges_checked: set[tuple[int, str]] = set()  # (process id, URL) of files served by range
 
 
 def is_url(location: Location) -> bool:
@@ -136,7 +137,7 @@ class RemotePath:
     def read_text(self, encoding: str = "utf-8") -> str:
         return self.read_bytes().decode(encoding)
 
-    def open(self, mode: str = "rb") -> IO[bytes]:
+    def open(self, mode: str = "rb", block_size: int = REMOTE_BLOCK_SIZE) -> IO[bytes]:
         """A seekable file that fetches only the blocks read, keeping the last few."""
         if mode != "rb":
             raise ReadOnlyStoreError(
@@ -145,7 +146,7 @@ class RemotePath:
         file: IO[bytes] = self._fs().open(
             self._url,
             "rb",
-            block_size=REMOTE_BLOCK_SIZE,
+            block_size=block_size,
             cache_type="blockcache",
             cache_options={"maxblocks": REMOTE_BLOCKS_KEPT},
         )
@@ -162,6 +163,30 @@ class RemotePath:
             (str(e["name"]).rstrip("/").rsplit("/", 1)[-1], e["type"] == "directory")
             for e in fs.ls(self._url, detail=True)
         ]
+
+    def info(self) -> dict[str, Any]:
+        """What the filesystem tells of the file (size, ETag, ...), in one request."""
+        return dict(self._fs().info(self._url))
+
+    def check_ranges(self) -> None:
+        """Refuse, in one clear error, a server that ignores HTTP Range requests (it would
+        send the whole file for every read; FFmpeg would only see a broken file). Checked
+        once per process, with one small request away from the file's start."""
+        key = (os.getpid(), self._url)
+        if key in _ranges_checked:
+            return
+        with self._fs().open(self._url, "rb", block_size=2**12, cache_type="none") as f:
+            if f.size and f.size > 1:
+                f.seek(f.size - 1)
+                try:
+                    f.read(1)
+                except ValueError as exc:  # fsspec: the whole file came back for a range
+                    raise UnsupportedServerError(
+                        f"{self._url}: the server ignores HTTP Range requests, so frames "
+                        f"cannot be fetched from it one by one; download the file and "
+                        f"open it locally ({exc})"
+                    ) from None
+        _ranges_checked.add(key)
 
     def modified(self) -> float | None:
         """Modification time (unix seconds) where the filesystem tells it, else None."""

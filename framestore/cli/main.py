@@ -43,12 +43,15 @@ def _recover(args: argparse.Namespace) -> int:
 
 def _convert(args: argparse.Namespace) -> int:
     from ..tools.convert import convert
+    from ..tools.selection import Selection, parse_roi
     from .progress import progress_bar
 
+    selection = Selection(args.start, args.stop, args.every, parse_roi(args.roi) if args.roi else None)
     convert(
         args.src,
         args.dst,
         args.format,
+        selection=selection,
         chunksize=args.chunksize,
         overwrite=args.force,
         progress=progress_bar(f"converting {args.dst}"),
@@ -56,6 +59,28 @@ def _convert(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
     )
     print(f"{args.src} -> {args.dst} ({args.format})")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from ..ingest.video_import import import_videos
+    from .progress import progress_bar
+
+    per_source = args.times is not None and len(args.times) > 1
+    import_videos(
+        args.sources,
+        args.dst,
+        times=args.times[0] if args.times and not per_source else None,
+        source_times=args.times if per_source else None,
+        fmt=args.format,
+        copy=args.copy,
+        chunksize=args.chunksize,
+        gray=args.gray or None,
+        overwrite=args.force,
+        progress=progress_bar(f"importing {args.dst}"),
+    )
+    how = "original packets" if args.copy else (args.format or DEFAULT_FORMAT)
+    print(f"{' + '.join(args.sources)} -> {args.dst} ({how})")
     return 0
 
 
@@ -148,19 +173,47 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--frames", type=int, default=300)
     demo.set_defaults(func=_demo)
     info = sub.add_parser("info", help="describe a store or a dataset (indexes and metadata only)")
-    info.add_argument("path", type=Path)
+    info.add_argument("path", help="a store, a dataset, or a video file (path or URL)")
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
     info.set_defaults(func=_info)
     convert = sub.add_parser(
         "convert", help="rewrite a store (imgstore's too) in another format, keeping all metadata"
     )
-    convert.add_argument("src", type=Path)
+    convert.add_argument("src", help="a store or a video file (path or URL)")
     convert.add_argument("dst", type=Path)
     convert.add_argument("--format", default=DEFAULT_FORMAT, help=f"default {DEFAULT_FORMAT}")
     convert.add_argument("--chunksize", type=int, help="default: the source's")
     convert.add_argument("--force", action="store_true", help="replace DST if it is a store")
+    moment = (
+        "a frame number, #FRAME_INDEX, +SECONDS from the start, HH:MM:SS[.f] local time or an ISO date-time"
+    )
+    convert.add_argument("--start", help=f"first frame to keep: {moment}")
+    convert.add_argument("--stop", help="keep frames before this one (same forms as --start)")
+    convert.add_argument("--every", type=int, default=1, help="keep every N-th frame")
+    convert.add_argument("--roi", metavar="X,Y,W,H", help="keep only this rectangle of every frame")
     add_parallel_arguments(convert)
     convert.set_defaults(func=_convert)
+    imp = sub.add_parser(
+        "import",
+        help="one store from one or more video files (concatenated in order), re-encoded or "
+        "with their original packets (--copy)",
+    )
+    imp.add_argument("sources", nargs="+", metavar="SRC", help="video files (paths or URLs)")
+    imp.add_argument("dst", type=Path, metavar="DST")
+    imp.add_argument(
+        "--times",
+        action="append",
+        metavar="FILE",
+        help="frame times (.npy, or CSV with frame_time[, frame_number]): once for all frames, or "
+        "once per SRC; default: the container's timestamps in seconds",
+    )
+    how = imp.add_mutually_exclusive_group()
+    how.add_argument("--format", help=f"the store's format (default {DEFAULT_FORMAT})")
+    how.add_argument("--copy", action="store_true", help="keep the original packets: no re-encoding")
+    imp.add_argument("--chunksize", type=int, help="frames per chunk (with --copy: split at keyframes)")
+    imp.add_argument("--gray", action="store_true", help="keep the luma plane only (gray cameras in YUV)")
+    imp.add_argument("--force", action="store_true", help="replace DST if it is a store")
+    imp.set_defaults(func=_import)
     recover = sub.add_parser("recover", help="finish the chunks a killed writer left open")
     recover.add_argument("path", type=Path)
     recover.add_argument(
@@ -174,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check that every chunk is present, unchanged since written (checksums) and decodes; "
         "exit 1 naming each damaged file",
     )
-    verify.add_argument("path", type=Path)
+    verify.add_argument("path", help="a store, a dataset, or a video file (path or URL)")
     verify.add_argument("--quick", action="store_true", help="check files and checksums only, no decoding")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     add_parallel_arguments(verify)
@@ -184,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check frame numbers, timestamps and pixels of a store or of every store of a dataset; "
         "exit 1 when a check fails its threshold",
     )
-    qc.add_argument("path", type=Path)
+    qc.add_argument("path", help="a store, a dataset, or a video file (path or URL)")
     qc.add_argument("--json", action="store_true", help="print the results as JSON")
     qc.add_argument("--plot", type=Path, metavar="DIR", help="write PNG plots there (needs matplotlib)")
     qc.add_argument("--no-pixels", action="store_true", help="only the checks that read no pixels")

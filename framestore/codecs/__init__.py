@@ -182,9 +182,26 @@ def imgstore_aliases() -> list[str]:
     return sorted(_IMGSTORE_ALIASES)
 
 
+# Read only: stores ``framestore import --copy`` made of a video's original packets.
+COPY_FORMAT = FormatSpec(
+    "copy/mkv",
+    "a video's original packets remuxed into Matroska chunks (framestore import --copy)",
+    video=VideoCodec(
+        encoder="",
+        extension=".mkv",
+        pix_fmts={"gray8": "", "gray16": "", "color": ""},
+        lossless=False,
+        gop=0,
+        decode_thread_type="AUTO",
+    ),
+)
+
+
 def resolve_format(name: str) -> FormatSpec:
     """The format called ``name`` (or one of its aliases)."""
     key = _ALIASES.get(name, name)
+    if key == COPY_FORMAT.name:
+        return COPY_FORMAT
     try:
         return _FORMATS[key]
     except KeyError:

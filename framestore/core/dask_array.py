@@ -11,6 +11,7 @@ from ..errors import InvalidArgumentError
 from .worker_readers import open_reader
 
 if TYPE_CHECKING:
+    from .description import StoreDescription
     from .reader import StoreReader
 
 
@@ -33,17 +34,18 @@ def to_dask(store: StoreReader, block_frames: int | None = None) -> Any:
         bounds = [*range(0, n, int(block_frames)), n]
     bounds = sorted(set(bounds))
     path = str(store.path)
-    name = "framestore-" + tokenize(path, store.uuid, n, bounds)
+    name = "framestore-" + tokenize(path, store.uuid, n, bounds, store.image_shape)
+    where = store.reopen_as
     graph = {
-        (name, k, *(0,) * len(shape)): (_read_block, path, store.uuid, a, b)
+        (name, k, *(0,) * len(shape)): (_read_block, where, store.uuid, a, b)
         for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
     }
     chunks = (tuple(np.diff(bounds).tolist()), *((d,) for d in shape))
     return da.Array(graph, name, chunks, dtype=store.dtype)
 
 
-def _read_block(path: str, uuid: str, start: int, stop: int) -> np.ndarray:
-    reader = open_reader(path, uuid, min_frames=stop)
+def _read_block(where: str | StoreDescription, uuid: str, start: int, stop: int) -> np.ndarray:
+    reader = open_reader(where, uuid, min_frames=stop)
     out = np.empty((stop - start, *reader.image_shape), reader.dtype)
     for k, image in enumerate(reader.iter_frames(start, stop)):
         out[k] = image

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from .._disk.index import ChunkIndex
+from .._disk.index_cache import load_chunk_indexes
 from .._disk.layout import Layout
 from .._disk.metadata import StoreMetadata, metadata_path, read_metadata
 from .._disk.storage import StorePath
@@ -14,6 +19,7 @@ from ..codecs import FormatSpec
 from ..codecs.base import ImageSpec
 from ..errors import UnknownFormatError
 from .dialect import Dialect, dialect_of
+from .video_file import SingleFileLayout, Times, VideoFileDialect, describe_video_file, is_video_file
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,9 @@ class StoreDescription:
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> StoreDescription:
         """The description of the store at ``path`` (its directory or ``metadata.yaml``,
-        local or a URL)."""
+        local or a URL), or of the plain video file at ``path``."""
+        if is_video_file(path):
+            return cls.for_video_file(path)
         mpath = metadata_path(path)
         md = read_metadata(path)
         dialect = dialect_of(md)
@@ -65,6 +73,37 @@ class StoreDescription:
             conversion=conversion,
             timezone=dialect.timezone(md),
         )
+
+    @classmethod
+    def for_video_file(
+        cls,
+        path: str | os.PathLike[str],
+        times: Times | None = None,
+        frame_numbers: Sequence[int] | np.ndarray | None = None,
+        gray: bool | None = None,
+    ) -> StoreDescription:
+        """A plain video file (local or a URL) described as a read-only store of one chunk;
+        see :func:`framestore.open_video`."""
+        md, file, dialect = describe_video_file(path, times, frame_numbers, gray)
+        fmt = dialect.read_format(md)
+        return cls(
+            metadata=md,
+            root=file,
+            dialect=dialect,
+            format=fmt,
+            spec=dialect.spec,
+            shape=dialect.spec.shape,
+            layout=SingleFileLayout(file, md.extension, False),
+            index_keys=None,
+            conversion=None,
+            timezone=dialect.timezone(md),
+        )
+
+    def load_chunks(self) -> list[ChunkIndex]:
+        """Every non-empty chunk's index (a plain video file's from its demux index)."""
+        if isinstance(self.dialect, VideoFileDialect):
+            return [self.dialect.chunk]
+        return load_chunk_indexes(self.layout, self.index_keys)
 
     @property
     def created_utc(self) -> datetime.datetime | None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any, Literal, overload
 
 import numpy as np
 
 from ..codecs import DEFAULT_FORMAT
+from .description import StoreDescription
 from .imgstore_compat import store_directory
 from .reader import StoreReader
 from .settings import DEFAULT_CHUNKSIZE, DEFAULT_FPS
+from .video_file import Times
 from .writer import StoreWriter
 
 
@@ -22,8 +25,10 @@ def new_for_filename(
     basedir: str | os.PathLike[str] | None = None,
     seek: bool | None = None,
     index: object = None,
+    times: Times | None = None,
 ) -> StoreReader:
-    """Open the store at ``path`` (its directory or its ``metadata.yaml``) for reading.
+    """Open the store at ``path`` (its directory or its ``metadata.yaml``), or the plain
+    video file at ``path`` (with its frame ``times``: see :func:`open_video`), for reading.
 
     ``path`` may be a URL (``https://``, ``file://``, ``s3://`` with s3fs installed, or any
     protocol fsspec reads): the store is then read-only, and only the chunk files and
@@ -39,7 +44,33 @@ def new_for_filename(
     """
     if mode != "r":
         raise ValueError(f"new_for_filename opens stores for reading (mode='r'), got mode={mode!r}")
-    return StoreReader(store_directory(path, basedir, reading=True), verify=verify)
+    path = store_directory(path, basedir, reading=True)
+    if times is not None:
+        return open_video(path, times=times, verify=verify)
+    return StoreReader(path, verify=verify)
+
+
+def open_video(
+    path: str | os.PathLike[str],
+    *,
+    times: Times | None = None,
+    frame_numbers: Sequence[int] | np.ndarray | None = None,
+    gray: bool | None = None,
+    verify: bool = True,
+) -> StoreReader:
+    """Open any single video file PyAV can demux (``.mp4``, ``.avi``, ``.mkv``, ``.mov``,
+    ...), local or a URL, as a read-only store of one chunk, frame-exact at every
+    position.
+
+    ``times``: each frame's ``frame_time``, as an array, a ``.npy`` file or a CSV with a
+    ``frame_time`` column (and optionally ``frame_number``); without it, the container's
+    timestamps in seconds from the first frame. ``frame_numbers``: default the
+    frame_index. ``gray``: return the luma plane only (default: when the pixel format is
+    a gray one); color frames are BGR. The file is demuxed once (nothing decoded) and its
+    index kept in the user cache (``FRAMESTORE_CACHE_DIR`` to move it).
+    """
+    description = StoreDescription.for_video_file(path, times, frame_numbers, gray)
+    return StoreReader(path, verify=verify, description=description)
 
 
 @overload

@@ -9,14 +9,15 @@ import os
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 import pandas as pd
 
 from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
-from .._disk.index import ChunkIndex, StoreIndex, load_npz_index
+from .._disk.index import ChunkIndex, StoreIndex, fps_from_times, load_npz_index
 from .._disk.index_cache import load_chunk_indexes
 from .._disk.layout import Layout
 from .._disk.metadata import METADATA_FILENAME, StoreMetadata
@@ -29,10 +30,12 @@ from ..errors import (
     FrameIndexError,
     IncompleteStoreWarning,
     StoreClosedError,
+    StoreWarning,
 )
 from .description import StoreDescription
 from .dialect import read_extra_data
 from .imgstore_compat import extra_data_files, reindex
+from .video_file import VideoFileDialect, video_meta
 
 # Chunk readers kept open at once (a decoder holds a few frames): enough that random reads
 # rarely reopen a chunk, few enough that memory stays bounded by a few chunks.
@@ -54,12 +57,20 @@ class StoreReader(Sequence[np.ndarray]):
     ``frame_time`` are explicit methods. Color frames are BGR, as in OpenCV and imgstore.
     """
 
-    def __init__(self, path: str | os.PathLike[str], verify: bool = True) -> None:
-        """Open the store at ``path``: its directory or ``metadata.yaml``, on disk or as a
-        URL fsspec can read (``https://``, ``s3://``, ``file://``; read-only)."""
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        verify: bool = True,
+        *,
+        description: StoreDescription | None = None,
+    ) -> None:
+        """Open the store at ``path``: its directory or ``metadata.yaml``, or a plain video
+        file, on disk or as a URL fsspec can read (``https://``, ``s3://``, ``file://``;
+        read-only). ``description``: the store already described (a video file opened
+        with its times, :func:`framestore.open_video`)."""
         self._verify = verify
-        self._store = StoreDescription.read(path)
-        self._index = StoreIndex(load_chunk_indexes(self._store.layout, self._store.index_keys))
+        self._store = StoreDescription.read(path) if description is None else description
+        self._index = StoreIndex(self._store.load_chunks())
         self._open: OrderedDict[int, ChunkReader] = OrderedDict()
         self._pid = os.getpid()  # the process the open chunk readers belong to
         frame_bytes = int(np.prod(self._store.spec.shape)) * self._store.spec.dtype.itemsize
@@ -150,6 +161,8 @@ class StoreReader(Sequence[np.ndarray]):
     @property
     def is_complete(self) -> bool:
         """True when the writer closed the store and every chunk is finished."""
+        if isinstance(self._store.dialect, VideoFileDialect):
+            return True  # a plain video file is read as it is
         return not self._store.layout.marker_path.exists() and all(c.complete for c in self._index.chunks)
 
     @property
@@ -172,6 +185,29 @@ class StoreReader(Sequence[np.ndarray]):
             f"<StoreReader {str(self._store.root)!r} {self.format} {self.frame_count} frames "
             f"{self.image_shape} {self.dtype}>"
         )
+
+    def video_meta(self) -> dict[str, Any]:
+        """``length``, ``fps`` (nominal, else measured), ``width``, ``height``,
+        ``duration`` (seconds, first to last frame) and ``size`` (bytes of the frame
+        data); a plain video file adds its ``codec``, ``pix_fmt`` and whether its frames
+        are ordered by their timestamps."""
+        if isinstance(self._store.dialect, VideoFileDialect):
+            return video_meta(self._store.dialect, self._store.root)
+        times = self._index.frame_time
+        layout = self._store.layout
+        size = None
+        if isinstance(layout.root, Path):  # bytes of the chunk files, where they can be listed
+            chunks = [c for c in self._index.chunks if c.complete]
+            files = [f for c in chunks for f in layout.frame_files(c.number, c.count)]
+            size = sum(f.stat().st_size for f in files if isinstance(f, Path) and f.is_file())
+        return {
+            "length": len(self),
+            "fps": self.fps or (fps_from_times(times, 0.0) or None),
+            "width": self._store.shape[1],
+            "height": self._store.shape[0],
+            "duration": float(times[-1] - times[0]) if len(self) else 0.0,
+            "size": size,
+        }
 
     # -- imgstore's reading API ----------------------------------------------------------
     mode = "r"
@@ -365,6 +401,14 @@ class StoreReader(Sequence[np.ndarray]):
                     if not self._finished_under_us(c):
                         raise
 
+    @property
+    def reopen_as(self) -> str | StoreDescription:
+        """What a worker process opens this store from: its path, or for a plain video
+        file its description (which holds the options it was opened with)."""
+        if isinstance(self._store.dialect, VideoFileDialect):
+            return self._store
+        return str(self._store.root)
+
     def to_dask(self, block_frames: int | None = None) -> Any:
         """The frames as a lazy ``dask.array`` ``(frames, height, width[, channels])``: one
         block per chunk (or per ``block_frames`` frames), decoded where it is computed by a
@@ -373,12 +417,21 @@ class StoreReader(Sequence[np.ndarray]):
 
         return to_dask(self, block_frames)
 
-    def get_frames(self, indices: Sequence[int] | np.ndarray, roi: Roi | None = None) -> np.ndarray:
+    def get_frames(
+        self,
+        indices: Sequence[int] | np.ndarray,
+        roi: Roi | None = None,
+        on_error: Literal["raise", "zeros"] = "raise",
+    ) -> np.ndarray:
         """Frames at ``indices`` (frame_index, negatives count from the end) as one array.
 
         The result is allocated once; each chunk is decoded once, in chunk order.
         ``roi=(x, y, width, height)`` keeps only that rectangle of every frame.
+        ``on_error="zeros"``: a frame that cannot be read (damaged, truncated) is zeros,
+        and one :class:`StoreWarning` names them all; the default raises.
         """
+        if on_error not in ("raise", "zeros"):
+            raise ValueError(f"on_error must be 'raise' or 'zeros', got {on_error!r}")
         idx = np.asarray(indices)
         if idx.size and not np.issubdtype(idx.dtype, np.integer):
             raise TypeError(f"frame indices must be integers, got {idx.dtype}")
@@ -388,22 +441,38 @@ class StoreReader(Sequence[np.ndarray]):
         if bad.any():
             raise FrameIndexError(f"frame index {idx[bad][0]} out of range for {n} frames")
         idx = np.where(idx < 0, idx + n, idx)
-        rows, cols = self._roi_slices(roi)
+        rows, cols = self.roi_slices(roi)
         h = rows.stop - rows.start
         w = cols.stop - cols.start
         out = np.empty((len(idx), h, w, *self._store.shape[2:]), dtype=self._store.spec.dtype)
         chunk, offset = self._index.locate_many(idx)
         order = np.lexsort((offset, chunk))
         previous = (-1, -1)
+        failed: dict[int, str] = {}  # frame_index -> why
         for i in order:
             key = (int(chunk[i]), int(offset[i]))
             if key != previous:
-                image = self._converted(self._read_in(*key))[rows, cols]
                 previous = key
+                try:
+                    image = self._converted(self._read_in(*key))[rows, cols]
+                except CorruptStoreError as exc:
+                    if on_error == "raise":
+                        raise
+                    failed[int(idx[i])] = str(exc)
+                    image = np.zeros_like(out[i])
             out[i] = image
+        if failed:
+            first = min(failed)
+            warnings.warn(
+                f"{len(failed)} frame(s) could not be read and are zeros: frame_index "
+                f"{', '.join(map(str, sorted(failed)))} (first: {failed[first]})",
+                StoreWarning,
+                stacklevel=2,
+            )
         return out
 
-    def _roi_slices(self, roi: Roi | None) -> tuple[slice, slice]:
+    def roi_slices(self, roi: Roi | None) -> tuple[slice, slice]:
+        """The rows and columns ``roi=(x, y, width, height)`` keeps (all for None)."""
         spec = self._store.spec
         if roi is None:
             return slice(0, spec.height), slice(0, spec.width)
@@ -524,6 +593,8 @@ def open_chunk_reader(store: StoreDescription, chunk: ChunkIndex, verify: bool =
     if chunk.journal is not None:
         return JournalVideoReader(chunk.journal, spec)
     path = layout.chunk_path(chunk.number)
+    if isinstance(store.dialect, VideoFileDialect):
+        return store.dialect.chunk_reader(path, verify)
     pts, keyframe = store.dialect.video_timestamps(path, chunk)
     video = fmt.video
     return VideoChunkReader(path, spec, pts, keyframe, crc, video.decode_thread_type, video.gray_via_bgr)

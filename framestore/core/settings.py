@@ -11,10 +11,10 @@ import yaml
 
 from .._disk.columns import RESERVED_COLUMNS
 from .._disk.metadata import STORE_KEY, StoreMetadata
-from ..codecs import DEFAULT_FORMAT, FormatSpec, resolve_format
+from ..codecs import DEFAULT_FORMAT, FormatSpec, get_supported_formats, resolve_format
 from ..codecs.base import ImageSpec
 from ..codecs.video import check_fps
-from ..errors import InvalidArgumentError, InvalidFrameError
+from ..errors import InvalidArgumentError, InvalidFrameError, UnknownFormatError
 from .dialect import opencv_conversion
 
 DEFAULT_CHUNKSIZE = 500
@@ -62,6 +62,11 @@ class WriteSettings:
         """The settings of a new store, from :func:`framestore.new_for_format`'s
         arguments; a bad one raises ``InvalidFrameError`` or ``ValueError`` naming it."""
         format_spec = resolve_format(fmt)
+        if format_spec.video is not None and not format_spec.video.encoder:
+            raise UnknownFormatError(
+                f"format '{fmt}' is read here, never written frame by frame ({format_spec.description}); "
+                f"choose one of: {', '.join(get_supported_formats())}"
+            )
         spec = _image_spec(imgshape, imgdtype)
         format_spec.check_image_spec(spec)
         if int(chunksize) < 1:

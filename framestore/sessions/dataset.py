@@ -32,7 +32,9 @@ import pandas as pd
 
 from .._disk.atomic import atomic_write
 from .._disk.metadata import METADATA_FILENAME
+from .._disk.storage import is_url, store_path
 from ..core.reader import Roi, StoreReader
+from ..core.video_file import is_video_file
 from ..errors import StoreExistsError, StoreNotFoundError
 from .align import BY, By, checked_mode
 from .align import align as align_stores
@@ -396,9 +398,11 @@ class Dataset:
         return ViewerTarget(self._path / segment.recording, int(numbers.min()), int(numbers.max()))
 
 
-def store_paths(path: str | os.PathLike[str]) -> dict[str, Path]:
+def store_paths(path: str | os.PathLike[str]) -> Mapping[str, str | os.PathLike[str]]:
     """The store at ``path`` by its name, or every store of the dataset at ``path``,
     without opening them."""
+    if is_video_file(path):  # a plain video file, local or a URL
+        return {store_path(path).name: path if is_url(path) else Path(path)}
     root = Path(path)
     if root.name == METADATA_FILENAME:
         root = root.parent

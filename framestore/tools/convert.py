@@ -15,10 +15,12 @@ import numpy as np
 from .._disk.index import fps_from_times
 from .._disk.storage import local_path
 from ..core.reader import StoreReader
-from ..core.settings import WriteSettings
+from ..core.settings import DEFAULT_CHUNKSIZE, WriteSettings
+from ..core.video_file import VideoFileDialect
 from ..core.writer import StoreWriter
 from ..parallel.parts import PartedStore, PartSpec
 from ..parallel.tasks import default_workers, run_ordered
+from .selection import Selection
 
 _FRAME_KEYS = ("frame_index", "frame_number", "frame_time")
 
@@ -34,6 +36,7 @@ def convert(
     workers: int | None = None,
     scheduler: Any = None,
     chunks_per_task: int = 1,
+    selection: Selection | None = None,
 ) -> Path:
     """Write every frame of the store ``src`` to a new store ``dst`` in format ``fmt``,
     with its per-frame columns, user metadata and extra data.
@@ -43,30 +46,46 @@ def convert(
     address or a ``dask.distributed.Client``; the workers must see ``src`` and ``dst`` at
     the same paths), ``chunks_per_task`` output chunks per task. Every way writes the same
     frames, indexes and extra data.
-    ``progress(done, total)`` is called as frames are written. Returns ``dst``.
+    ``progress(done, total)`` is called as frames are written. ``selection``: only
+    these frames (a range, every n-th, a rectangle), recorded in ``dst``'s
+    ``derived_from``. ``src`` may also be a plain video file. Returns ``dst``.
     """
+    selection = selection or Selection()
     local_path(dst)  # refused before reading anything when it is a URL
     # the index and extra data are read once, here; each part gets its own rows of them
     with StoreReader(src) as source:
         index = source.index_dataframe()
-        out_chunksize = int(chunksize or source.chunksize)
+        whole_file = isinstance(source.description.dialect, VideoFileDialect)  # one chunk: the file
+        out_chunksize = int(chunksize or (DEFAULT_CHUNKSIZE if whole_file else source.chunksize))
+        picked = selection.indices(source)
+        rows, cols = source.roi_slices(selection.roi)
         everything = _Frames(
             str(src),
             0,
-            len(source),
-            source.frame_numbers,
-            source.frame_times,
-            {c: index[c].to_numpy() for c in index.columns if c not in _FRAME_KEYS},
-            _extra_by_frame(source),
+            len(picked),
+            picked,
+            (rows.start, rows.stop, cols.start, cols.stop),
+            source.frame_numbers[picked],
+            source.frame_times[picked],
+            {c: index[c].to_numpy()[picked] for c in index.columns if c not in _FRAME_KEYS},
+            _extra_by_frame(source, picked),
         )
+        derived = None
+        if not selection.is_everything:
+            derived = {
+                "method": "convert",
+                "sources": [{"path": str(src), "uuid": source.uuid}],
+                **selection.to_dict(source),
+            }
         settings = WriteSettings.build(
             fmt,
-            imgshape=source.image_shape,
+            imgshape=(rows.stop - rows.start, cols.stop - cols.start, *source.image_shape[2:]),
             imgdtype=source.dtype,
             chunksize=out_chunksize,
-            fps=source.fps or fps_from_times(source.frame_times, 25.0),
+            fps=(source.fps or fps_from_times(source.frame_times, 25.0)) / selection.every,
             metadata=source.user_metadata,
             frame_columns={name: column.dtype for name, column in everything.columns.items()},
+            derived_from=derived,
         )
     total = everything.stop
     step = out_chunksize * _at_least_one(chunks_per_task)
@@ -101,6 +120,8 @@ class _Frames:
     src: str
     start: int
     stop: int
+    indices: np.ndarray  # the source's frame_index of each frame
+    crop: tuple[int, int, int, int]  # rows start, stop, columns start, stop
     numbers: np.ndarray
     times: np.ndarray
     columns: dict[str, np.ndarray]
@@ -109,7 +130,9 @@ class _Frames:
     def rows(self, a: int, b: int) -> _Frames:
         extra = {i: v for i, v in self.extra.items() if a <= i < b}
         columns = {n: c[a:b] for n, c in self.columns.items()}
-        return _Frames(self.src, a, b, self.numbers[a:b], self.times[a:b], columns, extra)
+        return _Frames(
+            self.src, a, b, self.indices[a:b], self.crop, self.numbers[a:b], self.times[a:b], columns, extra
+        )
 
 
 @dataclass(frozen=True)
@@ -124,13 +147,17 @@ def _convert_part(part: _Part) -> _Part:
     return part
 
 
-def _extra_by_frame(source: StoreReader) -> dict[int, list[dict[str, Any]]]:
-    """The source's extra data records by frame_index, without the frame keys."""
+def _extra_by_frame(source: StoreReader, picked: np.ndarray) -> dict[int, list[dict[str, Any]]]:
+    """The source's extra data records of the frames ``picked``, by their position
+    there, without the frame keys."""
     extra = source.get_extra_data()
+    position = {int(i): k for k, i in enumerate(picked)}
     by_frame: dict[int, list[dict[str, Any]]] = {}
     for record in extra.to_dict("records") if len(extra) else []:
-        values = {str(k): v for k, v in record.items() if k not in _FRAME_KEYS and not _missing(v)}
-        by_frame.setdefault(int(record["frame_index"]), []).append(values)
+        k = position.get(int(record["frame_index"]))
+        if k is not None:
+            values = {str(key): v for key, v in record.items() if key not in _FRAME_KEYS and not _missing(v)}
+            by_frame.setdefault(k, []).append(values)
     return by_frame
 
 
@@ -138,15 +165,23 @@ def _write_frames(
     frames: _Frames, writer: StoreWriter, progress: Callable[[int, int], None] | None, total: int
 ) -> None:
     """``frames``, with their columns and extra data, decoded from the source into ``writer``."""
+    if not len(frames.indices):
+        return
+    r0, r1, c0, c1 = frames.crop
+    first, last = int(frames.indices[0]), int(frames.indices[-1]) + 1
+    k = 0  # the next of ``frames`` to write; the source is decoded straight through
     with StoreReader(frames.src) as source:
-        for k, image in enumerate(source.iter_frames(frames.start, frames.stop)):
+        for j, image in enumerate(source.iter_frames(first, last), start=first):
+            if j != frames.indices[k]:
+                continue
             i = frames.start + k
             row = {name: column[k] for name, column in frames.columns.items()}
-            writer.add_image(image, int(frames.numbers[k]), float(frames.times[k]), **row)
+            writer.add_image(image[r0:r1, c0:c1], int(frames.numbers[k]), float(frames.times[k]), **row)
             for values in frames.extra.get(i, ()):
                 writer.add_extra_data(**values)
             if progress is not None and (i % 100 == 99 or i == frames.stop - 1):
                 progress(i + 1, total)
+            k += 1
 
 
 def _at_least_one(chunks_per_task: int) -> int:

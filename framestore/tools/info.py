@@ -10,6 +10,7 @@ from .._disk.index import fps_from_times
 from .._disk.metadata import METADATA_FILENAME
 from .._disk.storage import RemotePath, StorePath
 from ..core.reader import StoreReader
+from ..core.video_file import is_video_file
 
 
 def store_info(store: StoreReader) -> dict[str, Any]:
@@ -44,13 +45,17 @@ def store_info(store: StoreReader) -> dict[str, Any]:
         "created_utc": md.created_utc or None,
         "user_metadata": store.user_metadata,
         "derived_from": md.derived_from,
+        "video": store.video_meta(),
     }
 
 
 def disk_usage(path: StorePath) -> int | None:
-    """Bytes of every file under ``path``; None for a store read by URL."""
+    """Bytes of every file under ``path`` (of the file itself, for a plain video file);
+    None for a store directory read by URL (it cannot be listed)."""
     if isinstance(path, RemotePath):
-        return None
+        return int(path.info().get("size") or 0) if path.is_file() else None
+    if path.is_file():
+        return path.stat().st_size
     total = 0
     for root, _, files in os.walk(path):
         for name in files:
@@ -66,6 +71,9 @@ def info(path: str | os.PathLike[str]) -> dict[str, Any]:
     info of each of its stores with the dataset's links, alignment map and segments."""
     from ..sessions.dataset import ALIGNMENT_MAP, Dataset
 
+    if is_video_file(path):
+        with StoreReader(path) as store:
+            return store_info(store)
     p = Path(path)
     if p.name == METADATA_FILENAME or (p / METADATA_FILENAME).is_file():
         with StoreReader(p) as store:

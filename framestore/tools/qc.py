@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from .._disk.storage import StorePath
+from ..core.description import StoreDescription
 from ..core.reader import StoreReader
 from ..core.worker_readers import open_reader
 from ..parallel.tasks import run_ordered
@@ -273,7 +274,7 @@ def _pixel_checks(
     full = float(np.iinfo(store.dtype).max)
     bounds = [*(int(a) for a in store.chunk_starts), n]
     tasks = [
-        (str(store.path), store.uuid, a, b, damage)
+        (store.reopen_as, store.uuid, a, b, damage)
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
         if a < b
     ]
@@ -356,7 +357,7 @@ def _damaged(
     return Check("damaged_frames", rate <= t.max_damaged, rate, t.max_damaged, len(found), summary, where)
 
 
-def _measure(task: tuple[str, str, int, int, DamageSettings]) -> tuple[np.ndarray, ...]:
+def _measure(task: tuple[str | StoreDescription, str, int, int, DamageSettings]) -> tuple[np.ndarray, ...]:
     """Per frame of ``start:stop``: mean level, fraction of pixels at full scale, mean change
     from the previous frame (the one before ``start`` too), all-zero rows, and the damage
     verdict (kind code, first and last damaged row, score)."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import cv2
 
 from .._disk.metadata import METADATA_FILENAME
+from .._disk.storage import is_url
 from ..core.reader import Roi, StoreReader
 from ..errors import FramestoreError, StoreNotFoundError, StoreWarning
 from ..sessions.align import named_stores
@@ -80,9 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "paths",
         nargs="+",
-        type=Path,
         metavar="PATH",
-        help="store directories, or dataset directories (all their stores)",
+        help="stores, dataset directories (all their stores), or video files (paths or URLs)",
     )
     parser.add_argument(
         "--by", choices=("frame_number", "frame_time"), default="frame_number", help="how to align stores"
@@ -108,22 +108,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def open_paths(paths: list[Path]) -> tuple[dict[str, StoreReader], list[Segment]]:
+def open_paths(paths: list[str]) -> tuple[dict[str, StoreReader], list[Segment]]:
     """The stores to show, by name, and the labelled segments of any dataset among
     ``paths`` (a store directory is one store; a dataset directory gives all its stores)."""
     readers: list[StoreReader] = []
     segments: list[tuple[StoreReader, Segment]] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StoreWarning)
-        for path in paths:
-            if path.is_dir() and not (path / METADATA_FILENAME).is_file():
+        for text in paths:
+            path = Path(text)
+            if not is_url(text) and path.is_dir() and not (path / METADATA_FILENAME).is_file():
                 if not store_paths(path):
                     raise StoreNotFoundError(f"{path}: neither a store nor a dataset (no stores in it)")
                 dataset = Dataset.from_directory(path)
                 readers += dataset.recordings.values()
                 segments += [(dataset.recordings[s.recording], s) for s in dataset.segments()]
             else:
-                readers.append(StoreReader(path))
+                readers.append(StoreReader(text))
     stores = named_stores(readers)
     names = {id(reader): name for name, reader in stores.items()}
     return stores, [replace(s, recording=names[id(r)]) for r, s in segments]
