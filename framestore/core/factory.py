@@ -9,7 +9,7 @@ import numpy as np
 
 from ..codecs import DEFAULT_FORMAT
 from .reader import StoreReader
-from .settings import DEFAULT_CHUNKSIZE, DEFAULT_FPS
+from .settings import DEFAULT_CHUNKSIZE
 from .writer import StoreWriter
 
 
@@ -34,7 +34,7 @@ def new_for_format(
     imgshape: tuple[int, ...],
     imgdtype: str | np.dtype[Any] | type = np.uint8,
     chunksize: int = DEFAULT_CHUNKSIZE,
-    fps: float = DEFAULT_FPS,
+    fps: float | None = None,
     metadata: dict[str, Any] | None = None,
     overwrite: bool = False,
     codec_options: dict[str, str] | None = None,
@@ -44,8 +44,9 @@ def new_for_format(
     """Create a store at ``path`` in format ``fmt`` and return its writer.
 
     ``imgshape``: ``(height, width)`` or ``(height, width, 3)``; ``imgdtype``: uint8 or
-    uint16; ``chunksize``: frames per chunk; ``fps``: the nominal frame rate; ``metadata``:
-    user metadata (plain YAML values); ``overwrite``: replace an existing store;
+    uint16; ``chunksize``: frames per chunk; ``fps``: the nominal frame rate (None: not
+    stated; qc then judges the store by its measured rate); ``metadata``: user metadata
+    (plain YAML values); ``overwrite``: replace an existing store;
     ``codec_options``: passed to the encoder; ``frame_columns``: per-frame column name ->
     numeric dtype, given with every ``add_image``. ``basedir`` is accepted for ``path``,
     as in imgstore.

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from .._disk.index import fps_from_times
 from .._disk.storage import local_path
 from ..core.reader import StoreReader
 from ..core.settings import WriteSettings
@@ -64,7 +63,7 @@ def convert(
             imgshape=source.image_shape,
             imgdtype=source.dtype,
             chunksize=out_chunksize,
-            fps=source.fps or fps_from_times(source.frame_times, 25.0),
+            fps=source.fps,
             metadata=source.user_metadata,
             frame_columns={name: column.dtype for name, column in everything.columns.items()},
         )

@@ -219,11 +219,9 @@ def _timing(numbers: np.ndarray, times: np.ndarray, nominal: float | None, t: Th
     stalls = _count_check("stalls", stalled, t.max_stalls, stall_summary, where)
 
     measured = 1 / period
-    if not nominal:
-        no_nominal = f"measured {measured:.4g} fps; no nominal fps in the metadata"
-        drift = Check("clock_drift", None, None, t.max_drift_ppm, 0, no_nominal)
-        fps = Check("fps", None, None, t.fps_tolerance, 0, no_nominal)
-        return [time_order, stalls, drift, fps]
+    if not nominal:  # no stated rate: the timestamps are judged against their own steady rate
+        fps = Check("fps", None, None, t.fps_tolerance, 0, f"measured {measured:.5g} fps; none stated")
+        return [time_order, stalls, _drift(numbers, times, measured, t, "measured"), fps]
     off = abs(measured / nominal - 1)
     fps = Check(
         "fps",
@@ -237,8 +235,11 @@ def _timing(numbers: np.ndarray, times: np.ndarray, nominal: float | None, t: Th
     return [time_order, stalls, drift, fps]
 
 
-def _drift(numbers: np.ndarray, times: np.ndarray, nominal: float, t: Thresholds) -> Check:
-    """The slope of frame_time against frame_number (least squares) against 1 / nominal."""
+def _drift(
+    numbers: np.ndarray, times: np.ndarray, nominal: float, t: Thresholds, kind: str = "nominal"
+) -> Check:
+    """The slope of frame_time against frame_number (least squares) against 1 / nominal
+    (``kind`` says where that rate came from)."""
     if len(numbers) < 3 or np.any(np.diff(numbers) <= 0):
         return Check("clock_drift", None, None, t.max_drift_ppm, 0, "needs increasing frame numbers")
     n = (numbers - numbers[0]).astype(np.float64)
@@ -248,7 +249,7 @@ def _drift(numbers: np.ndarray, times: np.ndarray, nominal: float, t: Thresholds
     span = n[-1] / nominal
     summary = (
         f"timestamps {'gain' if ppm > 0 else 'lose'} {abs(ppm) * span / 1e6:.3g} s over "
-        f"{span:.4g} s of frame counter at {nominal:g} fps ({ppm:+.4g} ppm)"
+        f"{span:.4g} s of frame counter at {nominal:.5g} fps {kind} ({ppm:+.4g} ppm)"
     )
     ok = abs(ppm) <= t.max_drift_ppm
     return Check("clock_drift", ok, abs(ppm), t.max_drift_ppm, int(not ok), summary)
