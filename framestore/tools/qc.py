@@ -22,6 +22,7 @@ import numpy as np
 from .._disk.storage import StorePath
 from ..core.reader import StoreReader
 from ..core.worker_readers import open_reader
+from ..errors import CorruptStoreError
 from ..parallel.tasks import run_ordered
 
 MAX_LISTED = 1000  # places kept per check; ``count`` is always the full number
@@ -279,6 +280,7 @@ def _pixel_checks(
         np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, dtype)
         for k, dtype in enumerate((np.float32, np.float32, np.float32, np.int32))
     )
+    unreadable = [place for p in parts for place in p[4]]
     numbers = store.frame_numbers
     brightness = mean / full
     dark = np.flatnonzero(brightness < t.dark_level)
@@ -287,6 +289,15 @@ def _pixel_checks(
     height = store.image_shape[0]
     zeroed = np.flatnonzero((zero_rows > 0) & (zero_rows < height))
     checks = [
+        Check(
+            "unreadable_frames",
+            not unreadable,
+            float(len(unreadable)),
+            0,
+            len(unreadable),
+            "frames that cannot be read (damaged; 'framestore verify' checks every file)",
+            unreadable[:MAX_LISTED],
+        ),
         _count_check(
             "dark_frames",
             dark,
@@ -319,9 +330,10 @@ def _pixel_checks(
     return checks, brightness
 
 
-def _measure(task: tuple[str, str, int, int]) -> tuple[np.ndarray, ...]:
-    """Per frame of ``start:stop``: mean level, fraction of pixels at full scale, mean change
-    from the previous frame (the one before ``start`` too), and all-zero rows."""
+def _measure(task: tuple[str, str, int, int]) -> tuple[Any, ...]:
+    """Per frame of ``start:stop``: mean level (NaN: unreadable), fraction of pixels at
+    full scale, mean change from the previous frame (the one before ``start`` too), and
+    all-zero rows; and the places of the frames that cannot be read."""
     path, uuid, start, stop = task
     store = open_reader(path, uuid, min_frames=stop)
     full = float(np.iinfo(store.dtype).max)
@@ -330,8 +342,21 @@ def _measure(task: tuple[str, str, int, int]) -> tuple[np.ndarray, ...]:
     saturated = np.zeros(n, np.float32)
     change = np.full(n, np.inf, np.float32)
     zero_rows = np.zeros(n, np.int32)
-    previous = store[start - 1] if start > 0 else None
-    for i, image in enumerate(store.iter_frames(start, stop)):  # one frame held at a time
+    unreadable: list[dict[str, Any]] = []
+    previous = _readable(store, start - 1) if start > 0 else None
+    i = 0
+    frames = store.iter_frames(start, stop)  # one frame held at a time
+    while i < n:
+        try:
+            image = next(frames)
+        except CorruptStoreError as exc:  # a finding: note it, go on with the next frame
+            mean[i], previous = np.nan, None
+            number = int(store.frame_numbers[start + i])
+            place = {"frame_index": start + i, "frame_number": number, "file": str(store.file_of(start + i))}
+            unreadable.append({**place, "error": " ".join(str(exc).split())})
+            i += 1
+            frames = store.iter_frames(start + i, stop)
+            continue
         channels = image.shape[2] if image.ndim == 3 else 1
         mean[i] = sum(cv2.mean(image)[:channels]) / channels
         saturated[i] = np.count_nonzero(image == full) / image.size
@@ -340,7 +365,15 @@ def _measure(task: tuple[str, str, int, int]) -> tuple[np.ndarray, ...]:
         if previous is not None:
             change[i] = sum(cv2.mean(cv2.absdiff(image, previous))[:channels]) / channels
         previous = image
-    return mean, saturated, change, zero_rows
+        i += 1
+    return mean, saturated, change, zero_rows, unreadable
+
+
+def _readable(store: StoreReader, i: int) -> np.ndarray | None:
+    try:
+        return store[i]
+    except CorruptStoreError:
+        return None
 
 
 def require_matplotlib() -> None:
