@@ -31,6 +31,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from ..tools.info import info, render
 
+    if not args.path.exists():
+        raise StoreNotFoundError(f"{args.path}: no such store or dataset directory")
     summary = info(args.path)
     print(json.dumps(summary, indent=2, default=str) if args.json else render(summary))
     return 0

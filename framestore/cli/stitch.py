@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     add_progress_argument(parser)
     add_verbose_argument(parser)
     args = parser.parse_args(argv)
+    if args.debug_video and (args.scheduler or args.workers not in (None, 1)):
+        parser.error("--debug-video is written by a serial run only: leave out --scheduler, or --workers 1")
     return run("framestore-stitch", lambda: _stitch(args), verbose=args.verbose)
 
 
