@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     add_verbose_argument(common)
     parser = argparse.ArgumentParser(prog="framestore", description=DESCRIPTION)
-    parser.set_defaults(error_status=1)
+    parser.set_defaults(error_status=1, verbose=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
