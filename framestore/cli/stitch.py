@@ -22,14 +22,10 @@ from .progress import add_progress_argument, progress_bar
 # to write and read back of the compressed formats (Ut Video: ~5x FFV1 both ways)
 
 
-def _is_store(path: Path) -> bool:
-    return (path / METADATA_FILENAME).is_file() or path.name == METADATA_FILENAME
-
-
 def _open_input(path: Path, scratch: Path) -> StoreReader:
     from ..ingest.miniscope import SCRATCH_FORMAT, import_recording
 
-    if _is_store(path):
+    if (path / METADATA_FILENAME).is_file() or path.name == METADATA_FILENAME:
         return StoreReader(path)
     import_recording(path, scratch, fmt=SCRATCH_FORMAT)  # never beside the input
     return StoreReader(scratch)

@@ -291,11 +291,12 @@ def _device_fps(plan: _Plan) -> float | None:
 @contextlib.contextmanager
 def _removed_on_failure(*paths: Target | None) -> Iterator[None]:
     """Remove whichever of ``paths`` did not exist before, if the block fails: a failed
-    run leaves nothing it made, and never touches what was there."""
+    run leaves nothing it made, and never touches what was there (an interrupted one
+    keeps what it finished, as a killed one does)."""
     made = [Path(p) for p in paths if p is not None and not os.path.lexists(p)]
     try:
         yield
-    except BaseException:
+    except Exception:
         for path in made:
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
