@@ -155,7 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     common = argparse.ArgumentParser(add_help=False)
     add_verbose_argument(common)
-    parser = argparse.ArgumentParser(prog="framestore", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(
+        prog="framestore",
+        description=DESCRIPTION,
+        epilog="'framestore COMMAND --help' describes a command's arguments.",
+    )
     parser.set_defaults(error_status=1, verbose=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
