@@ -131,7 +131,7 @@ def test_pixel_problems_found_where_planted(tmp_path):
 def test_a_clean_store_passes_and_plots(tmp_path, capsys):
     numbers, times = clean(240, start=123_456)
     path = write_store(tmp_path / "cam", numbers, times)
-    assert main(["qc", str(path), "--plot", str(tmp_path / "plots")]) == 0
+    assert main(["qc", str(path), "--plot", str(tmp_path / "plots"), "--progress"]) == 0
     out = capsys.readouterr()
     assert "PASSED" in out.out and "qc cam [" in out.err  # the progress bar
     for name in ("cam_intervals.png", "cam_brightness.png"):

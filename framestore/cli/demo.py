@@ -49,7 +49,8 @@ def run_demo(
         read_s = time.perf_counter() - t0
         size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
         out(f"store      {path}")
-        out(f"format     {store.format}  ({len(store.chunk_starts) - 1} chunks of {store.chunksize})")
+        chunks = len(store.chunk_starts) - 1
+        out(f"format     {store.format}  ({chunks} chunk{'s' * (chunks != 1)} of {store.chunksize})")
         out(f"frames     {len(store)} of {store.image_shape} {store.dtype}")
         out(f"numbers    {store.frame_min} .. {store.frame_max} (with gaps)")
         first = store.convert_frame_time_to_datetime(store.frame_times[0])

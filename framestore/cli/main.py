@@ -5,12 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
+from .._disk.storage import is_url
 from ..codecs import DEFAULT_FORMAT, get_supported_formats
-from ..errors import FramestoreError
+from ..errors import StoreNotFoundError
+from .console import add_verbose_argument, refuse_existing, run
 from .options import add_parallel_arguments
+from .progress import add_progress_argument, progress_bar
+
+_Found = TypeVar("_Found")
+DESCRIPTION = "Look into, check, convert and repair frame-exact video stores (and imgstore's)."
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -25,6 +32,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from ..tools.info import info, render
 
+    if not is_url(args.path) and not Path(args.path).exists():
+        raise StoreNotFoundError(f"{args.path}: no such store, dataset directory or video file")
     summary = info(args.path)
     print(json.dumps(summary, indent=2, default=str) if args.json else render(summary))
     return 0
@@ -44,8 +53,8 @@ def _recover(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from ..tools.convert import convert
     from ..tools.selection import Selection, parse_roi
-    from .progress import progress_bar
 
+    refuse_existing(args.dst, args.force)
     selection = Selection(args.start, args.stop, args.every, parse_roi(args.roi) if args.roi else None)
     convert(
         args.src,
@@ -54,7 +63,7 @@ def _convert(args: argparse.Namespace) -> int:
         selection=selection,
         chunksize=args.chunksize,
         overwrite=args.force,
-        progress=progress_bar(f"converting {args.dst}"),
+        progress=progress_bar(f"converting {args.dst}", show=args.progress),
         workers=args.workers,
         scheduler=args.scheduler,
     )
@@ -64,8 +73,8 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from ..ingest.video_import import import_videos
-    from .progress import progress_bar
 
+    refuse_existing(args.dst, args.force)
     per_source = args.times is not None and len(args.times) > 1
     import_videos(
         args.sources,
@@ -77,7 +86,7 @@ def _import(args: argparse.Namespace) -> int:
         chunksize=args.chunksize,
         gray=args.gray or None,
         overwrite=args.force,
-        progress=progress_bar(f"importing {args.dst}"),
+        progress=progress_bar(f"importing {args.dst}", show=args.progress),
     )
     how = "original packets" if args.copy else (args.format or DEFAULT_FORMAT)
     print(f"{' + '.join(args.sources)} -> {args.dst} ({how})")
@@ -87,11 +96,10 @@ def _import(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from ..sessions.dataset import store_paths
     from ..tools.verify import verify
-    from .progress import progress_bar
 
     reports = []
-    for name, path in store_paths(args.path).items():
-        progress = None if args.json or args.quick else progress_bar(f"verifying {name}")
+    for name, path in _found(store_paths(args.path), args).items():
+        progress = None if args.json or args.quick else progress_bar(f"verifying {name}", show=args.progress)
         reports.append(
             verify(
                 path, decode=not args.quick, progress=progress, workers=args.workers, scheduler=args.scheduler
@@ -103,6 +111,16 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         print("\n\n".join("\n".join(r.lines()) for r in reports))
     return 0 if ok else 1
+
+
+def _found(stores: Mapping[str, _Found], args: argparse.Namespace) -> Mapping[str, _Found]:
+    """The stores at ``args.path``; finding none is an error unless ``--allow-empty``."""
+    if not stores and not args.allow_empty:
+        raise StoreNotFoundError(
+            f"{args.path}: no store found (expected a store: a directory with metadata.yaml, or a "
+            "dataset: a directory of stores); --allow-empty accepts finding none"
+        )
+    return stores
 
 
 _QC_HELP = {
@@ -120,13 +138,13 @@ _QC_HELP = {
     "max_saturated": "saturated frames",
     "max_frozen": "frozen frames",
     "max_zeroed": "frames with all-zero rows (lost data)",
+    "max_damaged": "fraction of frames damaged (check pattern or blacked out), judged from their pixels",
 }
 
 
 def _qc(args: argparse.Namespace) -> int:
     from ..sessions.dataset import stores_at
     from ..tools.qc import Thresholds, plot, qc, require_matplotlib
-    from .progress import progress_bar
 
     thresholds = Thresholds(**{name: getattr(args, name) for name in _QC_HELP})
     if args.plot is not None:
@@ -136,8 +154,8 @@ def _qc(args: argparse.Namespace) -> int:
             print(f"framestore: error: {exc}", file=sys.stderr)
             return 2
     reports = {}
-    for name, store in stores_at(args.path).items():
-        progress = None if args.json or args.no_pixels else progress_bar(f"qc {name}")
+    for name, store in _found(stores_at(args.path), args).items():
+        progress = None if args.json or args.no_pixels else progress_bar(f"qc {name}", show=args.progress)
         reports[name] = report = qc(
             store,
             thresholds,
@@ -162,25 +180,37 @@ def _qc(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from ..tools.qc import Thresholds
 
-    parser = argparse.ArgumentParser(prog="framestore", description=__doc__)
-    parser.set_defaults(error_status=1)
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser(
-        "demo", help="write a synthetic store and read it back; stitch a synthetic 3-receiver recording"
+    common = argparse.ArgumentParser(add_help=False)
+    add_verbose_argument(common)
+    parser = argparse.ArgumentParser(
+        prog="framestore",
+        description=DESCRIPTION,
+        epilog="'framestore COMMAND --help' describes a command's arguments.",
+    )
+    parser.set_defaults(error_status=1, verbose=False)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, parents=[common])
+
+    demo = command(
+        "demo", "write a synthetic store and read it back; stitch a synthetic 3-receiver recording"
     )
     demo.add_argument("--dir", type=Path, help="where to write the demo store (default: a temp dir)")
-    demo.add_argument("--format", default=DEFAULT_FORMAT, choices=get_supported_formats())
-    demo.add_argument("--frames", type=int, default=300)
+    demo.add_argument(
+        "--format", default=DEFAULT_FORMAT, choices=get_supported_formats(), help="the demo store's format"
+    )
+    demo.add_argument("--frames", type=int, default=300, help="frames to write (default 300)")
     demo.set_defaults(func=_demo)
-    info = sub.add_parser("info", help="describe a store or a dataset (indexes and metadata only)")
-    info.add_argument("path", help="a store, a dataset, or a video file (path or URL)")
+    info = command("info", "describe a store or a dataset (indexes and metadata only)")
+    info.add_argument(
+        "path", help="a store, a dataset (a directory of stores), or a video file (path or URL)"
+    )
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
     info.set_defaults(func=_info)
-    convert = sub.add_parser(
-        "convert", help="rewrite a store (imgstore's too) in another format, keeping all metadata"
-    )
-    convert.add_argument("src", help="a store or a video file (path or URL)")
-    convert.add_argument("dst", type=Path)
+    convert = command("convert", "rewrite a store (imgstore's too) in another format, keeping all metadata")
+    convert.add_argument("src", help="the store to read, or a video file (path or URL)")
+    convert.add_argument("dst", type=Path, help="the store to write")
     convert.add_argument("--format", default=DEFAULT_FORMAT, help=f"default {DEFAULT_FORMAT}")
     convert.add_argument("--chunksize", type=int, help="default: the source's")
     convert.add_argument("--force", action="store_true", help="replace DST if it is a store")
@@ -192,14 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--every", type=int, default=1, help="keep every N-th frame")
     convert.add_argument("--roi", metavar="X,Y,W,H", help="keep only this rectangle of every frame")
     add_parallel_arguments(convert)
+    add_progress_argument(convert)
     convert.set_defaults(func=_convert)
-    imp = sub.add_parser(
+    imp = command(
         "import",
-        help="one store from one or more video files (concatenated in order), re-encoded or "
+        "one store from one or more video files (concatenated in order), re-encoded or "
         "with their original packets (--copy)",
     )
     imp.add_argument("sources", nargs="+", metavar="SRC", help="video files (paths or URLs)")
-    imp.add_argument("dst", type=Path, metavar="DST")
+    imp.add_argument("dst", type=Path, metavar="DST", help="the store to write")
     imp.add_argument(
         "--times",
         action="append",
@@ -213,35 +244,40 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--chunksize", type=int, help="frames per chunk (with --copy: split at keyframes)")
     imp.add_argument("--gray", action="store_true", help="keep the luma plane only (gray cameras in YUV)")
     imp.add_argument("--force", action="store_true", help="replace DST if it is a store")
+    add_progress_argument(imp)
     imp.set_defaults(func=_import)
-    recover = sub.add_parser("recover", help="finish the chunks a killed writer left open")
-    recover.add_argument("path", type=Path)
+    recover = command("recover", "finish the chunks a killed writer left open")
+    recover.add_argument("path", type=Path, help="the store a writer left unfinished")
     recover.add_argument(
         "--force-dead",
         action="store_true",
         help="the writer named in the store's .framestore-writing marker is known to be dead",
     )
     recover.set_defaults(func=_recover)
-    verify = sub.add_parser(
+    verify = command(
         "verify",
-        help="check that every chunk is present, unchanged since written (checksums) and decodes; "
+        "check that every chunk is present, unchanged since written (checksums) and decodes; "
         "exit 1 naming each damaged file",
     )
-    verify.add_argument("path", help="a store, a dataset, or a video file (path or URL)")
+    verify.add_argument("path", help="a store, a dataset (every store in it), or a video file (path or URL)")
     verify.add_argument("--quick", action="store_true", help="check files and checksums only, no decoding")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument("--allow-empty", action="store_true", help="finding no store is not an error")
     add_parallel_arguments(verify)
+    add_progress_argument(verify)
     verify.set_defaults(func=_verify, error_status=2)
-    qc = sub.add_parser(
+    qc = command(
         "qc",
-        help="check frame numbers, timestamps and pixels of a store or of every store of a dataset; "
+        "check frame numbers, timestamps and pixels of a store or of every store of a dataset; "
         "exit 1 when a check fails its threshold",
     )
-    qc.add_argument("path", help="a store, a dataset, or a video file (path or URL)")
+    qc.add_argument("path", help="a store, a dataset (every store in it), or a video file (path or URL)")
     qc.add_argument("--json", action="store_true", help="print the results as JSON")
     qc.add_argument("--plot", type=Path, metavar="DIR", help="write PNG plots there (needs matplotlib)")
     qc.add_argument("--no-pixels", action="store_true", help="only the checks that read no pixels")
+    qc.add_argument("--allow-empty", action="store_true", help="finding no store is not an error")
     add_parallel_arguments(qc)
+    add_progress_argument(qc)
     defaults = Thresholds()
     for name, text in _QC_HELP.items():
         default = getattr(defaults, name)
@@ -258,12 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command: Callable[[argparse.Namespace], int] = args.func
-    error_status: int = args.error_status
-    try:
-        return command(args)
-    except (FramestoreError, OSError, ValueError) as exc:
-        print(f"framestore: error: {exc}", file=sys.stderr)
-        return error_status
+    return run("framestore", lambda: command(args), verbose=args.verbose, error_status=args.error_status)
 
 
 if __name__ == "__main__":

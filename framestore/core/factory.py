@@ -12,7 +12,7 @@ from ..codecs import DEFAULT_FORMAT
 from .description import StoreDescription
 from .imgstore_compat import store_directory
 from .reader import StoreReader
-from .settings import DEFAULT_CHUNKSIZE, DEFAULT_FPS
+from .settings import DEFAULT_CHUNKSIZE
 from .video_file import Times
 from .writer import StoreWriter
 
@@ -114,7 +114,7 @@ def new_for_format(
     imgshape: tuple[int, ...] | None = None,
     imgdtype: str | np.dtype[Any] | type = np.uint8,
     chunksize: int = DEFAULT_CHUNKSIZE,
-    fps: float = DEFAULT_FPS,
+    fps: float | None = None,
     metadata: dict[str, Any] | None = None,
     overwrite: bool = False,
     codec_options: dict[str, str] | None = None,
@@ -129,8 +129,9 @@ def new_for_format(
     """Create a store at ``path`` in format ``fmt`` and return its writer.
 
     ``imgshape``: ``(height, width)`` or ``(height, width, 3)``; ``imgdtype``: uint8 or
-    uint16; ``chunksize``: frames per chunk; ``fps``: the nominal frame rate; ``metadata``:
-    user metadata (plain YAML values); ``overwrite``: replace an existing store;
+    uint16; ``chunksize``: frames per chunk; ``fps``: the nominal frame rate (None: not
+    stated; qc then judges the store by its measured rate); ``metadata``: user metadata
+    (plain YAML values); ``overwrite``: replace an existing store;
     ``codec_options``: passed to the encoder; ``frame_columns``: per-frame column name ->
     numeric dtype, given with every ``add_image``; ``encoding``: imgstore's name of an
     OpenCV conversion to BGR that every frame gets when read (``cv_bayerbg``: raw Bayer

@@ -483,6 +483,13 @@ class StoreReader(Sequence[np.ndarray]):
             )
         return slice(y, y + h), slice(x, x + w)
 
+    def file_of(self, frame_index: int) -> StorePath:
+        """The file holding the frame at ``frame_index``: its chunk's video file, or its
+        own image file."""
+        c, k = self._index.locate(frame_index)
+        n, layout = self._index.chunks[c].number, self._store.layout
+        return layout.image_path(n, k) if self._store.format.image is not None else layout.chunk_path(n)
+
     # -- plumbing ----------------------------------------------------------------------
     def _frame_at(self, i: int) -> Frame:
         image = self._read(i)

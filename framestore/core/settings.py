@@ -18,7 +18,7 @@ from ..errors import InvalidArgumentError, InvalidFrameError, UnknownFormatError
 from .dialect import opencv_conversion
 
 DEFAULT_CHUNKSIZE = 500
-DEFAULT_FPS = 25.0
+DEFAULT_FPS = 25.0  # the video time base of a store written without a stated rate
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,9 @@ class WriteSettings:
     """Shape and dtype of every frame."""
     chunksize: int
     """Frames per chunk."""
-    fps: float
-    """The nominal frame rate."""
+    fps: float | None
+    """The nominal frame rate, as stated by the caller (None: not stated; the store is then
+    judged by its measured rate, and videos get a time base of ``DEFAULT_FPS``)."""
     codec_options: dict[str, str]
     """Passed to the encoder."""
     columns: np.dtype[np.void]
@@ -52,7 +53,7 @@ class WriteSettings:
         imgshape: Any,
         imgdtype: Any = np.uint8,
         chunksize: int = DEFAULT_CHUNKSIZE,
-        fps: float = DEFAULT_FPS,
+        fps: float | None = None,
         metadata: dict[str, Any] | None = None,
         codec_options: dict[str, str] | None = None,
         frame_columns: dict[str, Any] | None = None,
@@ -71,7 +72,7 @@ class WriteSettings:
         format_spec.check_image_spec(spec)
         if int(chunksize) < 1:
             raise InvalidArgumentError(f"chunksize must be at least 1, got {chunksize}")
-        if format_spec.video is not None:
+        if format_spec.video is not None and fps is not None:
             check_fps(format_spec.video, float(fps))
         user = _checked_user_metadata(metadata)
         if encoding:
@@ -80,13 +81,18 @@ class WriteSettings:
             format=format_spec,
             spec=spec,
             chunksize=int(chunksize),
-            fps=float(fps),
+            fps=None if fps is None else float(fps),
             codec_options=dict(codec_options or {}),
             columns=_columns_dtype(frame_columns),
             user_metadata=user,
             derived_from=derived_from,
             encoding=encoding or None,
         )
+
+    @property
+    def time_base_fps(self) -> float:
+        """The rate a video chunk's time base is made from: the stated one, or ``DEFAULT_FPS``."""
+        return self.fps or DEFAULT_FPS
 
     @property
     def column_names(self) -> tuple[str, ...]:

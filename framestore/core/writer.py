@@ -44,7 +44,7 @@ from ..errors import (
 )
 from .dialect import FRAMESTORE
 from .imgstore_compat import insert_chunk
-from .settings import DEFAULT_CHUNKSIZE, DEFAULT_FPS, WriteSettings
+from .settings import DEFAULT_CHUNKSIZE, WriteSettings
 
 QUEUE_FRAMES = 16
 
@@ -60,7 +60,7 @@ class StoreWriter:
         imgshape: tuple[int, ...],
         imgdtype: str | np.dtype[Any] | type = np.uint8,
         chunksize: int = DEFAULT_CHUNKSIZE,
-        fps: float = DEFAULT_FPS,
+        fps: float | None = None,
         metadata: dict[str, Any] | None = None,
         overwrite: bool = False,
         codec_options: dict[str, str] | None = None,
@@ -415,7 +415,7 @@ class StoreWriter:
             layout.journal_path(n),
             settings.format.video,
             settings.spec,
-            settings.fps,
+            settings.time_base_fps,
             settings.codec_options,
             settings.columns_header,
         )

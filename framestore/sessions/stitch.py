@@ -10,11 +10,13 @@ why the winner won.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
+import shutil
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -180,6 +182,7 @@ def _write_stitched(stores: Sources, output: Target, options: StitchOptions) -> 
     named = named_stores(stores)
     if len(named) < 2:
         raise ValueError("stitch needs at least two stores")
+    _check_same_frames(named)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StoreWarning)  # duplicates are reported in the table
         table = align(named, by=o.by, tolerance=o.tolerance)
@@ -197,7 +200,7 @@ def _write_stitched(stores: Sources, output: Target, options: StitchOptions) -> 
         imgshape=first.image_shape,
         imgdtype=first.dtype,
         chunksize=o.chunksize,
-        fps=first.fps or 20.0,
+        fps=_device_fps(plan),
         frame_columns={"source": "int16", "candidates": "int16"},
         derived_from={
             "sources": [_source_record(n, s) for n, s in named.items()],
@@ -218,31 +221,36 @@ def _write_stitched(stores: Sources, output: Target, options: StitchOptions) -> 
             o.progress(summary.frames, len(plan))
 
     auto = o.workers is None and (o.debug_video is not None or default_workers(len(bounds)) == 1)
-    if o.scheduler is None and (o.workers == 1 or auto):
-        debug = DebugVideo(Path(o.debug_video), names, first.image_shape) if o.debug_video else None
-        with StoreWriter.from_settings(output, settings, overwrite=o.overwrite) as writer:
-            with open(Path(output) / SCORES_FILE, "w", newline="") as scores_file:
-                for a, b in bounds:
-                    take(_stitch_rows(named, plan.rows(a, b), writer, o.disagree_level, debug), scores_file)
-        if debug is not None:
-            debug.close()
-    else:
-        store = PartedStore(output, settings, overwrite=o.overwrite)
-        paths = {n: (str(s.path), s.uuid) for n, s in named.items()}
-        tasks = [
-            _Part(paths, plan.rows(a, b), store.part(k, first_chunk=k * o.chunks_per_task), o.disagree_level)
-            for k, (a, b) in enumerate(bounds)
-        ]
-        try:
-            with open(Path(output) / SCORES_FILE, "w", newline="") as scores_file:
-                results = run_ordered(_stitch_part, tasks, workers=o.workers, scheduler=o.scheduler)
-                for task, records in zip(tasks, results, strict=True):
-                    store.commit(task.spec)
-                    take(records, scores_file)
-        except BaseException:
-            store.discard_parts()
-            raise
-        store.close()
+    with _removed_on_failure(output, o.debug_video):
+        if o.scheduler is None and (o.workers == 1 or auto):
+            debug = DebugVideo(Path(o.debug_video), names, first.image_shape) if o.debug_video else None
+            with StoreWriter.from_settings(output, settings, overwrite=o.overwrite) as writer:
+                with open(Path(output) / SCORES_FILE, "w", newline="") as scores_file:
+                    for a, b in bounds:
+                        take(
+                            _stitch_rows(named, plan.rows(a, b), writer, o.disagree_level, debug), scores_file
+                        )
+            if debug is not None:
+                debug.close()
+        else:
+            store = PartedStore(output, settings, overwrite=o.overwrite)
+            paths = {n: (str(s.path), s.uuid) for n, s in named.items()}
+            tasks = [
+                _Part(
+                    paths, plan.rows(a, b), store.part(k, first_chunk=k * o.chunks_per_task), o.disagree_level
+                )
+                for k, (a, b) in enumerate(bounds)
+            ]
+            try:
+                with open(Path(output) / SCORES_FILE, "w", newline="") as scores_file:
+                    results = run_ordered(_stitch_part, tasks, workers=o.workers, scheduler=o.scheduler)
+                    for task, records in zip(tasks, results, strict=True):
+                        store.commit(task.spec)
+                        take(records, scores_file)
+            except BaseException:
+                store.discard_parts()
+                raise
+            store.close()
     if not summary.frames:  # a header at least
         pd.DataFrame(columns=columns).to_csv(Path(output) / SCORES_FILE, index=False)
     if glitches:
@@ -254,6 +262,48 @@ def _write_stitched(stores: Sources, output: Target, options: StitchOptions) -> 
             stacklevel=4,
         )
     return summary
+
+
+def _check_same_frames(named: dict[str, StoreReader]) -> None:
+    """Refuse, before anything is written, sources whose frames differ in shape or dtype."""
+    kinds = {n: (tuple(s.image_shape), np.dtype(s.dtype)) for n, s in named.items()}
+    if len(set(kinds.values())) > 1:
+        each = ", ".join(f"{n} {'x'.join(map(str, shape))} {dtype}" for n, (shape, dtype) in kinds.items())
+        raise ValueError(
+            f"the inputs' frames differ in shape or dtype ({each}); stitching needs copies alike"
+        )
+
+
+def _device_fps(plan: _Plan) -> float | None:
+    """The device's frame rate by its frame-number clock: the least-squares slope of the
+    output's frame times (each the earliest receipt) against its frame numbers, so one
+    receiver's lost frames or a host stall do not skew it; None when it cannot be told."""
+    present = plan.frame_index >= 0
+    first = present.argmax(axis=1)
+    own = plan.source_number[np.arange(len(plan)), first]
+    numbers = np.where(plan.frame_number != -1, plan.frame_number, own).astype(np.float64)
+    times = plan.frame_time
+    if len(plan) < 2 or np.ptp(numbers) == 0:
+        return None
+    slope = float(np.polyfit(numbers - numbers[0], times - times[0], 1)[0])
+    return round(1 / slope, 3) if slope > 0 else None
+
+
+@contextlib.contextmanager
+def _removed_on_failure(*paths: Target | None) -> Iterator[None]:
+    """Remove whichever of ``paths`` did not exist before, if the block fails: a failed
+    run leaves nothing it made, and never touches what was there (an interrupted one
+    keeps what it finished, as a killed one does)."""
+    made = [Path(p) for p in paths if p is not None and not os.path.lexists(p)]
+    try:
+        yield
+    except Exception:
+        for path in made:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise
 
 
 @dataclass(frozen=True)

@@ -30,14 +30,15 @@ import cv2
 import numpy as np
 
 EVIDENCE = ("zeroed_px", "outvoted_px", "conflict_px")
-# ranking criteria in order, lower is better for each (buffers received are negated)
-CRITERIA = ("damaged_px", "missing_buffers", "padding_px", "edge_energy")
+# ranking criteria in order; lower is better for each but those in HIGHER_IS_BETTER
+CRITERIA = ("damaged_px", "buffers_received", "padding_px", "edge_energy")
+HIGHER_IS_BETTER = frozenset({"buffers_received"})
 SCORES = (*CRITERIA[:1], *EVIDENCE, *CRITERIA[1:])
 _REASONS = {
     "zeroed_px": "fewer zeroed pixels (lost buffers, padding)",
     "outvoted_px": "agrees with the other copies",
     "conflict_px": "smoother where the copies conflict (Sobel edge energy)",
-    "missing_buffers": "more buffers received",
+    "buffers_received": "more buffers received",
     "padding_px": "less zero padding",
     "edge_energy": "less edge energy (noise, artifacts)",
 }
@@ -49,14 +50,15 @@ def score_candidates(
     padding_px: Sequence[float],
     level: int = 0,
 ) -> dict[str, np.ndarray]:
-    """Per score name (``SCORES``), one value per candidate copy of a frame; lower is better.
+    """Per score name (``SCORES``), one value per candidate copy of a frame (lower is
+    better, but for ``HIGHER_IS_BETTER``).
 
     ``level``: differences up to this many grey levels count as agreement (0 for lossless
     copies of the same bytes, which agree exactly where undamaged)."""
     gray = np.stack([im if im.ndim == 2 else cv2.cvtColor(im, cv2.COLOR_BGR2GRAY) for im in images])
     k = len(gray)
     metadata = {
-        "missing_buffers": -np.asarray(num_buffers, float),
+        "buffers_received": np.asarray(num_buffers, float),
         "padding_px": np.asarray(padding_px, float),
     }
     differ = np.flatnonzero((gray != gray[0]).any(axis=(0, 2)))
@@ -121,7 +123,7 @@ def choose(scores: dict[str, np.ndarray]) -> tuple[int, str]:
     candidates that scored differently (copies identical to it explain nothing)."""
     if len(scores["damaged_px"]) == 1:
         return 0, "only copy"
-    order = np.lexsort([scores[c] for c in reversed(CRITERIA)])
+    order = np.lexsort([-scores[c] if c in HIGHER_IS_BETTER else scores[c] for c in reversed(CRITERIA)])
     best = int(order[0])
     for runner in order[1:]:
         for criterion in CRITERIA:

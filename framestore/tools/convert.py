@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from .._disk.index import fps_from_times
 from .._disk.storage import local_path
 from ..core.reader import StoreReader
 from ..core.settings import DEFAULT_CHUNKSIZE, WriteSettings
@@ -82,7 +81,7 @@ def convert(
             imgshape=(rows.stop - rows.start, cols.stop - cols.start, *source.image_shape[2:]),
             imgdtype=source.dtype,
             chunksize=out_chunksize,
-            fps=(source.fps or fps_from_times(source.frame_times, 25.0)) / selection.every,
+            fps=source.fps / selection.every if source.fps else None,
             metadata=source.user_metadata,
             frame_columns={name: column.dtype for name, column in everything.columns.items()},
             derived_from=derived,

@@ -103,7 +103,7 @@ def render(summary: dict[str, Any]) -> str:
     s = summary
     lines = [
         f"store      {s['path']}",
-        f"format     {s['format']}, {s['chunks']} chunks of up to {s['chunksize']}"
+        f"format     {s['format']}, {s['chunks']} chunk{'s' * (s['chunks'] != 1)} of up to {s['chunksize']}"
         + ("" if s["complete"] else ", INCOMPLETE (being written, or needs 'framestore recover')"),
         f"frames     {s['frames']} of {tuple(s['shape'])} {s['dtype']}",
     ]

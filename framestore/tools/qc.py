@@ -24,6 +24,7 @@ from .._disk.storage import StorePath
 from ..core.description import StoreDescription
 from ..core.reader import StoreReader
 from ..core.worker_readers import open_reader
+from ..errors import CorruptStoreError
 from ..parallel.tasks import run_ordered
 from .damage import KINDS, BatchJudge, DamageSettings
 
@@ -227,11 +228,9 @@ def _timing(numbers: np.ndarray, times: np.ndarray, nominal: float | None, t: Th
     stalls = _count_check("stalls", stalled, t.max_stalls, stall_summary, where)
 
     measured = 1 / period
-    if not nominal:
-        no_nominal = f"measured {measured:.4g} fps; no nominal fps in the metadata"
-        drift = Check("clock_drift", None, None, t.max_drift_ppm, 0, no_nominal)
-        fps = Check("fps", None, None, t.fps_tolerance, 0, no_nominal)
-        return [time_order, stalls, drift, fps]
+    if not nominal:  # no stated rate: the timestamps are judged against their own steady rate
+        fps = Check("fps", None, None, t.fps_tolerance, 0, f"measured {measured:.5g} fps; none stated")
+        return [time_order, stalls, _drift(numbers, times, measured, t, "measured"), fps]
     off = abs(measured / nominal - 1)
     fps = Check(
         "fps",
@@ -245,8 +244,11 @@ def _timing(numbers: np.ndarray, times: np.ndarray, nominal: float | None, t: Th
     return [time_order, stalls, drift, fps]
 
 
-def _drift(numbers: np.ndarray, times: np.ndarray, nominal: float, t: Thresholds) -> Check:
-    """The slope of frame_time against frame_number (least squares) against 1 / nominal."""
+def _drift(
+    numbers: np.ndarray, times: np.ndarray, nominal: float, t: Thresholds, kind: str = "nominal"
+) -> Check:
+    """The slope of frame_time against frame_number (least squares) against 1 / nominal
+    (``kind`` says where that rate came from)."""
     if len(numbers) < 3 or np.any(np.diff(numbers) <= 0):
         return Check("clock_drift", None, None, t.max_drift_ppm, 0, "needs increasing frame numbers")
     n = (numbers - numbers[0]).astype(np.float64)
@@ -256,7 +258,7 @@ def _drift(numbers: np.ndarray, times: np.ndarray, nominal: float, t: Thresholds
     span = n[-1] / nominal
     summary = (
         f"timestamps {'gain' if ppm > 0 else 'lose'} {abs(ppm) * span / 1e6:.3g} s over "
-        f"{span:.4g} s of frame counter at {nominal:g} fps ({ppm:+.4g} ppm)"
+        f"{span:.4g} s of frame counter at {nominal:.5g} fps {kind} ({ppm:+.4g} ppm)"
     )
     ok = abs(ppm) <= t.max_drift_ppm
     return Check("clock_drift", ok, abs(ppm), t.max_drift_ppm, int(not ok), summary)
@@ -291,6 +293,7 @@ def _pixel_checks(
             (np.float32, np.float32, np.float32, np.int32, np.int8, np.int32, np.int32, np.float32)
         )
     )
+    unreadable = [place for p in parts for place in p[8]]
     numbers = store.frame_numbers
     brightness = mean / full
     dark = np.flatnonzero(brightness < t.dark_level)
@@ -299,6 +302,15 @@ def _pixel_checks(
     height = store.image_shape[0]
     zeroed = np.flatnonzero((zero_rows > 0) & (zero_rows < height))
     checks = [
+        Check(
+            "unreadable_frames",
+            not unreadable,
+            float(len(unreadable)),
+            0,
+            len(unreadable),
+            "frames that cannot be read (damaged; 'framestore verify' checks every file)",
+            unreadable[:MAX_LISTED],
+        ),
         _count_check(
             "dark_frames",
             dark,
@@ -357,10 +369,11 @@ def _damaged(
     return Check("damaged_frames", rate <= t.max_damaged, rate, t.max_damaged, len(found), summary, where)
 
 
-def _measure(task: tuple[str | StoreDescription, str, int, int, DamageSettings]) -> tuple[np.ndarray, ...]:
-    """Per frame of ``start:stop``: mean level, fraction of pixels at full scale, mean change
-    from the previous frame (the one before ``start`` too), all-zero rows, and the damage
-    verdict (kind code, first and last damaged row, score)."""
+def _measure(task: tuple[str | StoreDescription, str, int, int, DamageSettings]) -> tuple[Any, ...]:
+    """Per frame of ``start:stop``: mean level (NaN: unreadable), fraction of pixels at
+    full scale, mean change from the previous frame (the one before ``start`` too), all-zero
+    rows, and the damage verdict (kind code, first and last damaged row, score); and the
+    places of the frames that cannot be read."""
     path, uuid, start, stop, damage = task
     store = open_reader(path, uuid, min_frames=stop)
     full = float(np.iinfo(store.dtype).max)
@@ -369,9 +382,23 @@ def _measure(task: tuple[str | StoreDescription, str, int, int, DamageSettings])
     saturated = np.zeros(n, np.float32)
     change = np.full(n, np.inf, np.float32)
     zero_rows = np.zeros(n, np.int32)
-    previous = store[start - 1] if start > 0 else None
+    unreadable: list[dict[str, Any]] = []
     judge = BatchJudge(damage, store.image_shape, store.dtype)  # a bounded batch at a time
-    for i, image in enumerate(store.iter_frames(start, stop)):
+    judged: list[int] = []  # the frames the judge saw: every readable one
+    previous = _readable(store, start - 1) if start > 0 else None
+    i = 0
+    frames = store.iter_frames(start, stop)  # one frame held at a time
+    while i < n:
+        try:
+            image = next(frames)
+        except CorruptStoreError as exc:  # a finding: note it, go on with the next frame
+            mean[i], previous = np.nan, None
+            number = int(store.frame_numbers[start + i])
+            place = {"frame_index": start + i, "frame_number": number, "file": str(store.file_of(start + i))}
+            unreadable.append({**place, "error": " ".join(str(exc).split())})
+            i += 1
+            frames = store.iter_frames(start + i, stop)
+            continue
         channels = image.shape[2] if image.ndim == 3 else 1
         mean[i] = sum(cv2.mean(image)[:channels]) / channels
         saturated[i] = np.count_nonzero(image == full) / image.size
@@ -381,8 +408,22 @@ def _measure(task: tuple[str | StoreDescription, str, int, int, DamageSettings])
             change[i] = sum(cv2.mean(cv2.absdiff(image, previous))[:channels]) / channels
         previous = image
         judge.add(image)
-    kind, first_row, last_row, _, _, score = judge.finish()
-    return mean, saturated, change, zero_rows, kind, first_row, last_row, score
+        judged.append(i)
+        i += 1
+    verdicts = judge.finish()
+    kind = np.zeros(n, np.int8)
+    first_row, last_row = np.full(n, -1, np.int32), np.full(n, -1, np.int32)
+    score = np.zeros(n, np.float32)
+    for out, k in ((kind, 0), (first_row, 1), (last_row, 2), (score, 5)):
+        out[judged] = verdicts[k]
+    return mean, saturated, change, zero_rows, kind, first_row, last_row, score, unreadable
+
+
+def _readable(store: StoreReader, i: int) -> np.ndarray | None:
+    try:
+        return store[i]
+    except CorruptStoreError:
+        return None
 
 
 def require_matplotlib() -> None:

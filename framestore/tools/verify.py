@@ -74,7 +74,8 @@ class VerifyReport:
     def lines(self) -> list[str]:
         """The report as text, one problem per line."""
         decoded = f", {self.frames_decoded} decoded" if self.decoded else " (not decoded)"
-        out = [f"{self.path}: {self.chunks} chunks indexed, {self.frames} frames{decoded}"]
+        chunks = f"{self.chunks} chunk{'s' * (self.chunks != 1)}"
+        out = [f"{self.path}: {chunks} indexed, {self.frames} frame{'s' * (self.frames != 1)}{decoded}"]
         if self.checksums_absent:
             out.append(
                 f"  chunk checksums absent for {self.checksums_absent} of {self.chunks} chunks "

@@ -16,6 +16,7 @@ import cv2
 
 from .._disk.metadata import METADATA_FILENAME
 from .._disk.storage import is_url
+from ..cli.console import add_verbose_argument, run
 from ..core.reader import Roi, StoreReader
 from ..errors import FramestoreError, StoreNotFoundError, StoreWarning
 from ..sessions.align import named_stores
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--start", help="first frame: a frame number, HH:MM:SS, or +SECONDS from the start")
     export.add_argument("--stop", help="last frame (inclusive), as --start")
     export.add_argument("--frames", type=int, default=16, help="views on a contact sheet (default 16)")
+    add_verbose_argument(parser)
     return parser
 
 
@@ -143,6 +145,10 @@ def _position(scene: Scene, option: str, text: str | None, default: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run("framestore-view", lambda: _view(args), verbose=args.verbose)
+
+
+def _view(args: argparse.Namespace) -> int:
     from .export import export
     from .player import Player
     from .scene import Scene

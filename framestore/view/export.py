@@ -88,7 +88,8 @@ def export(
     suffix = Path(path).suffix.lower()
     if suffix in SHEET_SUFFIXES:
         shown = contact_sheet(scene, path, count, start, stop)
-        summary = f"{path}: contact sheet of {len(shown)} views (positions {shown[0]}..{shown[-1]})"
+        views = f"{len(shown)} view{'s' * (len(shown) != 1)}"
+        summary = f"{path}: contact sheet of {views} (positions {shown[0]}..{shown[-1]})"
     elif suffix in CLIP_SUFFIXES:
         frames = clip(scene, path, start, stop, fps)
         summary = f"{path}: {frames} frames (positions {start}..{start + frames - 1})"
