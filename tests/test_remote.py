@@ -119,7 +119,9 @@ def test_info_of_a_store_read_by_url(recordings):
         remote_info, local_info = store_info(remote), store_info(local)
     assert remote_info["bytes_on_disk"] is None and remote_info["bytes_per_frame"] is None
     differing = {k for k in local_info if local_info[k] != remote_info[k]}
-    assert differing == {"path", "bytes_on_disk", "bytes_per_frame"}
+    assert differing == {"path", "bytes_on_disk", "bytes_per_frame", "video"}
+    assert remote_info["video"]["size"] is None  # the chunk files' bytes: not listed by URL
+    assert {**remote_info["video"], "size": local_info["video"]["size"]} == local_info["video"]
     assert "size       unknown (read by URL)" in render(remote_info)
 
 
