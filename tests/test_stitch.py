@@ -12,6 +12,7 @@ from _support.receivers import import_receivers
 
 import framestore
 from framestore.sessions.stitch import stitch
+from framestore.testing.damage import BLACKED_OUT, CHECK_PATTERN
 from framestore.testing.miniscope import GLITCH_FRAME_NUM, make_session
 
 
@@ -180,3 +181,67 @@ def test_the_viewer_shows_candidates_of_a_store_stitched_from_videos(tmp_path):
         for name, i in stitched.candidate_indexes(k).items():
             if i is not None:
                 np.testing.assert_array_equal(sources[name][i], fresh[name][i])
+
+
+def _receivers_with_planted_damage(tmp_path):
+    """Two stores of one 12-frame miniscope recording (frames 100..111; ``b`` from 104 on):
+    101 is seen by ``a`` only, garbled; 106 differs only by rows ``b`` lost; both copies of
+    108 are damaged."""
+    from framestore.testing.damage import clean_frames, damage_frame
+
+    frames = clean_frames(12, shape=(64, 96), seed=3, dark_first=False)
+    a, b = frames.copy(), frames.copy()
+    rng = np.random.default_rng(0)
+    damage_frame(a[1], CHECK_PATTERN, "rows", rng)
+    damage_frame(b[6], BLACKED_OUT, "rows", rng)
+    damage_frame(a[8], CHECK_PATTERN, "block", rng)
+    damage_frame(b[8], BLACKED_OUT, "rows", rng)
+    stores = {}
+    for name, images, first in (("a", a, 0), ("b", b, 4)):
+        with framestore.new_for_format("npy", tmp_path / name, imgshape=(64, 96), chunksize=5) as w:
+            for k in range(first, 12):
+                w.add_image(images[k], 100 + k, 1.7e9 + k / 20)
+        stores[name] = framestore.new_for_filename(tmp_path / name)
+    return stores, a
+
+
+def test_the_damage_detector_judges_single_copies_and_ranks_copies(tmp_path):
+    from framestore.sessions.stitch import write_stitched
+
+    stores, a = _receivers_with_planted_damage(tmp_path)
+    scores = stitch(stores, tmp_path / "out").set_index("frame_number")
+    assert scores.loc[101, "candidates"] == 1 and not scores.loc[101, "clean"]  # seen once, garbled
+    assert scores.loc[101, "a_damage_kind"] == CHECK_PATTERN and scores.loc[101, "a_damage_score"] >= 1
+    assert scores.loc[[100, 102, 103], "clean"].all()
+    # the copies differ only by rows b lost: the detector decides, and says so
+    assert scores.loc[106, "chosen"] == "a"
+    assert scores.loc[106, "reason"] == "the damage detector flags the other (blacked_out)"
+    assert scores.loc[106, "b_damage_kind"] == BLACKED_OUT and pd.isna(scores.loc[106, "a_damage_kind"])
+    assert not scores.loc[108, "clean"]
+    summary = write_stitched(stores, tmp_path / "out2")
+    assert summary.all_damaged == 2 and summary.frames == 12 and not summary.dropped
+    assert "frames whose every copy is damaged: 2" in summary.lines()
+
+    # dropping them is asked for, and reported
+    dropped = stitch(stores, tmp_path / "dropped", drop_damaged=True, workers=2)
+    out = framestore.new_for_filename(tmp_path / "dropped")
+    assert out.frame_numbers.tolist() == [n for n in range(100, 112) if n not in (101, 108)]
+    assert dropped["frame_number"].tolist() == out.frame_numbers.tolist()
+    assert dropped.attrs["dropped"] == [101, 108]
+    assert pd.read_csv(tmp_path / "dropped" / "dropped.csv")["frame_number"].tolist() == [101, 108]
+    np.testing.assert_array_equal(out[0], a[0])
+
+
+def test_framestore_stitch_drop_damaged(tmp_path, capsys):
+    from framestore.cli.stitch import main
+
+    stores, _ = _receivers_with_planted_damage(tmp_path)
+    inputs = [str(s.path) for s in stores.values()]
+    assert main([*inputs, "-o", str(tmp_path / "kept")]) == 0
+    printed = capsys.readouterr().out
+    assert "frames out: 12" in printed and "frames whose every copy is damaged: 2" in printed
+    assert "left out" not in printed
+    assert main([*inputs, "-o", str(tmp_path / "out"), "--drop-damaged"]) == 0
+    printed = capsys.readouterr().out
+    assert "frames out: 10" in printed and "frames whose every copy is damaged: 2" in printed
+    assert "damaged frames left out: 2 (frame_num 101, 108; see dropped.csv)" in printed

@@ -81,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FILE",
         help="also write the candidates side by side, differences in red (MJPEG .avi)",
     )
+    parser.add_argument(
+        "--drop-damaged",
+        action="store_true",
+        help="leave out frames whose every copy the damage detector flags (listed in dropped.csv)",
+    )
     add_parallel_arguments(parser)
     add_progress_argument(parser)
     add_verbose_argument(parser)
@@ -120,6 +125,7 @@ def _stitch(args: argparse.Namespace) -> int:
             debug_video=args.debug_video,
             workers=args.workers,
             scheduler=args.scheduler,
+            drop_damaged=args.drop_damaged,
         )
     print(f"{args.output}: stitched from {len(stores)} inputs (scores in {args.output / 'scores.csv'})")
     for line in summary.lines():

@@ -1,11 +1,12 @@
 """Stitching redundant recordings of one device into one store of the best copies.
 
 For every aligned frame, the candidates (one per source that has the frame) are ranked by
-their estimated damaged pixels (``stitch_scoring``: zeroed where another copy has data,
-outvoted by the other copies, rougher where two copies conflict), then by metadata (more
-buffers received, less zero padding), then by Sobel edge energy. The chosen copy is written
-unchanged, and a scores table says, for every output frame, what each candidate scored and
-why the winner won.
+the damaged-frame detector's verdict on each copy alone, then by their estimated damaged
+pixels (``stitch_scoring``: zeroed where another copy has data, outvoted by the other
+copies, rougher where two copies conflict), then by metadata (more buffers received, less
+zero padding), then by Sobel edge energy. The chosen copy is written unchanged, and a
+scores table says, for every output frame, what each candidate scored and why the winner
+won.
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ class StitchOptions:
     (the workers must see the stores at the same paths)."""
     chunks_per_task: int = 1
     """Output chunks per parallel task."""
+    drop_damaged: bool = False
+    """Leave out the frames whose every copy the damage detector flags (they are counted
+    in the summary and listed in ``dropped.csv``)."""
 
     def __post_init__(self) -> None:
         checked_mode("by", self.by, BY)
@@ -119,7 +123,7 @@ def stitch(stores: Sources, output: Target, options: StitchOptions) -> pd.DataFr
     return the scores table (also saved as ``scores.csv`` in the new store). The other
     arguments are the fields of :class:`StitchOptions` (``fmt``, ``by``, ``tolerance``,
     ``overwrite``, ``progress``, ``debug_video``, ``disagree_level``, ``chunksize``,
-    ``workers``, ``scheduler``, ``chunks_per_task``).
+    ``workers``, ``scheduler``, ``chunks_per_task``, ``drop_damaged``).
 
     Every way of running (serial, local processes, a Dask cluster) writes the same frames,
     indexes and scores.
@@ -127,40 +131,54 @@ def stitch(stores: Sources, output: Target, options: StitchOptions) -> pd.DataFr
     The table has one row per output frame: ``frame_number``, ``frame_time`` (the earliest
     receive time), ``chosen``, ``reason``, ``candidates``, ``differing_px`` (pixels where the
     copies differ), ``clean`` (the chosen copy shows no damage: every buffer, no padding, no
-    damaged pixel) and, per source, its ``frame_index`` and every score in ``SCORES``.
-    ``table.attrs["glitches"]`` lists the glitch frames left out. For recordings too long to
+    damaged pixel, not flagged by the damage detector) and, per source, its
+    ``frame_index``, ``damage_kind`` and every score in ``SCORES``.
+    ``table.attrs["glitches"]`` lists the glitch frames left out, ``table.attrs["dropped"]``
+    the frame numbers ``drop_damaged`` left out. For recordings too long to
     hold the table in memory, :func:`write_stitched` does the same and returns only the
     summary."""
     summary = _write_stitched(stores, output, options)
     scores = pd.read_csv(Path(output) / SCORES_FILE)
     scores.attrs["glitches"] = summary.glitches
+    scores.attrs["dropped"] = summary.dropped
     return scores
 
 
 @dataclass
 class StitchSummary:
     """What a stitch wrote, counted as it went: frames out, from each source, with no
-    clean copy, seen by one receiver only, and the glitch frames left out."""
+    clean copy, seen by one receiver only, whose every copy the damage detector flags
+    (written, or left out by ``drop_damaged``: their frame numbers), and the glitch
+    frames left out."""
 
     sources: list[str]
     frames: int = 0
     chosen: dict[str, int] = field(default_factory=dict)
     unclean: int = 0
     single: int = 0
+    all_damaged: int = 0
+    dropped: list[int] = field(default_factory=list)
     glitches: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, records: list[dict[str, Any]]) -> None:
+    def add(self, records: list[dict[str, Any]], dropped: list[int]) -> None:
         self.frames += len(records)
         for r in records:
             self.chosen[r["chosen"]] = self.chosen.get(r["chosen"], 0) + 1
             self.unclean += not r["clean"]
             self.single += r["candidates"] == 1
+            self.all_damaged += r["all_damaged"]
+        self.all_damaged += len(dropped)
+        self.dropped += dropped
 
     def lines(self) -> list[str]:
         out = [f"frames out: {self.frames}"]
         out += [f"  from {n}: {self.chosen.get(n, 0)}" for n in self.sources]
         out.append(f"frames with no clean copy: {self.unclean}")
         out.append(f"frames seen by only one receiver: {self.single}")
+        out.append(f"frames whose every copy is damaged: {self.all_damaged}")
+        if self.dropped:
+            numbers = ", ".join(str(n) for n in self.dropped[:5])
+            out.append(f"damaged frames left out: {len(self.dropped)} (frame_num {numbers}; see dropped.csv)")
         if self.glitches:
             numbers = ", ".join(str(g["frame_number"]) for g in self.glitches[:5])
             out.append(
@@ -194,6 +212,7 @@ def _write_stitched(stores: Sources, output: Target, options: StitchOptions) -> 
         "tolerance": o.tolerance,
         "criteria": list(CRITERIA),
         "disagree_level": o.disagree_level,
+        "drop_damaged": o.drop_damaged,
     }
     settings = WriteSettings.build(
         o.fmt,
@@ -212,13 +231,15 @@ def _write_stitched(stores: Sources, output: Target, options: StitchOptions) -> 
     bounds = [(a, min(a + step, len(plan))) for a in range(0, len(plan), step)]
     summary = StitchSummary(names, glitches=glitches)
     columns = ["frame_number", "frame_time", "chosen", "reason", "candidates", "differing_px", "clean"]
-    columns += [f"{n}_{c}" for n in names for c in ("frame_index", *SCORES)]
+    columns += [f"{n}_{c}" for n in names for c in ("frame_index", "damage_kind", *SCORES)]
 
-    def take(records: list[dict[str, Any]], scores_file: Any) -> None:
-        pd.DataFrame(records, columns=columns).to_csv(scores_file, header=not summary.frames, index=False)
-        summary.add(records)
+    def take(rows: tuple[list[dict[str, Any]], list[int]], scores_file: Any) -> None:
+        records, dropped = rows
+        header = not (summary.frames or summary.dropped)
+        pd.DataFrame(records, columns=columns).to_csv(scores_file, header=header, index=False)
+        summary.add(records, dropped)
         if o.progress is not None:
-            o.progress(summary.frames, len(plan))
+            o.progress(summary.frames + len(summary.dropped), len(plan))
 
     auto = o.workers is None and (o.debug_video is not None or default_workers(len(bounds)) == 1)
     with _removed_on_failure(output, o.debug_video):
@@ -228,7 +249,10 @@ def _write_stitched(stores: Sources, output: Target, options: StitchOptions) -> 
                 with open(Path(output) / SCORES_FILE, "w", newline="") as scores_file:
                     for a, b in bounds:
                         take(
-                            _stitch_rows(named, plan.rows(a, b), writer, o.disagree_level, debug), scores_file
+                            _stitch_rows(
+                                named, plan.rows(a, b), writer, o.disagree_level, o.drop_damaged, debug
+                            ),
+                            scores_file,
                         )
             if debug is not None:
                 debug.close()
@@ -237,7 +261,11 @@ def _write_stitched(stores: Sources, output: Target, options: StitchOptions) -> 
             paths = {n: (str(s.path), s.uuid) for n, s in named.items()}
             tasks = [
                 _Part(
-                    paths, plan.rows(a, b), store.part(k, first_chunk=k * o.chunks_per_task), o.disagree_level
+                    paths,
+                    plan.rows(a, b),
+                    store.part(k, first_chunk=k * o.chunks_per_task),
+                    o.disagree_level,
+                    o.drop_damaged,
                 )
                 for k, (a, b) in enumerate(bounds)
             ]
@@ -253,6 +281,8 @@ def _write_stitched(stores: Sources, output: Target, options: StitchOptions) -> 
             store.close()
     if not summary.frames:  # a header at least
         pd.DataFrame(columns=columns).to_csv(Path(output) / SCORES_FILE, index=False)
+    if summary.dropped:
+        pd.DataFrame({"frame_number": summary.dropped}).to_csv(Path(output) / "dropped.csv", index=False)
     if glitches:
         pd.DataFrame(glitches).to_csv(Path(output) / "glitches.csv", index=False)
         warnings.warn(
@@ -407,10 +437,13 @@ def _stitch_rows(
     plan: _Plan,
     writer: StoreWriter,
     level: int,
+    drop_damaged: bool,
     debug: DebugVideo | None = None,
-) -> list[dict[str, Any]]:
-    """Choose and write the best copy of each planned frame; the rows of the scores table."""
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """Choose and write the best copy of each planned frame: the rows of the scores table,
+    and the frame numbers left out (every copy damaged, with ``drop_damaged``)."""
     records = []
+    dropped = []
     names = plan.names
     for r in range(len(plan)):
         here = np.flatnonzero(plan.frame_index[r] >= 0)
@@ -420,26 +453,37 @@ def _stitch_rows(
         padding = plan.padding_px[r, here].astype(float)
         scores = score_candidates(images, buffers, padding, level=level)
         k, reason = choose(scores)
+        number = int(plan.frame_number[r])
+        frame_number = number if number != -1 else int(plan.source_number[r, here[k]])
+        all_damaged = bool(scores["flagged"].all())
+        if all_damaged and drop_damaged:
+            dropped.append(frame_number)
+            continue
         stack = np.stack(images)
         differing = int(np.count_nonzero((stack != stack[0]).any(axis=0)))
         if differing == 0 and len(cands) > 1:
             reason = "identical copies"
-        number = int(plan.frame_number[r])
-        frame_number = number if number != -1 else int(plan.source_number[r, here[k]])
         frame_time = float(plan.frame_time[r])
         chosen = cands[k]
         writer.add_image(images[k], frame_number, frame_time, source=int(here[k]), candidates=len(cands))
-        clean = bool(scores["damaged_px"][k] == 0 and padding[k] == 0 and buffers[k] >= plan.full)
+        clean = bool(
+            scores["damaged_px"][k] == 0
+            and not scores["flagged"][k]
+            and padding[k] == 0
+            and buffers[k] >= plan.full
+        )
         record = {"frame_number": frame_number, "frame_time": frame_time, "chosen": chosen}
         record.update({"reason": reason, "candidates": len(cands), "differing_px": differing, "clean": clean})
+        record["all_damaged"] = all_damaged
         for j, (name, col) in enumerate(zip(cands, here, strict=True)):
             record[f"{name}_frame_index"] = int(plan.frame_index[r, col])
+            record[f"{name}_damage_kind"] = scores["damage_kind"][j]
             for score in SCORES:
                 record[f"{name}_{score}"] = float(scores[score][j])
         records.append(record)
         if debug is not None:
             debug.add(dict(zip(cands, images, strict=True)), chosen, frame_number, reason)
-    return records
+    return records, dropped
 
 
 @dataclass(frozen=True)
@@ -450,12 +494,13 @@ class _Part:
     plan: _Plan
     spec: PartSpec
     level: int
+    drop_damaged: bool
 
 
-def _stitch_part(part: _Part) -> list[dict[str, Any]]:
+def _stitch_part(part: _Part) -> tuple[list[dict[str, Any]], list[int]]:
     readers = {n: open_reader(path, uuid) for n, (path, uuid) in part.paths.items()}
     with part.spec.open() as writer:
-        return _stitch_rows(readers, part.plan, writer, part.level)
+        return _stitch_rows(readers, part.plan, writer, part.level, part.drop_damaged)
 
 
 def _source_record(name: str, store: StoreReader) -> dict[str, str]:

@@ -13,8 +13,18 @@ Each copy's damage is estimated in pixels from evidence the copies give about ea
     row by row, against the copy that is rougher there by Sobel edge energy, because garbage
     and artifacts add edges and a real image is smooth at the scale of a pixel.
 
-The copy with the fewest estimated damaged pixels wins; ties go to metadata (more buffers
-received, then less padding), then to the lower Sobel edge energy, then to the first source.
+and each copy's own verdict from the damaged-frame detector (``core.damage``: a check
+pattern or blacked-out rows, judged from that copy's pixels alone):
+
+``damage_kind``, ``damage_score``
+    the kind of damage it finds (None: undamaged) and its score (damaged from 1 on).
+
+A copy the detector flags ranks behind one it does not; among those alike, the copy with
+the fewest estimated damaged pixels wins; ties go to metadata (more buffers received, then
+less padding), then to the lower Sobel edge energy, then to the first source. The detector
+ranks first because it judges each copy on its own evidence: where the copies differ only
+by damage it can see, it settles what the Sobel comparison of two copies would guess at
+(on generated sessions both pick the same copies).
 Metadata ranks *after* the pixel estimate, not before it: a copy with clean metadata and a
 garbled payload must lose to a copy that only lost a little padding, and the estimate
 already counts every pixel the metadata accounts for. Only the rows where the copies differ
@@ -29,15 +39,20 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from ..core.damage import KINDS, DamageSettings, judge_frames
+
 EVIDENCE = ("zeroed_px", "outvoted_px", "conflict_px")
 # ranking criteria in order; lower is better for each but those in HIGHER_IS_BETTER
-CRITERIA = ("damaged_px", "buffers_received", "padding_px", "edge_energy")
+CRITERIA = ("flagged", "damaged_px", "buffers_received", "padding_px", "edge_energy")
 HIGHER_IS_BETTER = frozenset({"buffers_received"})
-SCORES = (*CRITERIA[:1], *EVIDENCE, *CRITERIA[1:])
+# the per-copy numbers of the scores table ("flagged" is damage_kind being set)
+SCORES = ("damage_score", "damaged_px", *EVIDENCE, *CRITERIA[2:])
+_KIND_NAMES = np.array([None, *KINDS], dtype=object)
 _REASONS = {
     "zeroed_px": "fewer zeroed pixels (lost buffers, padding)",
     "outvoted_px": "agrees with the other copies",
     "conflict_px": "smoother where the copies conflict (Sobel edge energy)",
+    "flagged": "the damage detector flags the other",
     "buffers_received": "more buffers received",
     "padding_px": "less zero padding",
     "edge_energy": "less edge energy (noise, artifacts)",
@@ -50,20 +65,25 @@ def score_candidates(
     padding_px: Sequence[float],
     level: int = 0,
 ) -> dict[str, np.ndarray]:
-    """Per score name (``SCORES``), one value per candidate copy of a frame (lower is
-    better, but for ``HIGHER_IS_BETTER``).
+    """Per score name (``SCORES``, ``CRITERIA``, ``damage_kind``), one value per candidate
+    copy of a frame (lower is better, but for ``HIGHER_IS_BETTER``).
 
     ``level``: differences up to this many grey levels count as agreement (0 for lossless
-    copies of the same bytes, which agree exactly where undamaged)."""
+    copies of the same bytes, which agree exactly where undamaged). The detector judges with
+    its default limits."""
+    codes, *_, damage_score = judge_frames(np.stack(images), DamageSettings())
     gray = np.stack([im if im.ndim == 2 else cv2.cvtColor(im, cv2.COLOR_BGR2GRAY) for im in images])
     k = len(gray)
-    metadata = {
+    alone = {  # what each copy shows by itself
+        "damage_kind": _KIND_NAMES[codes],
+        "damage_score": damage_score.astype(float),
+        "flagged": (codes > 0).astype(float),
         "buffers_received": np.asarray(num_buffers, float),
         "padding_px": np.asarray(padding_px, float),
     }
     differ = np.flatnonzero((gray != gray[0]).any(axis=(0, 2)))
     if not differ.size:  # identical copies: no evidence either way
-        return {name: metadata.get(name, np.zeros(k)) for name in SCORES}
+        return {name: alone.get(name, np.zeros(k)) for name in (*SCORES, *alone)}
     # all evidence lies in the rows where the copies differ: work on that band only
     lo, hi = int(differ[0]), int(differ[-1]) + 1
     stack = gray[:, lo:hi].astype(np.int16 if gray.dtype == np.uint8 else np.int32)
@@ -113,7 +133,7 @@ def score_candidates(
         "zeroed_px": zeroed.astype(float),
         "outvoted_px": outvoted.astype(float),
         "conflict_px": conflict,
-        **metadata,
+        **alone,
         "edge_energy": roughness.reshape(k, -1).mean(axis=1).astype(float),
     }
 
@@ -130,6 +150,8 @@ def choose(scores: dict[str, np.ndarray]) -> tuple[int, str]:
             if scores[criterion][best] != scores[criterion][runner]:
                 if criterion == "damaged_px":  # name the evidence that made the difference
                     criterion = max(EVIDENCE, key=lambda e: scores[e][runner] - scores[e][best])
+                if criterion == "flagged":
+                    return best, f"{_REASONS[criterion]} ({scores['damage_kind'][runner]})"
                 return best, _REASONS[criterion]
     return best, "identical scores: first source"
 

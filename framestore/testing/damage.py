@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ..tools.damage import BLACKED_OUT, CHECK_PATTERN, KINDS
+from ..core.damage import BLACKED_OUT, CHECK_PATTERN, KINDS
 
 __all__ = [
     "BLACKED_OUT",

@@ -21,12 +21,12 @@ import cv2
 import numpy as np
 
 from .._disk.storage import StorePath
+from ..core.damage import KINDS, BatchJudge, DamageSettings
 from ..core.description import StoreDescription
 from ..core.reader import StoreReader
 from ..core.worker_readers import open_reader
 from ..errors import CorruptStoreError
 from ..parallel.tasks import run_ordered
-from .damage import KINDS, BatchJudge, DamageSettings
 
 MAX_LISTED = 1000  # places kept per check; ``count`` is always the full number
 
