@@ -474,6 +474,11 @@ def _writable_root(path: str | os.PathLike[str] | None) -> Path:
 def _prepare_directory(root: Path, overwrite: bool) -> StoreLock:
     """An empty directory ``root``, locked; an existing store there is replaced only with
     ``overwrite``, and never under its live writer."""
+    if root.is_symlink() and not root.exists():
+        raise StoreExistsError(
+            f"{root}: is a symbolic link to {os.readlink(root)}, which does not exist; "
+            f"make that directory, or remove the link"
+        )
     if root.exists():
         if not root.is_dir():
             raise StoreExistsError(f"{root}: exists and is not a directory")
