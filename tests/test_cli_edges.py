@@ -212,3 +212,14 @@ def test_progress_bar_shows_rate_and_time_left_in_a_terminal_only(tmp_path):
     store = steady_store(tmp_path / "cam", count=20, fps=30)
     assert "qc cam [" not in command("framestore", "qc", "--workers", "1", store).stderr
     assert "qc cam [" in command("framestore", "qc", "--workers", "1", "--progress", store).stderr
+
+
+def test_demo_removes_its_temporary_directory_and_keeps_dir(tmp_path, monkeypatch, capsys):
+    """Without --dir the demo says where its stores are and removes them at the end."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    assert main(["demo", "--frames", "20", "--format", "raw/nut"]) == 0
+    out = capsys.readouterr().out
+    assert f"demo stores in {tmp_path}" in out and "removed at the end" in out
+    assert list(tmp_path.iterdir()) == []
+    assert main(["demo", "--frames", "20", "--format", "raw/nut", "--dir", str(tmp_path / "kept")]) == 0
+    assert {p.name for p in (tmp_path / "kept").iterdir()} >= {"demo-store", "stitched"}
