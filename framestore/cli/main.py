@@ -50,10 +50,17 @@ def _recover(args: argparse.Namespace) -> int:
     from ..tools.recover import recover
 
     report = recover(args.path, force_dead=args.force_dead)
-    if not report.chunks:
+    if not report.chunks and not report.parts_removed and not report.frames_missing:
         print(f"{report.path}: nothing to recover")
     for n, frames in report.chunks.items():
         print(f"{report.path}: chunk {n:06d} finished from its journal, {frames} frames")
+    if report.parts_removed:
+        print(f"{report.path}: removed the unfinished parts of the parallel job that wrote it")
+    if report.frames_missing:
+        print(
+            f"{report.path}: the job that wrote it did not finish: {report.frames_missing} frames "
+            f"it meant to write are missing, so the store stays marked unfinished"
+        )
     return 0
 
 
