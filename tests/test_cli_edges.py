@@ -18,6 +18,7 @@ import yaml
 import framestore
 from framestore.cli.main import main
 from framestore.cli.progress import progress_bar
+from framestore.cli.stitch import main as stitch_main
 from framestore.testing.frames import synthetic_frame
 from framestore.testing.miniscope import FPS, make_session
 
@@ -223,3 +224,18 @@ def test_demo_removes_its_temporary_directory_and_keeps_dir(tmp_path, monkeypatc
     assert list(tmp_path.iterdir()) == []
     assert main(["demo", "--frames", "20", "--format", "raw/nut", "--dir", str(tmp_path / "kept")]) == 0
     assert {p.name for p in (tmp_path / "kept").iterdir()} >= {"demo-store", "stitched"}
+
+
+def test_stitch_imports_inside_its_output_and_removes_them(tmp_path, monkeypatch):
+    """Receivers' videos are imported into the output's scratch folder, not the temp
+    directory; one a killed run left is removed by a rerun with --force."""
+    videos = [str(v) for v in two_receivers_named_alike(tmp_path)]
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    out = tmp_path / "out"
+    (out / ".framestore-scratch" / "000-receiver0").mkdir(parents=True)  # a killed run's
+    assert stitch_main([*videos, "-o", str(out)]) == 1  # the output exists
+    assert stitch_main([*videos, "-o", str(out), "--force"]) == 0
+    assert not (out / ".framestore-scratch").exists() and list(temp.iterdir()) == []
+    assert len(framestore.new_for_filename(out)) > 0

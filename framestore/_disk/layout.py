@@ -24,6 +24,7 @@ WRITING_MARKER = ".framestore-writing"
 LOCK_FILENAME = ".framestore-lock"
 INDEX_CACHE = "framestore-index.npz"
 PARTS_DIR = ".framestore-parts"
+SCRATCH_DIR = ".framestore-scratch"  # a tool's files for one run (stitch's imports); recover removes it
 INDEX_SUFFIX = ".npz"
 JOURNAL_SUFFIX = ".journal"
 EXTRA_SUFFIX = ".extra.json"

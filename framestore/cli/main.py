@@ -55,7 +55,7 @@ def _recover(args: argparse.Namespace) -> int:
     for n, frames in report.chunks.items():
         print(f"{report.path}: chunk {n:06d} finished from its journal, {frames} frames")
     if report.parts_removed:
-        print(f"{report.path}: removed the unfinished parts of the parallel job that wrote it")
+        print(f"{report.path}: removed the unfinished parts (or scratch files) of the job that wrote it")
     if report.frames_missing:
         print(
             f"{report.path}: the job that wrote it did not finish: {report.frames_missing} frames "

@@ -3,7 +3,8 @@
 framestore itself reads unfinished chunks from their journals; ``recover`` rewrites each
 such chunk as a normal chunk file with its index (remuxing the journal's packets: no
 re-encoding, so lossy formats lose nothing more), then removes the journals and the
-writing marker. A parallel job's store also loses its unfinished parts; if the job wrote
+writing marker. A parallel job's store also loses its unfinished parts (and a killed
+stitch's store its scratch imports); if the job wrote
 fewer frames than its marker says it meant to, the store stays marked unfinished.
 """
 
@@ -24,7 +25,7 @@ from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
 from .._disk.index import write_index
 from .._disk.index_cache import load_chunk_indexes, opened_when_killed, write_index_cache
 from .._disk.journal import JournalContents, columns_dtype, read_journal
-from .._disk.layout import PARTS_DIR, Layout, marker_frames_expected
+from .._disk.layout import PARTS_DIR, SCRATCH_DIR, Layout, marker_frames_expected
 from .._disk.lock import StoreLock
 from .._disk.storage import local_path, refuse_link
 from ..codecs import FormatSpec
@@ -40,7 +41,7 @@ class RecoveryReport:
 
     path: Path
     chunks: dict[int, int] = field(default_factory=dict)  # chunk number -> frames kept
-    parts_removed: bool = False  # a parallel job's unfinished parts were removed
+    parts_removed: bool = False  # a parallel job's unfinished parts (or a tool's scratch) were removed
     frames_missing: int = 0  # frames its job meant to write but did not: the store stays unfinished
 
     @property
@@ -64,11 +65,12 @@ def recover(path: str | os.PathLike[str], *, force_dead: bool = False) -> Recove
 def _recover(store: StoreDescription, layout: Layout[Path]) -> RecoveryReport:
     fmt, md = store.format, store.metadata
     report = RecoveryReport(layout.root)
-    parts = layout.root / PARTS_DIR
-    refuse_link(parts)
-    if parts.exists():
-        shutil.rmtree(parts)
-        report.parts_removed = True
+    for name in (PARTS_DIR, SCRATCH_DIR):
+        leftover = layout.root / name
+        refuse_link(leftover)
+        if leftover.exists():
+            shutil.rmtree(leftover)
+            report.parts_removed = True
     numbers = layout.chunk_numbers()
     if numbers and opened_when_killed(layout, numbers[-1]):  # nothing finished in it
         layout.remove_chunk(numbers[-1])
