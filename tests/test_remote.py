@@ -322,3 +322,11 @@ def test_a_bad_remote_timeout_is_refused(monkeypatch):
     monkeypatch.setenv("FRAMESTORE_REMOTE_TIMEOUT", "soon")
     with pytest.raises(framestore.InvalidArgumentError, match="FRAMESTORE_REMOTE_TIMEOUT='soon'"):
         framestore.new_for_filename("http://127.0.0.1:9/store")
+
+
+def test_a_server_failing_the_metadata_fails_the_open_by_name(served, faulty):
+    name, _, _ = faulty
+    served.faults[f"/{name}/metadata.yaml"] = ["500", -1]
+    said = rf"/{name}/metadata\.yaml: reading failed: .*HTTP 500"
+    with pytest.raises(framestore.RemoteReadError, match=said):
+        framestore.new_for_filename(remote_url(served, name))
