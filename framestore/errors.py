@@ -64,6 +64,11 @@ class UnsupportedServerError(FramestoreError, OSError):
     """A server cannot serve what a read needs (it ignores HTTP Range requests)."""
 
 
+class RemoteReadError(FramestoreError, OSError):
+    """A read of a store given by URL failed: a server error, a reply cut short, or no
+    answer within the timeout (the URL and what happened in the message)."""
+
+
 class IncompleteStoreWarning(UserWarning):
     """The store is still being written, or its writer did not close it."""
 

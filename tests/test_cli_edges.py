@@ -18,6 +18,7 @@ import yaml
 import framestore
 from framestore.cli.main import main
 from framestore.cli.progress import progress_bar
+from framestore.cli.stitch import main as stitch_main
 from framestore.testing.frames import synthetic_frame
 from framestore.testing.miniscope import FPS, make_session
 
@@ -212,3 +213,29 @@ def test_progress_bar_shows_rate_and_time_left_in_a_terminal_only(tmp_path):
     store = steady_store(tmp_path / "cam", count=20, fps=30)
     assert "qc cam [" not in command("framestore", "qc", "--workers", "1", store).stderr
     assert "qc cam [" in command("framestore", "qc", "--workers", "1", "--progress", store).stderr
+
+
+def test_demo_removes_its_temporary_directory_and_keeps_dir(tmp_path, monkeypatch, capsys):
+    """Without --dir the demo says where its stores are and removes them at the end."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    assert main(["demo", "--frames", "20", "--format", "raw/nut"]) == 0
+    out = capsys.readouterr().out
+    assert f"demo stores in {tmp_path}" in out and "removed at the end" in out
+    assert list(tmp_path.iterdir()) == []
+    assert main(["demo", "--frames", "20", "--format", "raw/nut", "--dir", str(tmp_path / "kept")]) == 0
+    assert {p.name for p in (tmp_path / "kept").iterdir()} >= {"demo-store", "stitched"}
+
+
+def test_stitch_imports_inside_its_output_and_removes_them(tmp_path, monkeypatch):
+    """Receivers' videos are imported into the output's scratch folder, not the temp
+    directory; one a killed run left is removed by a rerun with --force."""
+    videos = [str(v) for v in two_receivers_named_alike(tmp_path)]
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    out = tmp_path / "out"
+    (out / ".framestore-scratch" / "000-receiver0").mkdir(parents=True)  # a killed run's
+    assert stitch_main([*videos, "-o", str(out)]) == 1  # the output exists
+    assert stitch_main([*videos, "-o", str(out), "--force"]) == 0
+    assert not (out / ".framestore-scratch").exists() and list(temp.iterdir()) == []
+    assert len(framestore.new_for_filename(out)) > 0

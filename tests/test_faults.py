@@ -290,6 +290,22 @@ def test_a_reader_refuses_a_frame_from_outside_the_store(tmp_path: Path, fmt: st
             store[13]
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_store_root_that_is_a_dangling_link_is_named(tmp_path: Path, overwrite: bool) -> None:
+    """Writing (or overwriting) through a store root that links to nothing is one
+    framestore error naming the link and where it points; one to a store works."""
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "gone")
+    said = f"{link}: is a symbolic link to .*gone, which does not exist"
+    with pytest.raises(framestore.StoreExistsError, match=said):
+        framestore.new_for_format("raw/nut", link, imgshape=(48, 64), overwrite=overwrite)
+    small_store(tmp_path / "gone", "raw/nut")
+    with framestore.new_for_format("raw/nut", link, imgshape=(48, 64), overwrite=True) as w:
+        w.add_image(np.zeros((48, 64), np.uint8), 7, 0.0)
+    with framestore.new_for_filename(tmp_path / "gone") as store:
+        assert store.frame_numbers.tolist() == [7]
+
+
 # -- 4. damaged metadata.yaml -------------------------------------------------------------
 
 
@@ -352,7 +368,7 @@ def test_frames_that_do_not_match_the_metadata_are_refused(
 @pytest.mark.parametrize(
     ("old", "new", "match"),
     [
-        ("fps: 25.0", "fps: 30n0", "fps must be a positive number"),
+        ("fps: null", "fps: 30n0", "fps must be a positive number"),
         ("codec_options: {}", "codec_options: [1, 2]", "codec_options must be a mapping"),
         ("created_utc: '", "created_utc: 'x", "created_utc must be an ISO date"),
         ("version: 2\n", "version: 2\n" + "x: " + "[" * 40 + "]" * 40 + "\n", "nested deeper than 32"),

@@ -10,7 +10,9 @@ from _support.crash import killed_store
 
 import framestore
 from framestore.cli.main import main
-from framestore.testing.frames import read_barcode
+from framestore.core.settings import WriteSettings
+from framestore.parallel.parts import PartedStore
+from framestore.testing.frames import read_barcode, synthetic_frame
 from framestore.tools.recover import recover
 
 
@@ -60,3 +62,33 @@ def test_recover_drops_a_chunk_the_writer_died_creating(tmp_path):
     recover(path)
     assert not orphan.exists()
     np.testing.assert_array_equal(framestore.new_for_filename(path)[:], frames_before)
+
+
+@pytest.mark.parametrize(("expected", "missing"), [(50, 30), (20, 0)])
+def test_recover_after_a_killed_parallel_job_removes_its_parts(tmp_path, capsys, expected, missing):
+    """A parallel job killed with one part moved in and one left in its scratch folder:
+    recover removes the parts (and a stitch's scratch imports), and keeps the store marked
+    unfinished, saying how many frames are missing, when the job meant to write more."""
+    path = tmp_path / "s"
+    settings = WriteSettings.build("raw/nut", imgshape=(48, 64), chunksize=10)
+    job = PartedStore(path, settings, frames=expected)
+    for k in (0, 1):
+        with job.part(k, first_chunk=2 * k).open() as writer:
+            for i in range(20 * k, 20 * k + 20 - 15 * k):
+                writer.add_image(synthetic_frame(i, (48, 64)), i, float(i))
+    job.commit(job.part(0, first_chunk=0))
+    job._lock.release()  # the job dies here: part 1 is never moved in
+    (path / ".framestore-scratch" / "000-rx").mkdir(parents=True)  # as a killed stitch leaves
+
+    assert main(["recover", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "removed the unfinished parts" in out and not (path / ".framestore-parts").exists()
+    assert not (path / ".framestore-scratch").exists()
+    assert (f"{missing} frames it meant to write are missing" in out) == bool(missing)
+    assert (path / ".framestore-writing").exists() == bool(missing)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        store = framestore.new_for_filename(path)
+    assert len(store) == 20 and store.is_complete == (not missing)
+    assert any(issubclass(w.category, framestore.IncompleteStoreWarning) for w in caught) == bool(missing)
+    assert recover(path).frames_missing == missing  # a rerun says the same

@@ -279,3 +279,56 @@ def test_a_remote_store_as_a_dask_array(served, recordings):
     touched = {r.path.rsplit("/", 1)[1][:6] for r in served.take() if r.path.endswith(".mkv")}
     assert touched == {"000001"}
     np.testing.assert_array_equal(array.compute(scheduler="threads"), np.stack(rec.images))
+
+
+@pytest.fixture
+def faulty(served, recordings, monkeypatch):
+    """A copy of a served store, its second chunk's URL path, and a short timeout."""
+    monkeypatch.setenv("FRAMESTORE_REMOTE_TIMEOUT", "0.5")
+    monkeypatch.setattr(framestore._disk.storage, "_RETRY_PAUSE", 0.05)
+    rec = recordings[("raw/nut", "gray8")]
+    name = f"faulty-{len(list(served.root.iterdir()))}"
+    shutil.copytree(rec.path, served.root / name)
+    yield name, f"/{name}/000001.nut", framestore.new_for_filename(rec.path)[70:140]
+    served.faults.clear()
+
+
+@pytest.mark.parametrize("fault", ["500", "short", "stall"])
+def test_a_passing_remote_fault_is_retried(served, faulty, fault):
+    name, chunk, expected = faulty
+    served.stall_seconds = 1.0
+    with framestore.new_for_filename(remote_url(served, name)) as remote:
+        served.faults[chunk] = [fault, 1]
+        np.testing.assert_array_equal(remote[70:140], expected)
+    assert served.faults[chunk][1] == 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [("500", "HTTP 500"), ("short", "ClientPayloadError"), ("stall", r"no answer within 0\.5 s")],
+)
+def test_a_lasting_remote_fault_is_one_named_error(served, faulty, fault, says):
+    """A server that keeps failing fails the read in a few tries, within seconds even
+    when it stalls, as one RemoteReadError naming the chunk's URL and what happened."""
+    name, chunk, _ = faulty
+    served.stall_seconds = 2.0
+    with framestore.new_for_filename(remote_url(served, name)) as remote:
+        served.faults[chunk] = [fault, -1]
+        said = rf"http://.*{chunk}: .*{says}.*tried 3 times"
+        with pytest.raises(framestore.RemoteReadError, match=said) as e:
+            remote[70:140]
+    assert isinstance(e.value, OSError)
+
+
+def test_a_bad_remote_timeout_is_refused(monkeypatch):
+    monkeypatch.setenv("FRAMESTORE_REMOTE_TIMEOUT", "soon")
+    with pytest.raises(framestore.InvalidArgumentError, match="FRAMESTORE_REMOTE_TIMEOUT='soon'"):
+        framestore.new_for_filename("http://127.0.0.1:9/store")
+
+
+def test_a_server_failing_the_metadata_fails_the_open_by_name(served, faulty):
+    name, _, _ = faulty
+    served.faults[f"/{name}/metadata.yaml"] = ["500", -1]
+    said = rf"/{name}/metadata\.yaml: reading failed: .*HTTP 500"
+    with pytest.raises(framestore.RemoteReadError, match=said):
+        framestore.new_for_filename(remote_url(served, name))

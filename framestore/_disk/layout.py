@@ -24,6 +24,7 @@ WRITING_MARKER = ".framestore-writing"
 LOCK_FILENAME = ".framestore-lock"
 INDEX_CACHE = "framestore-index.npz"
 PARTS_DIR = ".framestore-parts"
+SCRATCH_DIR = ".framestore-scratch"  # a tool's files for one run (stitch's imports); recover removes it
 INDEX_SUFFIX = ".npz"
 JOURNAL_SUFFIX = ".journal"
 EXTRA_SUFFIX = ".extra.json"
@@ -167,11 +168,24 @@ class Layout(Generic[P]):
         return any(p.exists() for p in (self.index_path(n), self.journal_path(n), self.legacy_index_path(n)))
 
 
-def write_marker(path: Path) -> None:
-    """Mark the store at ``path``'s directory as being written (who, where, since when)."""
-    info = {
+def write_marker(path: Path, frames_expected: int | None = None) -> None:
+    """Mark the store at ``path``'s directory as being written (who, where, since when;
+    and how many frames the job writes, where it knows)."""
+    info: dict[str, object] = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "started_utc": datetime.datetime.now(datetime.UTC).isoformat(),
     }
+    if frames_expected is not None:
+        info["frames_expected"] = frames_expected
     path.write_text(json.dumps(info) + "\n", encoding="utf-8")
+
+
+def marker_frames_expected(path: Path) -> int | None:
+    """The frame count the writing marker says its job writes, if it says one."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    expected = info.get("frames_expected") if isinstance(info, dict) else None
+    return expected if isinstance(expected, int) else None

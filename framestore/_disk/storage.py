@@ -12,12 +12,21 @@ from __future__ import annotations
 import io
 import os
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar, cast
 
 import av
 
-from ..errors import CorruptStoreError, ReadOnlyStoreError, UnsupportedServerError
+from ..errors import (
+    CorruptStoreError,
+    FramestoreError,
+    InvalidArgumentError,
+    ReadOnlyStoreError,
+    RemoteReadError,
+    UnsupportedServerError,
+)
 
 # Remote chunk files are read in blocks of this size, the most recent few kept, so a seek
 # that comes back near where it was (a container's header, a chunk's own index at its
@@ -26,8 +35,75 @@ REMOTE_BLOCK_SIZE = 256 * 2**10
 REMOTE_BLOCKS_KEPT = 8
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")  # a scheme of two letters or more: not C:/
 _INSTALL_HINT = "pip install 'framestore[remote]' (and s3fs for s3:// URLs)"
-_filesystems: dict[tuple[int, str], Any] = {}  # (process id, protocol) -> fsspec filesystem
+# A remote read that gets no byte for this many seconds fails (FRAMESTORE_REMOTE_TIMEOUT);
+# one that fails in a way that may pass (a 5xx reply, a body cut short, a timeout, a
+# dropped connection) is tried again, up to REMOTE_ATTEMPTS times in all.
+REMOTE_TIMEOUT = 30.0
+REMOTE_ATTEMPTS = 3
+_RETRY_PAUSE = 0.2  # seconds before the second attempt, doubled for each after it
+_filesystems: dict[tuple[int, str, float], Any] = {}  # (process id, protocol, timeout) -> filesystem
 _ranges_checked: set[tuple[int, str]] = set()  # (process id, URL) of files served by range
+
+
+T = TypeVar("T")
+
+
+def remote_timeout() -> float:
+    """Seconds a remote read may wait for a byte: FRAMESTORE_REMOTE_TIMEOUT, else 30."""
+    text = os.environ.get("FRAMESTORE_REMOTE_TIMEOUT", "")
+    if not text:
+        return REMOTE_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise InvalidArgumentError(f"FRAMESTORE_REMOTE_TIMEOUT={text!r}: must be a number of seconds above 0")
+    return seconds
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    """What a remote read raises when the server or the network fails it."""
+    try:
+        import aiohttp
+    except ImportError:
+        return (OSError,)
+    return (OSError, aiohttp.ClientError)
+
+
+def _transient(exc: BaseException) -> bool:
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return status >= 500 or status == 429
+    return not isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError))
+
+
+def _describe(exc: BaseException) -> str:
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return f"the server answered HTTP {status} {getattr(exc, 'message', '')}".rstrip()
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {remote_timeout():g} s (FRAMESTORE_REMOTE_TIMEOUT)"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def remote_call(url: str, what: str, call: Callable[[], T]) -> T:
+    """``call()``, tried again on a failure that may pass; any failure of the server or
+    the network raised as one :class:`RemoteReadError` naming ``url``. A missing file
+    stays a ``FileNotFoundError``."""
+    errors = _read_errors()
+    for attempt in range(1, REMOTE_ATTEMPTS + 1):
+        try:
+            return call()
+        except (FileNotFoundError, FramestoreError):
+            raise
+        except errors as exc:
+            if attempt < REMOTE_ATTEMPTS and _transient(exc):
+                time.sleep(_RETRY_PAUSE * 2 ** (attempt - 1))
+                continue
+            tries = f" (tried {attempt} times)" if attempt > 1 else ""
+            raise RemoteReadError(f"{url}: {what} failed: {_describe(exc)}{tries}") from exc
+    raise AssertionError("unreachable")
 
 
 def is_url(location: Location) -> bool:
@@ -69,13 +145,14 @@ class RemotePath:
 
     def _fs(self) -> Any:
         protocol = self._url.split("://", 1)[0].lower()
-        key = (os.getpid(), protocol)
+        timeout = remote_timeout()
+        key = (os.getpid(), protocol, timeout)
         fs = _filesystems.get(key)
         if fs is None:
             try:
                 import fsspec
 
-                fs = _filesystems[key] = fsspec.filesystem(protocol)
+                fs = _filesystems[key] = fsspec.filesystem(protocol, **_timeout_options(protocol, timeout))
             except ImportError as exc:
                 raise ImportError(
                     f"{self._url}: opening a store by URL needs {_INSTALL_HINT} ({exc})"
@@ -83,6 +160,9 @@ class RemotePath:
             except ValueError as exc:  # a protocol fsspec does not know
                 raise ValueError(f"{self._url}: {exc}") from None
         return fs
+
+    def _call(self, what: str, call: Callable[[], T]) -> T:
+        return remote_call(self._url, what, call)
 
     # -- names -------------------------------------------------------------------------
     def __truediv__(self, name: str) -> RemotePath:
@@ -125,14 +205,14 @@ class RemotePath:
 
     # -- reading -----------------------------------------------------------------------
     def exists(self) -> bool:
-        return bool(self._fs().exists(self._url))
+        return self._call("checking the file exists", lambda: bool(self._fs().exists(self._url)))
 
     def is_file(self) -> bool:
-        return bool(self._fs().isfile(self._url))
+        return self._call("checking the file", lambda: bool(self._fs().isfile(self._url)))
 
     def read_bytes(self) -> bytes:
         """The whole file, in one request."""
-        return bytes(self._fs().cat_file(self._url))
+        return self._call("reading", lambda: bytes(self._fs().cat_file(self._url)))
 
     def read_text(self, encoding: str = "utf-8") -> str:
         return self.read_bytes().decode(encoding)
@@ -143,14 +223,17 @@ class RemotePath:
             raise ReadOnlyStoreError(
                 f"{self._url}: remote stores are read-only (asked to open with {mode!r})"
             )
-        file: IO[bytes] = self._fs().open(
-            self._url,
-            "rb",
-            block_size=block_size,
-            cache_type="blockcache",
-            cache_options={"maxblocks": REMOTE_BLOCKS_KEPT},
+        file = self._call(
+            "opening",
+            lambda: self._fs().open(
+                self._url,
+                "rb",
+                block_size=block_size,
+                cache_type="blockcache",
+                cache_options={"maxblocks": REMOTE_BLOCKS_KEPT},
+            ),
         )
-        return file
+        return cast(IO[bytes], _RemoteFile(self._url, file))
 
     def entries(self) -> list[tuple[str, bool]] | None:
         """(name, is a directory) of what this directory holds, or None where the
@@ -161,12 +244,12 @@ class RemotePath:
             return None
         return [
             (str(e["name"]).rstrip("/").rsplit("/", 1)[-1], e["type"] == "directory")
-            for e in fs.ls(self._url, detail=True)
+            for e in self._call("listing", lambda: fs.ls(self._url, detail=True))
         ]
 
     def info(self) -> dict[str, Any]:
         """What the filesystem tells of the file (size, ETag, ...), in one request."""
-        return dict(self._fs().info(self._url))
+        return self._call("asking about", lambda: dict(self._fs().info(self._url)))
 
     def check_ranges(self) -> None:
         """Refuse, in one clear error, a server that ignores HTTP Range requests (it would
@@ -175,11 +258,13 @@ class RemotePath:
         key = (os.getpid(), self._url)
         if key in _ranges_checked:
             return
-        with self._fs().open(self._url, "rb", block_size=2**12, cache_type="none") as f:
+        with self._call(
+            "opening", lambda: self._fs().open(self._url, "rb", block_size=2**12, cache_type="none")
+        ) as f:
             if f.size and f.size > 1:
                 f.seek(f.size - 1)
                 try:
-                    f.read(1)
+                    self._call("reading", lambda: f.read(1))
                 except ValueError as exc:  # fsspec: the whole file came back for a range
                     raise UnsupportedServerError(
                         f"{self._url}: the server ignores HTTP Range requests, so frames "
@@ -194,6 +279,50 @@ class RemotePath:
             return float(self._fs().modified(self._url).timestamp())
         except (NotImplementedError, OSError, AttributeError):
             return None
+
+
+def _timeout_options(protocol: str, timeout: float) -> dict[str, Any]:
+    """fsspec options bounding how long a read waits (aiohttp's own default is 300 s)."""
+    if protocol not in ("http", "https"):
+        return {}
+    import aiohttp
+
+    return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)}}
+
+
+class _RemoteFile(io.RawIOBase):
+    """A remote file whose reads are tried again and fail as :class:`RemoteReadError`."""
+
+    def __init__(self, url: str, file: Any) -> None:
+        super().__init__()
+        self._url = url
+        self._file = file
+        self.size = file.size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = remote_call(self._url, "reading", lambda: self._file.read(size))
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return int(self._file.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self._file.tell())
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 StorePath = Path | RemotePath

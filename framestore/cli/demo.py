@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,16 +14,16 @@ from ..testing.frames import frame_numbers_with_gaps, frame_times_for, read_barc
 
 
 def run_demo(
-    directory: Path | None = None,
+    directory: Path,
     fmt: str = "ffv1/mkv",
     frames: int = 300,
     shape: tuple[int, int] = (256, 320),
     chunksize: int = 100,
     out: Callable[[str], object] = print,
 ) -> Path:
-    """Write ``frames`` synthetic frames to a store, read them back and check each one."""
-    root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="framestore-demo-"))
-    path = root / "demo-store"
+    """Write ``frames`` synthetic frames to a store in ``directory``, read them back and
+    check each one."""
+    path = Path(directory) / "demo-store"
     numbers = frame_numbers_with_gaps(frames, start=1_000_000)
     times = frame_times_for(numbers, fps=30.0, t0=time.time())
     images = [synthetic_frame(int(n), shape) for n in numbers]
@@ -76,10 +75,10 @@ def run_demo(
 
 
 def run_stitch_demo(
-    directory: Path | None = None, receivers: int = 3, frames: int = 200, out: Callable[[str], object] = print
+    directory: Path, receivers: int = 3, frames: int = 200, out: Callable[[str], object] = print
 ) -> Path:
     """Generate a wireless-miniscope session recorded by several receivers, each losing
-    different packets, stitch it, and show the summary."""
+    different packets, into ``directory``; stitch it, and show the summary."""
     import warnings
 
     from ..errors import StoreWarning
@@ -87,7 +86,7 @@ def run_stitch_demo(
     from ..sessions.stitch import SCORES_FILE, write_stitched
     from ..testing.miniscope import make_session
 
-    root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="framestore-demo-"))
+    root = Path(directory)
     session = make_session(root / "session", receivers=receivers, frames=frames)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StoreWarning)

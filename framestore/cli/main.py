@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -23,9 +25,14 @@ DESCRIPTION = "Look into, check, convert and repair frame-exact video stores (an
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo, run_stitch_demo
 
-    run_demo(args.dir, args.format, args.frames)
-    print()
-    run_stitch_demo(args.dir)
+    with contextlib.ExitStack() as stack:
+        root = args.dir
+        if root is None:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="framestore-demo-")))
+            print(f"demo stores in {root} (removed at the end; --dir DIR keeps them)\n")
+        run_demo(root, args.format, args.frames)
+        print()
+        run_stitch_demo(root)
     return 0
 
 
@@ -43,10 +50,17 @@ def _recover(args: argparse.Namespace) -> int:
     from ..tools.recover import recover
 
     report = recover(args.path, force_dead=args.force_dead)
-    if not report.chunks:
+    if not report.chunks and not report.parts_removed and not report.frames_missing:
         print(f"{report.path}: nothing to recover")
     for n, frames in report.chunks.items():
         print(f"{report.path}: chunk {n:06d} finished from its journal, {frames} frames")
+    if report.parts_removed:
+        print(f"{report.path}: removed the unfinished parts (or scratch files) of the job that wrote it")
+    if report.frames_missing:
+        print(
+            f"{report.path}: the job that wrote it did not finish: {report.frames_missing} frames "
+            f"it meant to write are missing, so the store stays marked unfinished"
+        )
     return 0
 
 
@@ -196,7 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command(
         "demo", "write a synthetic store and read it back; stitch a synthetic 3-receiver recording"
     )
-    demo.add_argument("--dir", type=Path, help="where to write the demo store (default: a temp dir)")
+    demo.add_argument(
+        "--dir",
+        type=Path,
+        help="keep the demo stores here (default: a temporary directory, removed at the end)",
+    )
     demo.add_argument(
         "--format", default=DEFAULT_FORMAT, choices=get_supported_formats(), help="the demo store's format"
     )

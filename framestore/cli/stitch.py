@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
-import tempfile
 import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .._disk.layout import SCRATCH_DIR
 from .._disk.metadata import METADATA_FILENAME
+from .._disk.storage import refuse_link
 from ..core.reader import StoreReader
-from ..errors import StoreWarning
+from ..errors import StoreExistsError, StoreWarning
 from .console import add_verbose_argument, refuse_existing, run
 from .options import add_parallel_arguments
 from .progress import add_progress_argument, progress_bar
@@ -100,33 +102,41 @@ def _stitch(args: argparse.Namespace) -> int:
 
     refuse_existing(args.output, args.force)
     names = source_names(args.inputs)
-    # a cluster's workers read the imported receivers: keep them beside the output
-    # (which they must see too), not in this machine's temp directory
-    scratch_dir = args.output.resolve().parent if args.scheduler else None
-    if scratch_dir is not None:
-        scratch_dir.mkdir(parents=True, exist_ok=True)
-    with (
-        tempfile.TemporaryDirectory(prefix=".framestore-stitch-", dir=scratch_dir) as tmp,
-        warnings.catch_warnings(),
-    ):
-        warnings.simplefilter("ignore", StoreWarning)
-        scratch = [Path(tmp) / f"{k:03d}-{p.stem}" for k, p in enumerate(args.inputs)]
-        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:  # decoding releases the GIL
-            opened = list(pool.map(_open_input, args.inputs, scratch))
-        stores = dict(zip(names, opened, strict=True))
+    if os.path.lexists(args.output) and not args.output.is_dir():
+        raise StoreExistsError(f"{args.output}: exists and is not a directory")
+    # receivers' videos are imported inside the output (which a cluster's workers see
+    # too), so a killed run leaves nothing elsewhere: recover or a rerun removes them
+    made = not os.path.lexists(args.output)
+    tmp = args.output / SCRATCH_DIR
+    refuse_link(tmp)
+    shutil.rmtree(tmp, ignore_errors=True)  # a killed run's
+    tmp.mkdir(parents=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StoreWarning)
+            scratch = [tmp / f"{k:03d}-{p.stem}" for k, p in enumerate(args.inputs)]
+            with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:  # decoding releases the GIL
+                opened = list(pool.map(_open_input, args.inputs, scratch))
+            stores = dict(zip(names, opened, strict=True))
 
-        summary = write_stitched(
-            stores,
-            args.output,
-            fmt=args.format,
-            by=args.by,
-            overwrite=args.force,
-            progress=progress_bar("stitching", show=args.progress),
-            debug_video=args.debug_video,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            drop_damaged=args.drop_damaged,
-        )
+            summary = write_stitched(
+                stores,
+                args.output,
+                fmt=args.format,
+                by=args.by,
+                overwrite=args.force,
+                progress=progress_bar("stitching", show=args.progress),
+                debug_video=args.debug_video,
+                workers=args.workers,
+                scheduler=args.scheduler,
+                drop_damaged=args.drop_damaged,
+            )
+    except BaseException:
+        if made:
+            shutil.rmtree(args.output, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f"{args.output}: stitched from {len(stores)} inputs (scores in {args.output / 'scores.csv'})")
     for line in summary.lines():
         print(line)

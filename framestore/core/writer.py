@@ -28,7 +28,7 @@ from .._disk.columns import FRAME_NUMBER
 from .._disk.extra_data import ExtraDataWriter
 from .._disk.index import write_index
 from .._disk.index_cache import write_index_cache
-from .._disk.layout import LOCK_FILENAME, Layout, write_marker
+from .._disk.layout import LOCK_FILENAME, SCRATCH_DIR, Layout, write_marker
 from .._disk.lock import StoreLock
 from .._disk.metadata import METADATA_FILENAME, StoreMetadata, write_metadata
 from .._disk.storage import local_path
@@ -472,12 +472,17 @@ def _writable_root(path: str | os.PathLike[str] | None) -> Path:
 
 
 def _prepare_directory(root: Path, overwrite: bool) -> StoreLock:
-    """An empty directory ``root``, locked; an existing store there is replaced only with
-    ``overwrite``, and never under its live writer."""
+    """An empty directory ``root`` (but for the running tool's scratch folder), locked; an
+    existing store there is replaced only with ``overwrite``, and never under its live writer."""
+    if root.is_symlink() and not root.exists():
+        raise StoreExistsError(
+            f"{root}: is a symbolic link to {os.readlink(root)}, which does not exist; "
+            f"make that directory, or remove the link"
+        )
     if root.exists():
         if not root.is_dir():
             raise StoreExistsError(f"{root}: exists and is not a directory")
-        if any(p.name != LOCK_FILENAME for p in root.iterdir()):
+        if any(p.name not in (LOCK_FILENAME, SCRATCH_DIR) for p in root.iterdir()):
             if not overwrite:
                 raise StoreExistsError(f"{root}: already exists; pass overwrite=True to replace it")
             if not (root / METADATA_FILENAME).is_file():
@@ -487,9 +492,11 @@ def _prepare_directory(root: Path, overwrite: bool) -> StoreLock:
             lock = StoreLock(root, "overwrite it")
             try:  # the directory and its lock file stay: the lock holds throughout
                 for entry in root.iterdir():
+                    if entry.name in (LOCK_FILENAME, SCRATCH_DIR):
+                        continue
                     if entry.is_dir() and not entry.is_symlink():
                         shutil.rmtree(entry)
-                    elif entry.name != LOCK_FILENAME:
+                    else:
                         entry.unlink()
             except BaseException:
                 lock.release()

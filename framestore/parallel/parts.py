@@ -3,8 +3,9 @@
 A part is a run of whole chunks written by a :class:`StoreWriter` of its own, into a
 scratch store inside the output (``.framestore-parts/part-NNNNNN``), its chunks numbered as
 in the whole store. Parts are moved in by rename strictly in order, so the output is at
-every moment a store of complete chunks ``0..n`` (marked as being written until the end),
-and a run killed midway loses only the parts not yet moved in.
+every moment a store of complete chunks ``0..n`` (marked as being written until the end,
+the marker holding the frame count the job writes), and a run killed midway loses only
+the parts not yet moved in; ``recover`` then removes the parts and says what is missing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._disk.index_cache import write_index_cache
-from .._disk.layout import PARTS_DIR, Layout
+from .._disk.layout import PARTS_DIR, Layout, write_marker
 from .._disk.storage import local_path
 from ..core.settings import WriteSettings
 from ..core.writer import StoreWriter, create_store
@@ -40,10 +41,20 @@ class PartSpec:
 
 class PartedStore:
     """The output store of a parallel job: made (metadata, marker) at once, filled by
-    :meth:`commit` part by part in order, finished by :meth:`close`."""
+    :meth:`commit` part by part in order, finished by :meth:`close`. ``frames``: how many
+    frames the job writes, kept in the writing marker until the end."""
 
-    def __init__(self, path: str | os.PathLike[str], settings: WriteSettings, *, overwrite: bool = False):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        settings: WriteSettings,
+        *,
+        overwrite: bool = False,
+        frames: int | None = None,
+    ):
         self.layout, _, self._lock = create_store(local_path(path), settings, overwrite)
+        if frames is not None:
+            write_marker(self.layout.marker_path, frames_expected=frames)
         self._part_settings = settings.without_derived_from()
 
     def part(self, k: int, first_chunk: int) -> PartSpec:

@@ -94,7 +94,7 @@ def convert(
             _write_frames(everything, writer, progress, total)
         return Path(dst)
 
-    store = PartedStore(dst, settings, overwrite=overwrite)
+    store = PartedStore(dst, settings, overwrite=overwrite, frames=total)
     tasks = [
         _Part(store.part(k, first_chunk=k * chunks_per_task), everything.rows(a, min(a + step, total)))
         for k, a in enumerate(starts)

@@ -3,13 +3,16 @@
 framestore itself reads unfinished chunks from their journals; ``recover`` rewrites each
 such chunk as a normal chunk file with its index (remuxing the journal's packets: no
 re-encoding, so lossy formats lose nothing more), then removes the journals and the
-writing marker.
+writing marker. A parallel job's store also loses its unfinished parts (and a killed
+stitch's store its scratch imports); if the job wrote
+fewer frames than its marker says it meant to, the store stays marked unfinished.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import shutil
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +23,11 @@ from .._disk.atomic import replace
 from .._disk.checksum import checksum_files
 from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
 from .._disk.index import write_index
-from .._disk.index_cache import opened_when_killed, write_index_cache
+from .._disk.index_cache import load_chunk_indexes, opened_when_killed, write_index_cache
 from .._disk.journal import JournalContents, columns_dtype, read_journal
-from .._disk.layout import Layout
+from .._disk.layout import PARTS_DIR, SCRATCH_DIR, Layout, marker_frames_expected
 from .._disk.lock import StoreLock
-from .._disk.storage import local_path
+from .._disk.storage import local_path, refuse_link
 from ..codecs import FormatSpec
 from ..codecs.base import ImageSpec
 from ..codecs.video import VideoChunkWriter
@@ -38,6 +41,8 @@ class RecoveryReport:
 
     path: Path
     chunks: dict[int, int] = field(default_factory=dict)  # chunk number -> frames kept
+    parts_removed: bool = False  # a parallel job's unfinished parts (or a tool's scratch) were removed
+    frames_missing: int = 0  # frames its job meant to write but did not: the store stays unfinished
 
     @property
     def frames(self) -> int:
@@ -60,6 +65,12 @@ def recover(path: str | os.PathLike[str], *, force_dead: bool = False) -> Recove
 def _recover(store: StoreDescription, layout: Layout[Path]) -> RecoveryReport:
     fmt, md = store.format, store.metadata
     report = RecoveryReport(layout.root)
+    for name in (PARTS_DIR, SCRATCH_DIR):
+        leftover = layout.root / name
+        refuse_link(leftover)
+        if leftover.exists():
+            shutil.rmtree(leftover)
+            report.parts_removed = True
     numbers = layout.chunk_numbers()
     if numbers and opened_when_killed(layout, numbers[-1]):  # nothing finished in it
         layout.remove_chunk(numbers[-1])
@@ -84,7 +95,11 @@ def _recover(store: StoreDescription, layout: Layout[Path]) -> RecoveryReport:
         journal_path.unlink()
         report.chunks[n] = len(columns[FRAME_NUMBER])
     write_index_cache(layout)
-    layout.marker_path.unlink(missing_ok=True)
+    expected = marker_frames_expected(layout.marker_path)
+    if expected is not None:
+        report.frames_missing = max(0, expected - sum(c.count for c in load_chunk_indexes(layout)))
+    if not report.frames_missing:
+        layout.marker_path.unlink(missing_ok=True)
     return report
 
 

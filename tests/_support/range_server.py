@@ -1,5 +1,7 @@
 """A small HTTP file server for tests: byte ranges, no directory listings, and a log of
-every request with the bytes it sent (Python's SimpleHTTPRequestHandler has no Range)."""
+every request with the bytes it sent (Python's SimpleHTTPRequestHandler has no Range).
+``faults`` makes it fail the GETs of chosen paths: answer 500, cut the body short, or
+stall, each for the next N requests or for good."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import email.utils
 import re
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +32,9 @@ class RangeServer:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.requests: list[Request] = []
+        # URL path -> [fault ("500", "short" or "stall"), how many more GETs it fails (-1: all)]
+        self.faults: dict[str, list[object]] = {}
+        self.stall_seconds = 5.0
         self._lock = threading.Lock()
         self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -42,6 +48,17 @@ class RangeServer:
     def log(self, request: Request) -> None:
         with self._lock:
             self.requests.append(request)
+
+    def fault(self, path: str) -> str | None:
+        """The fault this GET of ``path`` meets, counting it down."""
+        with self._lock:
+            entry = self.faults.get(path)
+            if entry is None or entry[1] == 0:
+                return None
+            kind, left = entry
+            assert isinstance(kind, str) and isinstance(left, int)
+            entry[1] = left - 1 if left > 0 else left
+            return kind
 
     def take(self) -> list[Request]:
         """The requests since the last call, and forget them."""
@@ -91,6 +108,14 @@ def _handler_for(server: RangeServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
 
         def _serve(self, send: bool) -> None:
+            fault = server.fault(urlsplit(self.path).path) if send else None
+            if fault == "500":
+                self._reply(500, {"Content-Type": "text/plain"}, b"boom", 4, send)
+                return
+            if fault == "stall":
+                time.sleep(server.stall_seconds)
+                self.close_connection = True
+                return
             path = self._file()
             if path is None:
                 self._reply(404, {"Content-Type": "text/plain"}, b"not found" if send else b"", 9, send)
@@ -120,6 +145,9 @@ def _handler_for(server: RangeServer) -> type[BaseHTTPRequestHandler]:
                 with open(path, "rb") as f:
                     f.seek(start)
                     body = f.read(stop - start)
+            if fault == "short":  # promise the whole length, send half, hang up
+                self.close_connection = True
+                body = body[: len(body) // 2]
             self._reply(status, headers, body, stop - start, send)
 
         def do_GET(self) -> None:
