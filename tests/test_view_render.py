@@ -118,9 +118,9 @@ def test_scene_stores_side_by_side(tmp_path):
     assert blank.mean() > 0.8  # b has no frame 104: blank, outlined and labelled
     missing = render.missing_panel("b: missing", SHAPE)
     np.testing.assert_array_equal(right[:, : missing.shape[1]], missing)
-    np.testing.assert_array_equal(
-        scene.body(5)[render.LINE_HEIGHT :, cell : cell + SHAPE[1]][: SHAPE[0]], b[4]
-    )
+    later = scene.body(5)  # its labels, so its panels' widths, may differ from body(4)'s
+    cell = later.shape[1] // 2
+    np.testing.assert_array_equal(later[render.LINE_HEIGHT :, cell : cell + SHAPE[1]][: SHAPE[0]], b[4])
     assert scene.lines(4)[0].startswith("row 4 / 10   frame_number 104")
     deep = write_store(tmp_path / "deep", list(range(100, 110)), dtype=np.uint16)
     shown = frame_of(Scene({"deep": deep}).body(0))
