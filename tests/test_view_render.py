@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -11,10 +12,13 @@ from _support.receivers import import_receivers
 import framestore
 from framestore.sessions.align import named_stores
 from framestore.sessions.stitch import stitch
+from framestore.testing.damage import clean_frames
 from framestore.testing.frames import frame_times_for, read_barcode, synthetic_frame
 from framestore.testing.miniscope import make_session
 from framestore.view import Scene, render
+from framestore.view.player import Player
 from framestore.view.stitched import Stitched
+from framestore.view.window import Window
 
 SHAPE = (48, 72)
 
@@ -295,3 +299,77 @@ def test_dataset_opens_with_its_segments(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(framestore.StoreNotFoundError, match="neither a store nor a dataset"):
         open_paths([tmp_path / "empty"])
+
+
+def test_timeline_strip_damage_marks():
+    damaged = np.zeros(101, bool)
+    damaged[[10, 11, 70]] = True
+    strip = render.timeline_strip(408, 101, 50, [render.Span(60, 79, "groom")], damaged)
+    marked = (strip == render.DAMAGE_MARK_COLOR).all(axis=2)
+    columns = np.flatnonzero(marked.any(axis=0))
+    assert columns.tolist() == [8 + round(p * 392 / 100) for p in (10, 11, 70)]
+    assert marked[:, columns].sum(axis=0).tolist() == [render.DAMAGE_MARK_ROWS] * 3  # the bottom rows
+    assert marked[-render.DAMAGE_MARK_ROWS :, columns].all()
+    plain = render.timeline_strip(408, 101, 50, [render.Span(60, 79, "groom")])
+    unmarked = ~marked.any(axis=0)
+    np.testing.assert_array_equal(strip[:, unmarked], plain[:, unmarked])  # nothing else changes
+    assert not (plain == render.DAMAGE_MARK_COLOR).all(axis=2).any()
+
+
+def damaged_store(path, count=12, shape=SHAPE):
+    """A store of clean miniscope frames but frame 3 (rows 10..19 blacked out) and frame 7
+    (rows 20..29 garbled)."""
+    frames = clean_frames(count, shape, seed=3, dark_first=False)
+    frames[3, 10:20] = 0
+    frames[7, 20:30] = np.random.default_rng(0).integers(0, 256, (10, shape[1]), dtype=np.uint8)
+    numbers = np.arange(100, 100 + count)
+    with framestore.new_for_format("npy", path, imgshape=shape, imgdtype=np.uint8, chunksize=5) as writer:
+        for image, n, t in zip(frames, numbers, frame_times_for(numbers, fps=30.0), strict=True):
+            writer.add_image(image, int(n), float(t))
+    return framestore.new_for_filename(path)
+
+
+def test_damage_in_status_bar_and_next_damaged(tmp_path):
+    store = damaged_store(tmp_path / "cam")
+    scene = Scene({"cam": store})
+    assert not any(line.startswith("damage") for line in scene.lines(2))  # clean: no line
+    assert scene.lines(3)[-1] == "damage   blacked_out rows 10..19 (score 1.2)"
+    assert re.fullmatch(r"damage   check_pattern rows 20\.\.29 \(score [\d.]+\)", scene.lines(7)[-1])
+    cropped = Scene({"cam": store}, roi=(0, 5, 72, 30))
+    assert cropped.lines(3)[-1].startswith("damage   blacked_out rows 10..19 ")  # rows of the frame
+
+    with pytest.raises(ValueError, match="--damage"):
+        scene.next_damaged(0)
+    assert not (scene.view(0, "paused") == render.DAMAGE_MARK_COLOR).all(axis=2).any()  # no marks yet
+    assert scene.find_damage() == 2
+    assert np.flatnonzero(scene.damage_mask).tolist() == [3, 7]
+    assert [scene.next_damaged(p) for p in (0, 3, 6, 7)] == [3, 7, 7, None]
+    assert [scene.next_damaged(p, -1) for p in (11, 7, 4, 3)] == [7, 3, 3, None]
+    strip = scene.view(0, "paused")[-render.STRIP_HEIGHT :]
+    np.testing.assert_array_equal(strip, render.timeline_strip(strip.shape[1], 12, 0, (), scene.damage_mask))
+
+    other = write_store(tmp_path / "other", np.arange(103, 115))
+    both = Scene(named_stores([store, other]))
+    names = list(both.stores)
+    assert both.lines(3)[-1] == f"damage   {names[0]}: blacked_out rows 10..19 (score 1.2)"
+    assert both.find_damage() == 2
+    assert np.flatnonzero(both.damage_mask).tolist() == [3, 7]  # the rows showing frame_number 103, 107
+
+
+def test_keys_go_to_damaged_frames(tmp_path):
+    scene = Scene({"cam": damaged_store(tmp_path / "cam")})
+    window = Window(scene, Player(scene.times), "test", tmp_path)  # no window opened: keys only
+    window._on_key(ord("d"))
+    assert window.player.position == 0
+    assert "needs --damage" in window._playback_line()
+    scene.find_damage()
+    positions = []
+    for key in "ddDD":
+        assert window._on_key(ord(key))
+        positions.append(window.player.position)
+    assert positions == [3, 7, 3, 3]
+    assert "no damaged frame before this one" in window._playback_line()
+    window._on_key(ord("d"))
+    window._on_key(ord("d"))
+    assert window.player.position == 7
+    assert "no damaged frame after this one" in window._playback_line()

@@ -58,17 +58,20 @@ class Viewer:
     """A framestore-view process on the test display, and what it should show: the view
     as large as the Scene draws it, shrunk to fit the screen."""
 
-    def __init__(self, xserver: XServer, paths: list[Path], tmp_path: Path) -> None:
+    def __init__(self, xserver: XServer, paths: list[Path], tmp_path: Path, damage: bool = False) -> None:
         self.x = xserver
         self.tmp_path = tmp_path
         self.origin: tuple[int, int] | None = None
         stores, segments = open_paths(paths)
         self.scene = Scene(stores, segments=segments)
+        if damage:
+            self.scene.find_damage()
         body = self.scene.body(0)
         natural = (max(body.shape[1], render.MIN_WIDTH), body.shape[0])
         self.size = render.fit_size(natural, self.scene.bars_height(), fit_limit(xserver.screen))
         self.scaled = self.size[1] - self.scene.bars_height() != body.shape[0]
         args = [sys.executable, "-m", "framestore.view", *map(str, paths), "--save-dir", str(tmp_path)]
+        args += ["--damage"] if damage else []
         self.process = subprocess.Popen(
             args, env=xserver.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -271,6 +274,33 @@ def test_damaged_frame_is_shown_not_fatal(xserver, numbers, tmp_path) -> None:
         viewer.key("Right")
         viewer.expect(6)  # and on it goes
         viewer.quit()
+    finally:
+        viewer.kill()
+
+
+def test_d_goes_to_damaged_frames(xserver, numbers, tmp_path) -> None:
+    path = tmp_path / "cam0"
+    with framestore.new_for_format("npy", path, imgshape=SHAPE, chunksize=60) as writer:
+        for k, (n, t) in enumerate(zip(numbers, frame_times_for(numbers, fps=30.0), strict=True)):
+            image = synthetic_frame(int(n), SHAPE)
+            if k in (20, 90):
+                image[60:70] = 0  # blacked-out rows, under the barcode
+            writer.add_image(image, int(n), float(t))
+    viewer = Viewer(xserver, [path], tmp_path, damage=True)
+    try:
+        assert np.flatnonzero(viewer.scene.damage_mask).tolist() == [20, 90]
+        marks = (viewer.strip(0) == render.DAMAGE_MARK_COLOR).all(axis=2)
+        assert marks.any(axis=0).sum() == 2  # the strip on screen (expect compares it) marks both
+        # a damaged frame's view has one status line more, so its panel is scaled: compare
+        # the whole view on screen, not the frame's barcode
+        for key, position in (("d", 20), ("d", 90), ("D", 20)):
+            viewer.key(key)
+            viewer._wait_until(lambda shot, p=position: viewer.shows(shot, p), f"position {position}")
+        assert viewer.scene.lines(20)[-1] == "damage   blacked_out rows 60..69 (score 1.2)"
+        viewer.key("Right")
+        viewer.expect(21)
+        out = viewer.quit()
+        assert "2 positions show a damaged frame" in out
     finally:
         viewer.kill()
 

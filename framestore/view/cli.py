@@ -36,6 +36,7 @@ KEYS_HELP = """keys:
   s                save the current view as PNG (in --save-dir)
   + / -            play faster / slower
   c                auto contrast on / held at the current range
+  d / D            next / previous damaged frame (needs --damage)
   q / Esc          quit
 mouse:
   click or drag on the timeline strip (under the status bar) to go there
@@ -99,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--candidates", action="store_true", help="a stitched store: show its source copies beside it"
+    )
+    parser.add_argument(
+        "--damage",
+        action="store_true",
+        help="find damaged frames first (decodes every frame): marked on the timeline, d / D go there",
     )
     parser.add_argument("--save-dir", type=Path, default=Path("."), help="where s saves PNGs (default .)")
     export = parser.add_argument_group("export (no window)")
@@ -185,6 +191,9 @@ def _view(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"framestore-view: error: {exc}", file=sys.stderr)
             return 2
+        if args.damage and args.export is None:
+            print("framestore-view: looking for damaged frames (decodes every frame) ...", file=sys.stderr)
+            print(f"framestore-view: {scene.find_damage()} positions show a damaged frame", file=sys.stderr)
         if args.export is not None:
             print(export(scene, args.export, start, stop, args.frames, args.fps))
             return 0

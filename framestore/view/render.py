@@ -28,6 +28,8 @@ STRIP_HEIGHT = 24  # the timeline strip under the status bar
 STRIP_MARGIN = 8  # pixels left and right of the timeline's track
 TRACK_COLOR = (70, 70, 70)
 MARKER_COLOR = (255, 255, 255)
+DAMAGE_MARK_COLOR = (40, 40, 230)  # red: a frame the damage detector flags
+DAMAGE_MARK_ROWS = 3  # the strip's bottom rows, under the segment bands
 SEGMENT_COLORS = ((200, 140, 60), (80, 180, 90), (60, 110, 220), (180, 90, 190), (50, 190, 200))
 
 
@@ -243,10 +245,17 @@ def position_at(x: int, count: int, width: int) -> int:
     return int(np.clip(round((x - STRIP_MARGIN) * (count - 1) / track), 0, count - 1))
 
 
-def timeline_strip(width: int, count: int, position: int, spans: Sequence[Span] = ()) -> np.ndarray:
+def timeline_strip(
+    width: int,
+    count: int,
+    position: int,
+    spans: Sequence[Span] = (),
+    damaged: np.ndarray | None = None,
+) -> np.ndarray:
     """The timeline of ``count`` positions across ``width`` pixels: the track, each span
-    (a labelled segment) as a coloured band with its label where it fits, and a white
-    marker at ``position``. ``position_at`` maps a click back to a position."""
+    (a labelled segment) as a coloured band with its label where it fits, a red mark in
+    the bottom rows at every position ``damaged`` (a bool per position) flags, and a
+    white marker at ``position``. ``position_at`` maps a click back to a position."""
     strip = np.full((STRIP_HEIGHT, width, 3), BACKGROUND, np.uint8)
     end = _track_x(count - 1, count, width)
     cv2.rectangle(strip, (STRIP_MARGIN, 9), (end, 14), TRACK_COLOR, -1)
@@ -259,6 +268,10 @@ def timeline_strip(width: int, count: int, position: int, spans: Sequence[Span] 
         cv2.rectangle(strip, (x0, 3), (x1, STRIP_HEIGHT - 4), colors[span.label], -1)
         if text_width(span.label) <= x1 - x0 + 1:
             cv2.putText(strip, span.label, (x0 + 3, STRIP_HEIGHT - 7), FONT, 0.4, TEXT_COLOR, 1, cv2.LINE_AA)
+    if damaged is not None:
+        track = max(1, width - 2 * STRIP_MARGIN - 1)
+        xs = STRIP_MARGIN + np.round(np.flatnonzero(damaged) * track / max(1, count - 1)).astype(np.intp)
+        strip[STRIP_HEIGHT - DAMAGE_MARK_ROWS :, np.unique(xs)] = DAMAGE_MARK_COLOR
     x = _track_x(position, count, width)
     cv2.rectangle(strip, (x - 1, 0), (x + 1, STRIP_HEIGHT - 1), MARKER_COLOR, -1)
     return strip

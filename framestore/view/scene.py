@@ -13,11 +13,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..core.damage import KINDS, DamageSettings, judge_frames
 from ..core.reader import Roi, StoreReader
 from ..errors import CorruptStoreError
 from ..sessions.align import By
 from ..sessions.dataset import Segment, select
 from ..sessions.stitch_drawing import mark_differences
+from ..tools.damage import score_damage
 from . import render
 from .stitched import Stitched
 from .timeline import Timeline
@@ -33,7 +35,9 @@ class Scene:
     where they differ from the chosen one in red; ``segments``: labelled segments of
     the stores (a dataset's), shown on the timeline strip and named in the status bar.
     A frame that fails to read (``CorruptStoreError``) is drawn as a DAMAGED panel with
-    the error; ``damaged`` collects them.
+    the error; ``damaged`` collects them. Pixel damage (``core.damage``) of the frames
+    shown is named in the status bar; ``find_damage`` judges every frame, for the
+    timeline strip's marks and ``next_damaged``.
     """
 
     def __init__(
@@ -67,6 +71,9 @@ class Scene:
         self.damaged: dict[tuple[str, int], str] = {}  # (store, frame_index) -> the error
         self._last: dict[int, tuple[int, np.ndarray]] = {}  # id(reader) -> its last frame read
         self._ranges: dict[str, tuple[int, tuple[float, float]]] = {}  # name -> (frame_index, range)
+        self.damage_settings = DamageSettings()
+        self.damage_mask: np.ndarray | None = None  # per position: a frame shown there is damaged
+        self._judged: dict[str, tuple[int, str | None]] = {}  # name -> (frame_index, its damage)
 
     def _span(self, segment: Segment) -> render.Span | None:
         """Where ``segment`` lies on the timeline (None: not among the stores, or no frame)."""
@@ -145,7 +152,59 @@ class Scene:
                 if span.first <= position <= span.last
             ]
             lines.append("segment   " + (", ".join(here) if here else "-"))
+        damage = [self._damage_text(n, i) for n, i in indexes.items() if i is not None]
+        if any(damage):
+            lines.append("damage   " + "   ".join(d for d in damage if d))
         return lines
+
+    def _damage_text(self, name: str, frame_index: int) -> str | None:
+        """``cam0: check_pattern rows 40..58 (score 3.1)``: the pixel damage of store
+        ``name``'s frame (rows of the whole frame), None when clean or not judged (it
+        fails to read, or is not 8/16-bit or at least 5 pixels wide)."""
+        judged = self._judged.get(name)
+        if judged is None or judged[0] != frame_index:
+            judged = (frame_index, self._judge(name, frame_index))
+            self._judged[name] = judged
+        text = judged[1]
+        if text is None or len(self.stores) == 1:
+            return text
+        return f"{name}: {text}"
+
+    def _judge(self, name: str, frame_index: int) -> str | None:
+        """The detector's verdict on the frame as read (cropped to the roi), as text."""
+        try:
+            image = self._frame(self.stores[name], frame_index)
+            code, first, last, _, _, score = (v[0] for v in judge_frames(image[None], self.damage_settings))
+        except (CorruptStoreError, ValueError):
+            return None
+        if not code:
+            return None
+        top = 0 if self.roi is None else self.roi[1]
+        return f"{KINDS[code - 1]} rows {top + first}..{top + last} (score {score:.1f})"
+
+    # -- damage over the whole timeline -------------------------------------------------
+    def find_damage(self) -> int:
+        """Judge every frame of every store (decodes them all; ``tools.damage.score_damage``)
+        and mark the positions showing a damaged one in ``damage_mask``; how many there are."""
+        mask = np.zeros(len(self), bool)
+        for name, store in self.stores.items():
+            table = score_damage(store, self.damage_settings)
+            damaged = table.index[table["damaged"].to_numpy()].to_numpy()
+            mask[self.timeline.positions_of(name, damaged)] = True
+        self.damage_mask = mask
+        return int(np.count_nonzero(mask))
+
+    def next_damaged(self, position: int, step: int = 1) -> int | None:
+        """The nearest damaged position after ``position`` (``step`` -1: before it), None
+        when there is none; ``find_damage`` first (a ValueError without it)."""
+        if self.damage_mask is None:
+            raise ValueError("damaged frames are found with --damage")
+        found = np.flatnonzero(self.damage_mask)
+        if step > 0:
+            found = found[found > position]
+            return int(found[0]) if len(found) else None
+        found = found[found < position]
+        return int(found[-1]) if len(found) else None
 
     def _contrast_text(self, name: str, frame_index: int | None) -> str:
         """``cam0 812..3301 auto``: the display range of store ``name``'s frame."""
@@ -286,7 +345,8 @@ class Scene:
             below = len(lines) * render.LINE_HEIGHT + render.STRIP_HEIGHT
             area = (size[0], max(1, size[1] - below))
             view = render.compose(render.fit(body, area), lines, width=size[0])
-        strip = render.timeline_strip(view.shape[1], len(self), position, [s for s, _ in self.segments])
+        spans = [s for s, _ in self.segments]
+        strip = render.timeline_strip(view.shape[1], len(self), position, spans, self.damage_mask)
         return np.vstack([view, strip])
 
     def bars_height(self) -> int:

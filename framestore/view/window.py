@@ -197,7 +197,20 @@ class Window:
         elif char == "c":
             auto = self.scene.toggle_contrast(player.position)
             self._say("auto contrast" if auto else "contrast held")
+        elif char in ("d", "D"):
+            self._to_damaged(1 if char == "d" else -1)
         return True
+
+    def _to_damaged(self, step: int) -> None:
+        """Go to the next (``step`` 1) or previous (-1) damaged frame."""
+        if self.scene.damage_mask is None:
+            self._say("d / D go to damaged frames: that needs --damage (open the viewer with it)")
+            return
+        position = self.scene.next_damaged(self.player.position, step)
+        if position is None:
+            self._say(f"no damaged frame {'after' if step > 0 else 'before'} this one")
+        else:
+            self.player.seek(position)
 
     def _on_prompt_key(self, key: int, action: str | None) -> None:
         prompt = self._prompt
