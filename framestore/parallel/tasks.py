@@ -12,9 +12,17 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import FramestoreError
+
+if TYPE_CHECKING:
+    from ..core.description import StoreDescription
+    from ..core.reader import StoreReader
+
+# what a chunk task is given: the store to open (``StoreReader.reopen_as``), its uuid, the
+# frames ``start:stop``, then the job's own settings
+ChunkTask = tuple["str | StoreDescription", str, int, int, Any]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -78,3 +86,28 @@ def _on_dask(fn: Callable[[T], R], tasks: Sequence[T], scheduler: Any) -> Iterat
     finally:
         if client is not scheduler:
             client.close()
+
+
+def run_over_chunks(
+    fn: Callable[[ChunkTask], R],
+    store: StoreReader,
+    settings: Any,
+    *,
+    workers: int | None = None,
+    scheduler: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[R]:
+    """``fn((where, uuid, start, stop, settings))`` for each non-empty chunk of ``store``,
+    results in chunk order; ``progress(frames done, frames)`` after each."""
+    n = len(store)
+    bounds = [*(int(a) for a in store.chunk_starts), n]
+    where = store.reopen_as
+    tasks: list[ChunkTask] = [
+        (where, store.uuid, a, b, settings) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if a < b
+    ]
+    results = []
+    for task, result in zip(tasks, run_ordered(fn, tasks, workers=workers, scheduler=scheduler), strict=True):
+        results.append(result)
+        if progress is not None:
+            progress(task[3], n)
+    return results

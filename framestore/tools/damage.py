@@ -20,7 +20,7 @@ from ..core.damage import (
 )
 from ..core.reader import StoreReader
 from ..core.worker_readers import open_reader
-from ..parallel.tasks import run_ordered
+from ..parallel.tasks import ChunkTask, run_over_chunks
 
 __all__ = [
     "BLACKED_OUT",
@@ -46,31 +46,20 @@ def score_damage(
     :func:`framestore.qc` does). Indexed by ``frame_index``, with ``frame_number`` first."""
     s = settings or DamageSettings()
     reader = store if isinstance(store, StoreReader) else StoreReader(store)
-    n = len(reader)
-    bounds = [*(int(a) for a in reader.chunk_starts), n]
-    tasks = [
-        (str(reader.path), reader.uuid, a, b, s)
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-        if a < b
-    ]
-    parts = []
-    for task, part in zip(
-        tasks, run_ordered(judge_chunk, tasks, workers=workers, scheduler=scheduler), strict=True
-    ):
-        parts.append(part)
-        if progress is not None:
-            progress(task[3], n)
+    parts = run_over_chunks(
+        judge_chunk, reader, s, workers=workers, scheduler=scheduler, progress=progress
+    )
     judged = [np.concatenate(p) for p in zip(*parts, strict=True)] if parts else [np.zeros(0, int)] * 6
     table = damage_table(*judged)
     table.insert(0, "frame_number", reader.frame_numbers.astype(np.int64))
-    table.index = pd.RangeIndex(n, name="frame_index")
+    table.index = pd.RangeIndex(len(reader), name="frame_index")
     return table
 
 
-def judge_chunk(task: tuple[str, str, int, int, DamageSettings]) -> tuple[np.ndarray, ...]:
-    """Frames ``start:stop`` of the store at ``path`` judged in batches (a worker's task)."""
-    path, uuid, start, stop, settings = task
-    store = open_reader(path, uuid, min_frames=stop)
+def judge_chunk(task: ChunkTask) -> tuple[np.ndarray, ...]:
+    """Frames ``start:stop`` of the store at ``where`` judged in batches (a worker's task)."""
+    where, uuid, start, stop, settings = task
+    store = open_reader(where, uuid, min_frames=stop)
     judge = BatchJudge(settings, store.image_shape, store.dtype)
     for image in store.iter_frames(start, stop):
         judge.add(image)

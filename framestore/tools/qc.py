@@ -22,11 +22,10 @@ import numpy as np
 
 from .._disk.storage import StorePath
 from ..core.damage import KINDS, BatchJudge, DamageSettings
-from ..core.description import StoreDescription
 from ..core.reader import StoreReader
 from ..core.worker_readers import open_reader
 from ..errors import CorruptStoreError
-from ..parallel.tasks import run_ordered
+from ..parallel.tasks import ChunkTask, run_over_chunks
 
 MAX_LISTED = 1000  # places kept per check; ``count`` is always the full number
 
@@ -272,21 +271,8 @@ def _pixel_checks(
     scheduler: Any,
     damage: DamageSettings,
 ) -> tuple[list[Check], np.ndarray]:
-    n = len(store)
     full = float(np.iinfo(store.dtype).max)
-    bounds = [*(int(a) for a in store.chunk_starts), n]
-    tasks = [
-        (store.reopen_as, store.uuid, a, b, damage)
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-        if a < b
-    ]
-    parts = []
-    for task, part in zip(
-        tasks, run_ordered(_measure, tasks, workers=workers, scheduler=scheduler), strict=True
-    ):
-        parts.append(part)
-        if progress is not None:
-            progress(task[3], n)
+    parts = run_over_chunks(_measure, store, damage, workers=workers, scheduler=scheduler, progress=progress)
     mean, saturated, change, zero_rows, kind, first_row, last_row, score = (
         np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, dtype)
         for k, dtype in enumerate(
@@ -369,7 +355,7 @@ def _damaged(
     return Check("damaged_frames", rate <= t.max_damaged, rate, t.max_damaged, len(found), summary, where)
 
 
-def _measure(task: tuple[str | StoreDescription, str, int, int, DamageSettings]) -> tuple[Any, ...]:
+def _measure(task: ChunkTask) -> tuple[Any, ...]:
     """Per frame of ``start:stop``: mean level (NaN: unreadable), fraction of pixels at
     full scale, mean change from the previous frame (the one before ``start`` too), all-zero
     rows, and the damage verdict (kind code, first and last damaged row, score); and the
