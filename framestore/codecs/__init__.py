@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import InvalidFrameError, UnknownFormatError
 from .base import ImageSpec
@@ -69,6 +69,19 @@ def _video(name: str, description: str, codec: VideoCodec) -> FormatSpec:
     return FormatSpec(name, description, video=codec)
 
 
+_H264 = VideoCodec(
+    encoder="libx264",
+    extension=".mkv",
+    pix_fmts={"gray8": "gray", "color": "yuv420p"},
+    lossless=False,
+    gop=30,
+    options={"preset": "ultrafast", "tune": "zerolatency", "crf": "18"},
+    full_range_gray=True,
+    even_size_only=True,
+    muxer_rewrites_packets=True,
+    decode_thread_type="AUTO",
+)
+
 _FORMATS: dict[str, FormatSpec] = {
     f.name: f
     for f in (
@@ -99,34 +112,12 @@ _FORMATS: dict[str, FormatSpec] = {
         _video(
             "h264/mkv",
             "H.264 (x264 ultrafast, crf 18, keyframe every 30) in Matroska: small, lossy",
-            VideoCodec(
-                encoder="libx264",
-                extension=".mkv",
-                pix_fmts={"gray8": "gray", "color": "yuv420p"},
-                lossless=False,
-                gop=30,
-                options={"preset": "ultrafast", "tune": "zerolatency", "crf": "18"},
-                full_range_gray=True,
-                even_size_only=True,
-                muxer_rewrites_packets=True,
-                decode_thread_type="AUTO",
-            ),
+            _H264,
         ),
         _video(
             "avc1/mp4",
             "H.264 as h264/mkv, in MP4 (imgstore's avc1/mp4): small, lossy",
-            VideoCodec(
-                encoder="libx264",
-                extension=".mp4",
-                pix_fmts={"gray8": "gray", "color": "yuv420p"},
-                lossless=False,
-                gop=30,
-                options={"preset": "ultrafast", "tune": "zerolatency", "crf": "18"},
-                full_range_gray=True,
-                even_size_only=True,
-                muxer_rewrites_packets=True,
-                decode_thread_type="AUTO",
-            ),
+            replace(_H264, extension=".mp4"),
         ),
         _video(
             "mjpeg/avi",
