@@ -14,7 +14,6 @@ import pytest
 from _support.crash import killed_store
 from _support.imgstore_stores import write_with_imgstore
 from _support.media import URL_CASES, write_recording
-from _support.range_server import RangeServer
 from _support.workers import read_in_forked_workers
 
 import framestore
@@ -27,18 +26,6 @@ pytest.importorskip("fsspec")
 pytest.importorskip("aiohttp")
 
 REMOTE_CASES = URL_CASES
-
-
-@pytest.fixture(scope="module")
-def served(recordings, tmp_path_factory):
-    """The session's stores (150 frames numbered from 5,000,000 with gaps, in chunks of
-    70, 70 and 10) copied under a directory an HTTP server serves."""
-    root = tmp_path_factory.mktemp("served")
-    for rec in recordings.values():
-        shutil.copytree(rec.path, root / rec.path.name)
-    server = RangeServer(root)
-    yield server
-    server.close()
 
 
 def remote_url(server, name):
