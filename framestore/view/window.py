@@ -134,7 +134,10 @@ class Window:
         wait = _MAX_WAIT if due is None else min(due, _MAX_WAIT)
         key = cv2.waitKeyEx(max(1, int(wait * 1000)))  # also lets OpenCV run the window
         if display is not None and display.watched is not None:
-            return display.keys()  # X's copy: OpenCV keeps only the last of keys that came together
+            # X's copy: OpenCV keeps only the last of keys that came together. A key pressed
+            # before the copy began (the window had just appeared) only OpenCV saw.
+            copied = display.keys()
+            return copied if copied or key == -1 else [key]
         keys = []
         while key != -1:
             keys.append(key)
