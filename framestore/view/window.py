@@ -6,7 +6,6 @@ come from the X display (``x11``) when there is one, else from ``cv2.waitKeyEx``
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import time
@@ -24,7 +23,7 @@ SMALL_STEP, BIG_STEP = 10, 100
 MESSAGE_SECONDS = 4.0
 SYSTEM_FONTS = "/usr/share/fonts"
 _MAX_WAIT = 0.05  # seconds between checks of the window while paused
-_FIND_TRIES = 200  # loop turns spent looking for the window on the X display
+_FIND_TIME = 5.0  # seconds spent looking for the new window on the X display
 SCREEN_MARGIN = (16, 72)  # (width, height) left free on the screen around the window
 
 # cv2.waitKeyEx codes: X11 keysyms (OpenCV's Qt and GTK backends on Linux), then Windows'
@@ -100,9 +99,11 @@ class Window:
         self._size = render.fit_size(natural, below, limit)
         cv2.resizeWindow(self.title, *self._size)
         cv2.setMouseCallback(self.title, self._on_mouse)
+        if display is not None:
+            self._watch_keys(display)
         shown: tuple[object, ...] | None = None
         try:
-            for tries in itertools.count():
+            while True:
                 position = self.player.tick()
                 state = (position, self._playback_line(), self._size)
                 if state != shown:
@@ -110,10 +111,6 @@ class Window:
                     if shown is None or position != shown[0]:
                         self.player.shown()
                     shown = state
-                if display is not None and display.watched is None and tries < _FIND_TRIES:
-                    window = display.find_window(self.title, os.getpid())
-                    if window is not None:
-                        display.watch_keys(window)
                 keys = self._keys(display)
                 for key in keys:
                     if not self._on_key(key):
@@ -126,6 +123,17 @@ class Window:
         finally:
             cv2.destroyWindow(self.title)
 
+    def _watch_keys(self, display: XDisplay) -> None:
+        """Have X copy the window's keys, before its first frame is drawn, so that every
+        key pressed once a picture shows is copied (not found: OpenCV's keys only)."""
+        deadline = time.monotonic() + _FIND_TIME
+        while time.monotonic() < deadline:
+            cv2.waitKey(10)  # lets OpenCV create and map the window
+            window = display.find_window(self.title, os.getpid())
+            if window is not None:
+                display.watch_keys(window)
+                return
+
     def _keys(self, display: XDisplay | None) -> list[int]:
         """Every key pressed since the last call, in order: wait for one (at most until
         the next frame is due), then take all that are pending, so none is lost however
@@ -134,10 +142,7 @@ class Window:
         wait = _MAX_WAIT if due is None else min(due, _MAX_WAIT)
         key = cv2.waitKeyEx(max(1, int(wait * 1000)))  # also lets OpenCV run the window
         if display is not None and display.watched is not None:
-            # X's copy: OpenCV keeps only the last of keys that came together. A key pressed
-            # before the copy began (the window had just appeared) only OpenCV saw.
-            copied = display.keys()
-            return copied if copied or key == -1 else [key]
+            return display.keys()  # X's copy: OpenCV keeps only the last of keys that came together
         keys = []
         while key != -1:
             keys.append(key)

@@ -90,7 +90,7 @@ def _load() -> ctypes.CDLL | None:
     lib.XGetWindowProperty.argtypes += [ctypes.POINTER(ulong), ctypes.POINTER(ctypes.c_int)]
     lib.XGetWindowProperty.argtypes += [*[ctypes.POINTER(ulong)] * 2, ctypes.POINTER(ctypes.c_void_p)]
     lib.XSelectInput.argtypes = [ptr, ulong, ctypes.c_long]
-    lib.XFlush.argtypes = [ptr]
+    lib.XSync.argtypes = [ptr, ctypes.c_int]
     lib.XPending.argtypes = [ptr]
     lib.XNextEvent.argtypes = [ptr, ctypes.POINTER(_XEvent)]
     lib.XLookupString.argtypes = [
@@ -194,7 +194,7 @@ class XDisplay:
     def watch_keys(self, window: int) -> None:
         """Have X copy every key press in ``window`` to this connection (OpenCV still gets them)."""
         self._x.XSelectInput(self._conn, window, _KEY_PRESS_MASK)
-        self._x.XFlush(self._conn)
+        self._x.XSync(self._conn, 0)  # in effect from here on
         self.watched = window
 
     def keys(self) -> list[int]:
