@@ -4,11 +4,18 @@ same verdicts after H.264, and the store-level scores and qc's check at exact fr
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import av
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 import framestore
+from framestore.core.noise_scores import SCORES_FILENAME
+from framestore.errors import IncompleteStoreWarning
 from framestore.testing.damage import (
     BLACKED_OUT,
     CHECK_PATTERN,
@@ -225,3 +232,81 @@ def test_qc_finds_planted_damage_at_its_frame(damaged_store):
     assert check.where[1]["frame_number"] == 5198 and len(check.where[1]["rows"]) == 2
     assert qc(path, framestore.Thresholds(max_damaged=0.02), workers=1).check("damaged_frames").passed
     assert "damaged_frames" not in qc(path, pixels=False).to_dict()["checks"]
+
+
+def _copy_store(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    (dst / SCORES_FILENAME).unlink(missing_ok=True)
+    return dst
+
+
+def test_scores_are_kept_in_the_store_and_reused_while_they_describe_it(damaged_store, tmp_path):
+    path = _copy_store(damaged_store[0], tmp_path / "scope")
+    store = framestore.new_for_filename(path)
+    judged: list[int] = []
+    table = store.score_noise(progress=lambda done, total: judged.append(done))
+    assert judged[-1] == 300 and (path / SCORES_FILENAME).is_file()
+    pd.testing.assert_frame_equal(table, score_damage(path, workers=1, recompute=True))
+    again: list[int] = []
+    kept = framestore.new_for_filename(path).score_noise(progress=lambda done, total: again.append(done))
+    assert again == []  # read from damage_scores.csv, nothing decoded
+    pd.testing.assert_frame_equal(kept, table)
+    assert pd.isna(kept.kind[0]) and kept.first_row.isna()[0]
+    # other settings are another table: judged again, and kept instead
+    strict = DamageSettings(speckle_factor=3.0)
+    store.score_noise(strict, progress=lambda done, total: again.append(done))
+    assert again[-1] == 300
+    assert framestore.Dataset.from_directory(tmp_path).score_noise("scope", strict).equals(
+        store.score_noise(strict)
+    )
+
+
+def test_stale_or_damaged_kept_scores_are_never_used(damaged_store, tmp_path):
+    path = _copy_store(damaged_store[0], tmp_path / "scope")
+    table = score_damage(path, workers=1)
+    kept = path / SCORES_FILENAME
+    header, body = kept.read_text().split("\n", 1)
+    # the same table claiming another store's index: stale, judged again
+    kept.write_text(header.replace('"index_sha256": "', '"index_sha256": "0') + "\n" + body)
+    seen: list[int] = []
+    assert score_damage(path, workers=1, progress=lambda d, t: seen.append(d)).equals(table)
+    assert seen and kept.read_text().split("\n", 1)[0] == header
+    # a cut-short file is judged again and replaced
+    kept.write_text(header + "\n" + body[: len(body) // 2])
+    seen.clear()
+    assert score_damage(path, workers=1, progress=lambda d, t: seen.append(d)).equals(table)
+    assert seen and kept.read_text() == header + "\n" + body
+    # a store rewritten in place (new uuid, one frame changed) does not match the old table
+    frames = framestore.new_for_filename(path)[:]
+    damage_frame(frames[3], CHECK_PATTERN, "rows", np.random.default_rng(3))
+    with framestore.new_for_format("npy", path, imgshape=(200, 200), chunksize=100, overwrite=True) as w:
+        for k, image in enumerate(frames):
+            w.add_image(image, 5000 + 2 * k, 1.7e9 + k / 20)
+    kept.write_text(header + "\n" + body)  # the old store's table
+    fresh = framestore.new_for_filename(path).score_noise()
+    assert fresh.damaged[3] and not table.damaged[3]
+
+
+def test_scores_are_never_written_beside_a_live_store_or_a_video_file(tmp_path):
+    frames = clean_frames(40, seed=2)
+    live = tmp_path / "live"
+    writer = framestore.new_for_format("npy", live, imgshape=(200, 200), chunksize=10)
+    for k, image in enumerate(frames):
+        writer.add_image(image, k, 1.7e9 + k / 20)
+    try:
+        with pytest.warns(IncompleteStoreWarning, match="still being written"):
+            reader = framestore.new_for_filename(live)
+        assert len(reader) > 0 and len(reader.score_noise()) == len(reader)
+        assert not (live / SCORES_FILENAME).exists()
+    finally:
+        writer.close()
+    video = tmp_path / "clip.avi"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("ffv1", rate=20)
+        stream.width, stream.height, stream.pix_fmt = 200, 200, "gray"
+        for image in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="gray")))
+        container.mux(stream.encode())
+    before = sorted(tmp_path.iterdir())
+    assert len(framestore.new_for_filename(video).score_noise()) == 40
+    assert sorted(tmp_path.iterdir()) == before

@@ -8,7 +8,7 @@ import math
 import os
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,9 +32,11 @@ from ..errors import (
     StoreClosedError,
     StoreWarning,
 )
+from .damage import BatchJudge, DamageSettings
 from .description import StoreDescription
 from .dialect import read_extra_data
 from .imgstore_compat import extra_data_files, reindex
+from .noise_scores import index_fingerprint, kept_scores
 from .video_file import VideoFileDialect, video_meta
 
 # Chunk readers kept open at once (a decoder holds a few frames): enough that random reads
@@ -336,6 +338,37 @@ class StoreReader(Sequence[np.ndarray]):
             assert column is not None
             data[name] = column
         return pd.DataFrame(data, index=pd.RangeIndex(len(self), name="frame_index"))
+
+    @property
+    def index_fingerprint(self) -> str:
+        """SHA-256 of what identifies this store's frames (frame numbers and times, per-frame
+        and per-chunk checksums): it changes when any chunk does."""
+        return index_fingerprint(self._index)
+
+    def score_noise(
+        self,
+        settings: DamageSettings | None = None,
+        *,
+        recompute: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> pd.DataFrame:
+        """Every frame judged for damage from its pixels (``framestore.detect_damage``'s
+        columns, indexed by ``frame_index``, ``frame_number`` first), decoded here in one
+        pass (``framestore.score_damage`` judges chunks in parallel). The table is kept in
+        the store as ``damage_scores.csv`` and reused while it describes the store as it is
+        (same uuid, index and ``settings``); ``recompute`` judges again anyway.
+        ``progress(done, total)`` is called as frames are judged."""
+        s = settings or DamageSettings()
+
+        def judge() -> tuple[np.ndarray, ...]:
+            batch = BatchJudge(s, self.image_shape, self.dtype)
+            for done, image in enumerate(self.iter_frames(), 1):
+                batch.add(image)
+                if progress is not None:
+                    progress(done, len(self))
+            return batch.finish()
+
+        return kept_scores(self, s, judge, recompute)
 
     # -- sequence ----------------------------------------------------------------------
     def __len__(self) -> int:

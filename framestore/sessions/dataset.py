@@ -33,6 +33,7 @@ import pandas as pd
 from .._disk.atomic import atomic_write
 from .._disk.metadata import METADATA_FILENAME
 from .._disk.storage import is_url, store_path
+from ..core.damage import DamageSettings
 from ..core.reader import Roi, StoreReader
 from ..core.video_file import is_video_file
 from ..errors import StoreExistsError, StoreNotFoundError
@@ -162,6 +163,13 @@ class Dataset:
             raise KeyError(
                 f"{self._path}: no recording {name!r}; it holds {list(self._recordings)}"
             ) from None
+
+    def score_noise(
+        self, name: str, settings: DamageSettings | None = None, *, recompute: bool = False
+    ) -> pd.DataFrame:
+        """Recording ``name``'s frames judged for damage: ``StoreReader.score_noise``
+        (kept in that store and reused while it describes it)."""
+        return self._store(name).score_noise(settings, recompute=recompute)
 
     # -- links between stores --------------------------------------------------------
     def sources(self, name: str) -> list[str]:

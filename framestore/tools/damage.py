@@ -15,9 +15,10 @@ from ..core.damage import (
     KINDS,
     BatchJudge,
     DamageSettings,
-    damage_table,
     detect_damage,
+    judge_frames,
 )
+from ..core.noise_scores import kept_scores
 from ..core.reader import StoreReader
 from ..core.worker_readers import open_reader
 from ..parallel.tasks import ChunkTask, run_over_chunks
@@ -40,20 +41,25 @@ def score_damage(
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
     scheduler: Any = None,
+    recompute: bool = False,
 ) -> pd.DataFrame:
     """:func:`detect_damage` for every frame of ``store``, chunk by chunk in bounded memory
     (chunks judged in parallel on ``workers`` processes or a Dask ``scheduler``, as
-    :func:`framestore.qc` does). Indexed by ``frame_index``, with ``frame_number`` first."""
+    :func:`framestore.qc` does). Indexed by ``frame_index``, with ``frame_number`` first.
+    Kept in the store and reused as ``StoreReader.score_noise`` does (``recompute``:
+    judge again anyway)."""
     s = settings or DamageSettings()
     reader = store if isinstance(store, StoreReader) else StoreReader(store)
-    parts = run_over_chunks(
-        judge_chunk, reader, s, workers=workers, scheduler=scheduler, progress=progress
-    )
-    judged = [np.concatenate(p) for p in zip(*parts, strict=True)] if parts else [np.zeros(0, int)] * 6
-    table = damage_table(*judged)
-    table.insert(0, "frame_number", reader.frame_numbers.astype(np.int64))
-    table.index = pd.RangeIndex(len(reader), name="frame_index")
-    return table
+
+    def judge() -> tuple[np.ndarray, ...]:
+        parts = run_over_chunks(
+            judge_chunk, reader, s, workers=workers, scheduler=scheduler, progress=progress
+        )
+        if not parts:
+            return judge_frames(np.zeros((0, *reader.image_shape), reader.dtype), s)
+        return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
+
+    return kept_scores(reader, s, judge, recompute)
 
 
 def judge_chunk(task: ChunkTask) -> tuple[np.ndarray, ...]:
