@@ -128,8 +128,8 @@ def load_scores(root: Path, stamp: dict[str, Any]) -> pd.DataFrame | None:
         return None
     if len(table) != stamp["frames"] or list(table.columns) != list(_DTYPES):
         return None
-    kinds = table["kind"].to_numpy(dtype=object, na_value=None)
-    table["kind"] = pd.Series(kinds, index=table.index)  # as damage_table makes it
+    kinds = table["kind"].to_numpy(dtype=object)
+    table["kind"] = pd.Series(kinds, index=table.index)  # the dtype damage_table's column has
     return table
 
 
