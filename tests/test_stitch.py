@@ -14,6 +14,7 @@ import framestore
 from framestore.sessions.stitch import stitch
 from framestore.testing.damage import BLACKED_OUT, CHECK_PATTERN
 from framestore.testing.miniscope import GLITCH_FRAME_NUM, make_session
+from framestore.tools.damage import DamageSettings
 
 
 @pytest.mark.parametrize("receivers", [2, 3, 4])
@@ -230,6 +231,17 @@ def test_the_damage_detector_judges_single_copies_and_ranks_copies(tmp_path):
     assert dropped.attrs["dropped"] == [101, 108]
     assert pd.read_csv(tmp_path / "dropped" / "dropped.csv")["frame_number"].tolist() == [101, 108]
     np.testing.assert_array_equal(out[0], a[0])
+
+    # the detector's limits are the caller's: blind to speckle, it flags only lost rows,
+    # on the serial path and on workers alike, and the output records them
+    blind = DamageSettings(speckle_floor=1.0, speckle_ceiling=1.0)
+    for workers in (1, 2):
+        scores = stitch(stores, tmp_path / f"blind{workers}", damage=blind, workers=workers)
+        scores = scores.set_index("frame_number")
+        assert scores.a_damage_kind.isna().all() and scores.loc[101, "clean"]
+        assert scores.loc[106, "b_damage_kind"] == BLACKED_OUT
+        derived = framestore.new_for_filename(tmp_path / f"blind{workers}").metadata.derived_from
+        assert derived is not None and derived["parameters"]["damage"]["speckle_floor"] == 1.0
 
 
 def test_framestore_stitch_drop_damaged(tmp_path, capsys):

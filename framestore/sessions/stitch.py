@@ -25,6 +25,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import numpy as np
 import pandas as pd
 
+from ..core.damage import DamageSettings
 from ..core.reader import StoreReader
 from ..core.settings import DEFAULT_CHUNKSIZE, WriteSettings
 from ..core.worker_readers import open_reader
@@ -81,6 +82,9 @@ class StitchOptions:
     drop_damaged: bool = False
     """Leave out the frames whose every copy the damage detector flags (they are counted
     in the summary and listed in ``dropped.csv``)."""
+    damage: DamageSettings | None = None
+    """What the damage detector counts as damage in each copy (None: its defaults; see
+    :class:`framestore.tools.damage.DamageSettings`)."""
 
     def __post_init__(self) -> None:
         checked_mode("by", self.by, BY)
@@ -123,7 +127,7 @@ def stitch(stores: Sources, output: Target, options: StitchOptions) -> pd.DataFr
     return the scores table (also saved as ``scores.csv`` in the new store). The other
     arguments are the fields of :class:`StitchOptions` (``fmt``, ``by``, ``tolerance``,
     ``overwrite``, ``progress``, ``debug_video``, ``disagree_level``, ``chunksize``,
-    ``workers``, ``scheduler``, ``chunks_per_task``, ``drop_damaged``).
+    ``workers``, ``scheduler``, ``chunks_per_task``, ``drop_damaged``, ``damage``).
 
     Every way of running (serial, local processes, a Dask cluster) writes the same frames,
     indexes and scores.
@@ -207,13 +211,16 @@ def _write_stitched(stores: Sources, output: Target, options: StitchOptions) -> 
     names = list(named)
     first = named[names[0]]
     plan, glitches = _Plan.build(named, table, o.by)
-    params = {
+    params: dict[str, Any] = {
         "by": o.by,
         "tolerance": o.tolerance,
         "criteria": list(CRITERIA),
         "disagree_level": o.disagree_level,
         "drop_damaged": o.drop_damaged,
     }
+    if o.damage is not None:
+        params["damage"] = o.damage.to_dict()
+    choosing = _Choosing(o.disagree_level, o.drop_damaged, o.damage or DamageSettings())
     settings = WriteSettings.build(
         o.fmt,
         imgshape=first.image_shape,
@@ -249,9 +256,7 @@ def _write_stitched(stores: Sources, output: Target, options: StitchOptions) -> 
                 with open(Path(output) / SCORES_FILE, "w", newline="") as scores_file:
                     for a, b in bounds:
                         take(
-                            _stitch_rows(
-                                named, plan.rows(a, b), writer, o.disagree_level, o.drop_damaged, debug
-                            ),
+                            _stitch_rows(named, plan.rows(a, b), writer, choosing, debug),
                             scores_file,
                         )
             if debug is not None:
@@ -264,8 +269,7 @@ def _write_stitched(stores: Sources, output: Target, options: StitchOptions) -> 
                     paths,
                     plan.rows(a, b),
                     store.part(k, first_chunk=k * o.chunks_per_task),
-                    o.disagree_level,
-                    o.drop_damaged,
+                    choosing,
                 )
                 for k, (a, b) in enumerate(bounds)
             ]
@@ -436,12 +440,11 @@ def _stitch_rows(
     readers: Mapping[str, StoreReader],
     plan: _Plan,
     writer: StoreWriter,
-    level: int,
-    drop_damaged: bool,
+    choosing: _Choosing,
     debug: DebugVideo | None = None,
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """Choose and write the best copy of each planned frame: the rows of the scores table,
-    and the frame numbers left out (every copy damaged, with ``drop_damaged``)."""
+    and the frame numbers left out (every copy damaged, with ``choosing.drop_damaged``)."""
     records = []
     dropped = []
     names = plan.names
@@ -451,12 +454,12 @@ def _stitch_rows(
         images = [readers[names[j]][int(plan.frame_index[r, j])] for j in here]
         buffers = plan.num_buffers[r, here].astype(float)
         padding = plan.padding_px[r, here].astype(float)
-        scores = score_candidates(images, buffers, padding, level=level)
+        scores = score_candidates(images, buffers, padding, choosing.level, choosing.damage)
         k, reason = choose(scores)
         number = int(plan.frame_number[r])
         frame_number = number if number != -1 else int(plan.source_number[r, here[k]])
         all_damaged = bool(scores["flagged"].all())
-        if all_damaged and drop_damaged:
+        if all_damaged and choosing.drop_damaged:
             dropped.append(frame_number)
             continue
         stack = np.stack(images)
@@ -487,20 +490,29 @@ def _stitch_rows(
 
 
 @dataclass(frozen=True)
+class _Choosing:
+    """How copies are judged and chosen: grey levels within which copies agree, whether
+    frames whose every copy is damaged are left out, and the damage detector's limits."""
+
+    level: int
+    drop_damaged: bool
+    damage: DamageSettings
+
+
+@dataclass(frozen=True)
 class _Part:
     """One task of a parallel stitch: its rows and where to write them (picklable)."""
 
     paths: dict[str, tuple[str, str]]  # name -> (path, uuid)
     plan: _Plan
     spec: PartSpec
-    level: int
-    drop_damaged: bool
+    choosing: _Choosing
 
 
 def _stitch_part(part: _Part) -> tuple[list[dict[str, Any]], list[int]]:
     readers = {n: open_reader(path, uuid) for n, (path, uuid) in part.paths.items()}
     with part.spec.open() as writer:
-        return _stitch_rows(readers, part.plan, writer, part.level, part.drop_damaged)
+        return _stitch_rows(readers, part.plan, writer, part.choosing)
 
 
 def _source_record(name: str, store: StoreReader) -> dict[str, str]:

@@ -64,14 +64,15 @@ def score_candidates(
     num_buffers: Sequence[float],
     padding_px: Sequence[float],
     level: int = 0,
+    damage: DamageSettings | None = None,
 ) -> dict[str, np.ndarray]:
     """Per score name (``SCORES``, ``CRITERIA``, ``damage_kind``), one value per candidate
     copy of a frame (lower is better, but for ``HIGHER_IS_BETTER``).
 
     ``level``: differences up to this many grey levels count as agreement (0 for lossless
-    copies of the same bytes, which agree exactly where undamaged). The detector judges with
-    its default limits."""
-    codes, *_, damage_score = judge_frames(np.stack(images), DamageSettings())
+    copies of the same bytes, which agree exactly where undamaged). ``damage``: the
+    detector's limits (None: its defaults)."""
+    codes, *_, damage_score = judge_frames(np.stack(images), damage or DamageSettings())
     gray = np.stack([im if im.ndim == 2 else cv2.cvtColor(im, cv2.COLOR_BGR2GRAY) for im in images])
     k = len(gray)
     alone = {  # what each copy shows by itself
