@@ -170,6 +170,34 @@ def test_tools_work_on_a_video_file(videos, capsys):
     assert report.ok and report.frames_decoded == COUNT
 
 
+def test_tools_take_the_frame_times_of_a_video_file(videos, oracle, tmp_path, capsys):
+    from framestore.view.cli import open_paths
+
+    video = str(videos["h264-bframes.mp4"])
+    times = 1.7e9 + np.arange(COUNT) / 30
+    times[40:] += 2.0  # a stall the container's timestamps do not show
+    np.save(tmp_path / "cam.times.npy", times)
+    with_times = ["--times", str(tmp_path / "cam.times.npy")]
+    assert cli(["info", "--json", video, *with_times]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["frames"] == COUNT and summary["duration_s"] == pytest.approx(times[-1] - times[0])
+    assert cli(["qc", "--workers", "1", "--json", "--no-pixels", video, *with_times]) == 1
+    stalls = next(iter(json.loads(capsys.readouterr().out)["stores"].values()))["checks"]["stalls"]
+    assert [s["frame_index"] for s in stalls["where"]] == [40]
+    converted = ["convert", video, str(tmp_path / "out"), "--format", "npy", "--workers", "1"]
+    assert cli([*converted, *with_times]) == 0
+    out = framestore.new_for_filename(tmp_path / "out")
+    np.testing.assert_array_equal(out.frame_times, times)
+    np.testing.assert_array_equal(out[:], oracle["h264-bframes.mp4"])
+    stores, _ = open_paths([video], str(tmp_path / "cam.times.npy"))
+    np.testing.assert_array_equal(next(iter(stores.values())).frame_times, times)
+    # a store's frames have their times: --times is refused, naming the store
+    assert cli(["info", str(tmp_path / "out"), *with_times]) == 1
+    assert "are for a plain video file" in capsys.readouterr().err
+    with pytest.raises(framestore.FramestoreError, match="one video file"):
+        open_paths([video, video], str(tmp_path / "cam.times.npy"))
+
+
 def test_a_damaged_video_file_is_named(videos, tmp_path):
     damaged = tmp_path / "damaged.avi"
     data = bytearray(videos["mjpeg.avi"].read_bytes())

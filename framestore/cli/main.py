@@ -15,7 +15,7 @@ from .._disk.storage import is_url
 from ..codecs import DEFAULT_FORMAT, get_supported_formats
 from ..errors import StoreNotFoundError
 from .console import add_verbose_argument, refuse_existing, run
-from .options import add_parallel_arguments
+from .options import add_parallel_arguments, add_times_argument
 from .progress import add_progress_argument, progress_bar
 
 _Found = TypeVar("_Found")
@@ -41,7 +41,7 @@ def _info(args: argparse.Namespace) -> int:
 
     if not is_url(args.path) and not Path(args.path).exists():
         raise StoreNotFoundError(f"{args.path}: no such store, dataset directory or video file")
-    summary = info(args.path)
+    summary = info(args.path, times=args.times)
     print(json.dumps(summary, indent=2, default=str) if args.json else render(summary))
     return 0
 
@@ -75,6 +75,7 @@ def _convert(args: argparse.Namespace) -> int:
         args.dst,
         args.format,
         selection=selection,
+        times=args.times,
         chunksize=args.chunksize,
         overwrite=args.force,
         progress=progress_bar(f"converting {args.dst}", show=args.progress),
@@ -168,7 +169,7 @@ def _qc(args: argparse.Namespace) -> int:
             print(f"framestore: error: {exc}", file=sys.stderr)
             return 2
     reports = {}
-    for name, store in _found(stores_at(args.path), args).items():
+    for name, store in _found(stores_at(args.path, times=args.times), args).items():
         progress = None if args.json or args.no_pixels else progress_bar(f"qc {name}", show=args.progress)
         reports[name] = report = qc(
             store,
@@ -225,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         "path", help="a store, a dataset (a directory of stores), or a video file (path or URL)"
     )
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_times_argument(info)
     info.set_defaults(func=_info)
     convert = command("convert", "rewrite a store (imgstore's too) in another format, keeping all metadata")
     convert.add_argument("src", help="the store to read, or a video file (path or URL)")
@@ -238,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--start", help=f"first frame to keep: {moment}")
     convert.add_argument("--stop", help="keep frames before this one (same forms as --start)")
     convert.add_argument("--every", type=int, default=1, help="keep every N-th frame")
+    add_times_argument(convert)
     convert.add_argument("--roi", metavar="X,Y,W,H", help="keep only this rectangle of every frame")
     add_parallel_arguments(convert)
     add_progress_argument(convert)
@@ -294,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     qc.add_argument("--plot", type=Path, metavar="DIR", help="write PNG plots there (needs matplotlib)")
     qc.add_argument("--no-pixels", action="store_true", help="only the checks that read no pixels")
     qc.add_argument("--allow-empty", action="store_true", help="finding no store is not an error")
+    add_times_argument(qc)
     add_parallel_arguments(qc)
     add_progress_argument(qc)
     defaults = Thresholds()

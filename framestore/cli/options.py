@@ -13,3 +13,13 @@ def add_parallel_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scheduler", metavar="ADDRESS", help="run on this Dask cluster instead (tcp://HOST:PORT)"
     )
+
+
+def add_times_argument(parser: argparse.ArgumentParser) -> None:
+    """``--times FILE``: the frame times of a plain video file."""
+    parser.add_argument(
+        "--times",
+        metavar="FILE",
+        help="the frame times of a plain video file (.npy, or CSV with frame_time[, frame_number]); "
+        "default: the container's timestamps in seconds",
+    )

@@ -34,9 +34,10 @@ from .._disk.atomic import atomic_write
 from .._disk.metadata import METADATA_FILENAME
 from .._disk.storage import is_url, store_path
 from ..core.damage import DamageSettings
+from ..core.factory import open_video
 from ..core.reader import Roi, StoreReader
-from ..core.video_file import is_video_file
-from ..errors import StoreExistsError, StoreNotFoundError
+from ..core.video_file import Times, is_video_file
+from ..errors import InvalidArgumentError, StoreExistsError, StoreNotFoundError
 from .align import BY, By, checked_mode
 from .align import align as align_stores
 
@@ -421,9 +422,23 @@ def store_paths(path: str | os.PathLike[str]) -> Mapping[str, str | os.PathLike[
     return _store_dirs(root)
 
 
-def stores_at(path: str | os.PathLike[str]) -> dict[str, StoreReader]:
-    """The store at ``path`` by its name, or every store of the dataset at ``path``."""
+def stores_at(path: str | os.PathLike[str], times: Times | None = None) -> dict[str, StoreReader]:
+    """The store at ``path`` by its name, or every store of the dataset at ``path``;
+    ``times``: the frame times of the plain video file at ``path`` (see
+    :func:`framestore.open_video`)."""
+    if times is not None:
+        return {store_path(path).name: open_video_with_times(path, times)}
     return {name: StoreReader(p) for name, p in store_paths(path).items()}
+
+
+def open_video_with_times(path: str | os.PathLike[str], times: Times) -> StoreReader:
+    """The plain video file at ``path`` with its frame ``times``; an error naming ``path``
+    when it is a store or a dataset, whose frames have their times already."""
+    if not is_video_file(path):
+        raise InvalidArgumentError(
+            f"{path}: frame times (--times) are for a plain video file; a store's frames have theirs"
+        )
+    return open_video(path, times=times)
 
 
 def _store_dirs(root: Path) -> dict[str, Path]:

@@ -15,10 +15,11 @@ import numpy as np
 from .._disk.storage import local_path
 from ..core.reader import StoreReader
 from ..core.settings import DEFAULT_CHUNKSIZE, WriteSettings
-from ..core.video_file import VideoFileDialect
+from ..core.video_file import Times, VideoFileDialect
 from ..core.writer import StoreWriter
 from ..parallel.parts import PartedStore, PartSpec
 from ..parallel.tasks import default_workers, run_ordered
+from ..sessions.dataset import open_video_with_times
 from .selection import Selection
 
 _FRAME_KEYS = ("frame_index", "frame_number", "frame_time")
@@ -36,6 +37,7 @@ def convert(
     scheduler: Any = None,
     chunks_per_task: int = 1,
     selection: Selection | None = None,
+    times: Times | None = None,
 ) -> Path:
     """Write every frame of the store ``src`` to a new store ``dst`` in format ``fmt``,
     with its per-frame columns, user metadata and extra data.
@@ -47,12 +49,13 @@ def convert(
     frames, indexes and extra data.
     ``progress(done, total)`` is called as frames are written. ``selection``: only
     these frames (a range, every n-th, a rectangle), recorded in ``dst``'s
-    ``derived_from``. ``src`` may also be a plain video file. Returns ``dst``.
+    ``derived_from``. ``src`` may also be a plain video file (``times``: its frame times,
+    see :func:`framestore.open_video`). Returns ``dst``.
     """
     selection = selection or Selection()
     local_path(dst)  # refused before reading anything when it is a URL
     # the index and extra data are read once, here; each part gets its own rows of them
-    with StoreReader(src) as source:
+    with StoreReader(src) if times is None else open_video_with_times(src, times) as source:
         index = source.index_dataframe()
         whole_file = isinstance(source.description.dialect, VideoFileDialect)  # one chunk: the file
         out_chunksize = int(chunksize or (DEFAULT_CHUNKSIZE if whole_file else source.chunksize))

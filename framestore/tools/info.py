@@ -10,7 +10,7 @@ from .._disk.index import fps_from_times
 from .._disk.metadata import METADATA_FILENAME
 from .._disk.storage import RemotePath, StorePath
 from ..core.reader import StoreReader
-from ..core.video_file import is_video_file
+from ..core.video_file import Times, is_video_file
 
 
 def store_info(store: StoreReader) -> dict[str, Any]:
@@ -66,11 +66,15 @@ def disk_usage(path: StorePath) -> int | None:
     return total
 
 
-def info(path: str | os.PathLike[str]) -> dict[str, Any]:
+def info(path: str | os.PathLike[str], times: Times | None = None) -> dict[str, Any]:
     """:func:`store_info` of the store at ``path``, or, for a dataset directory, the
-    info of each of its stores with the dataset's links, alignment map and segments."""
-    from ..sessions.dataset import ALIGNMENT_MAP, Dataset
+    info of each of its stores with the dataset's links, alignment map and segments.
+    ``times``: the frame times of the plain video file at ``path``."""
+    from ..sessions.dataset import ALIGNMENT_MAP, Dataset, open_video_with_times
 
+    if times is not None:
+        with open_video_with_times(path, times) as store:
+            return store_info(store)
     if is_video_file(path):
         with StoreReader(path) as store:
             return store_info(store)

@@ -17,10 +17,11 @@ import cv2
 from .._disk.metadata import METADATA_FILENAME
 from .._disk.storage import is_url
 from ..cli.console import add_verbose_argument, run
+from ..cli.options import add_times_argument
 from ..core.reader import Roi, StoreReader
-from ..errors import FramestoreError, StoreNotFoundError, StoreWarning
+from ..errors import FramestoreError, InvalidArgumentError, StoreNotFoundError, StoreWarning
 from ..sessions.align import named_stores
-from ..sessions.dataset import Dataset, Segment, store_paths
+from ..sessions.dataset import Dataset, Segment, store_paths, stores_at
 
 if TYPE_CHECKING:
     from .scene import Scene
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="find damaged frames first (decodes every frame): marked on the timeline, d / D go there",
     )
     parser.add_argument("--save-dir", type=Path, default=Path("."), help="where s saves PNGs (default .)")
+    add_times_argument(parser)
     export = parser.add_argument_group("export (no window)")
     export.add_argument("--export", type=Path, metavar="FILE", help="write a .png contact sheet or .mp4 clip")
     export.add_argument("--start", help="first frame: a frame number, HH:MM:SS, or +SECONDS from the start")
@@ -116,9 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def open_paths(paths: list[str]) -> tuple[dict[str, StoreReader], list[Segment]]:
+def open_paths(paths: list[str], times: str | None = None) -> tuple[dict[str, StoreReader], list[Segment]]:
     """The stores to show, by name, and the labelled segments of any dataset among
-    ``paths`` (a store directory is one store; a dataset directory gives all its stores)."""
+    ``paths`` (a store directory is one store; a dataset directory gives all its stores).
+    ``times``: the frame times of the one plain video file ``paths`` names."""
+    if times is not None:
+        if len(paths) != 1:
+            raise InvalidArgumentError("--times gives the frame times of one video file: name only that file")
+        return stores_at(paths[0], times=times), []
     readers: list[StoreReader] = []
     segments: list[tuple[StoreReader, Segment]] = []
     with warnings.catch_warnings():
@@ -168,7 +175,7 @@ def _view(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        stores, segments = open_paths(args.paths)
+        stores, segments = open_paths(args.paths, args.times)
         with warnings.catch_warnings(record=True) as notes:
             warnings.simplefilter("always", StoreWarning)
             scene = Scene(
