@@ -16,12 +16,14 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 import framestore
 from framestore._disk.journal import SYNC
 from framestore.cli.main import main
+from framestore.codecs import resolve_format
 from framestore.testing.frames import read_barcode, synthetic_frame
 from framestore.tools.convert import convert
 from framestore.tools.recover import recover
@@ -200,9 +202,10 @@ KILLED_WRITER = """
 import os, signal, sys, time
 import framestore
 from framestore.testing.frames import synthetic_frame
-w = framestore.new_for_format(sys.argv[2], sys.argv[1], imgshape=(48, 64), chunksize=10)
+shape = tuple(int(n) for n in sys.argv[4].split(","))
+w = framestore.new_for_format(sys.argv[2], sys.argv[1], imgshape=shape, chunksize=10)
 for i in range(25):
-    w.add_image(synthetic_frame(i, (48, 64)), i, 1000.0 + i)
+    w.add_image(synthetic_frame(i, shape), i, 1000.0 + i)
 deadline = time.monotonic() + 20
 while time.monotonic() < deadline and not os.path.exists(sys.argv[3]):
     time.sleep(0.01)
@@ -210,12 +213,19 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
+def shape_for(fmt: str) -> tuple[int, ...]:
+    """A frame shape ``fmt`` holds: gray where it can."""
+    return (48, 64) if "gray8" in resolve_format(fmt).kinds else (48, 64, 3)
+
+
 def killed_store(path: Path, fmt: str) -> None:
     """A store whose writer was killed with chunks 0 and 1 finished and 5 frames of chunk 2
     in its journal."""
     go = path.with_name("go")
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path), fmt, str(go)])
-    finished = path / "000001" / "index.npz" if fmt in ("npy", "png") else path / "000001.npz"
+    shape = ",".join(map(str, shape_for(fmt)))
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path), fmt, str(go), shape])
+    image = resolve_format(fmt).image is not None
+    finished = path / "000001" / "index.npz" if image else path / "000001.npz"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not finished.exists():
         time.sleep(0.01)
@@ -605,17 +615,8 @@ def _check_mutation(
         assert not report.ok, f"{damaged.name}: a damaged store passes verify"
 
 
-@pytest.mark.parametrize(
-    ("fmt", "unfinished"),
-    [
-        ("ffv1/mkv", False),
-        ("mjpeg/avi", False),
-        ("npy", False),
-        ("ffv1/mkv", True),
-        ("h264/mkv", True),
-        ("png", True),
-    ],
-)
+@pytest.mark.parametrize("unfinished", [False, True], ids=["finished", "unfinished"])
+@pytest.mark.parametrize("fmt", framestore.get_supported_formats())
 def test_random_bit_flips_never_return_wrong_frames(
     tmp_path: Path, killed: Callable[[Path, str], None], fmt: str, unfinished: bool
 ) -> None:
@@ -623,9 +624,10 @@ def test_random_bit_flips_never_return_wrong_frames(
     if unfinished:
         killed(pristine, fmt)
     else:
-        with framestore.new_for_format(fmt, pristine, imgshape=(48, 64), chunksize=10) as w:
+        shape = shape_for(fmt)
+        with framestore.new_for_format(fmt, pristine, imgshape=shape, chunksize=10) as w:
             for i in range(25):
-                w.add_image(synthetic_frame(i, (48, 64)), 3 * i, 1000.0 + i)
+                w.add_image(synthetic_frame(i, shape), 3 * i, 1000.0 + i)
     clean = _frames_by_number(pristine)
     files = sorted(
         p.relative_to(pristine) for p in pristine.rglob("*") if p.is_file() and p.name != ".framestore-lock"
@@ -658,3 +660,28 @@ def test_a_file_system_without_locks_still_writes_and_recovers(
     with pytest.raises(framestore.CorruptStoreError, match="framestore-lock: is a symbolic link"):
         recover(path)
     assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.parametrize("fmt", ["avc1/mp4", "h264/mkv", "ffv1/mkv", "utvideo/avi"])
+def test_a_flipped_bit_in_the_codec_set_up_is_named(tmp_path: Path, fmt: str) -> None:
+    # every packet keeps its CRC32, but a changed SPS/PPS (or FFV1's or Ut Video's
+    # set-up) would decode every frame of the chunk differently
+    path = tmp_path / "s"
+    with framestore.new_for_format(fmt, path, imgshape=(48, 64), chunksize=10) as w:
+        for i in range(20):
+            w.add_image(synthetic_frame(i, (48, 64)), 100 + i, 1000.0 + i)
+    before = framestore.new_for_filename(path)[9]
+    chunk = next(path.glob("000001.*[!z]"))
+    with av.open(str(chunk)) as container:
+        extradata = bytes(container.streams.video[0].codec_context.extradata or b"")
+    data = bytearray(chunk.read_bytes())
+    at = data.find(extradata)
+    assert len(extradata) >= 4 and at > 0
+    data[at + len(extradata) - 2] ^= 0x10
+    chunk.write_bytes(bytes(data))
+    store = framestore.new_for_filename(path)
+    np.testing.assert_array_equal(store[9], before)  # chunk 0 is intact
+    named = rf"{chunk.name}: the codec set-up .* fails its CRC32"
+    with pytest.raises(framestore.CorruptStoreError, match=named):
+        store[10]
+    assert not verify(path, workers=1).ok

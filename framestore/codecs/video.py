@@ -20,7 +20,7 @@ import av
 import cv2
 import numpy as np
 
-from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS
+from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_CODEC_CRC32, VIDEO_KEYFRAME, VIDEO_PTS
 from .._disk.journal import JournalContents, JournalWriter
 from .._disk.storage import StorePath, open_video
 from ..errors import CorruptStoreError, InvalidFrameError
@@ -223,6 +223,7 @@ class VideoChunkWriter:
         stored = check_stored_packets(self._path, columns[VIDEO_PTS], self._rewrites_packets)
         if stored is not None:
             columns[CRC32] = stored
+        columns[VIDEO_CODEC_CRC32] = codec_crc_column(self._path, len(self._rows))
         return columns
 
     def abort(self) -> None:
@@ -247,6 +248,22 @@ def _columns(rows: list[tuple[int, float, int, bool, int]]) -> dict[str, np.ndar
         VIDEO_KEYFRAME: np.array(cols[3], dtype=bool),
         CRC32: np.array(cols[4], dtype=np.uint32),
     }
+
+
+def codec_crc_column(path: Path, frames: int) -> np.ndarray:
+    """The CRC32 of the codec set-up (extradata) stored in the finished video file at
+    ``path``, once per frame of it (the ``VIDEO_CODEC_CRC32`` column)."""
+    try:
+        with av.open(str(path)) as container:
+            crc = codec_crc(container.streams.video[0])
+    except (av.FFmpegError, IndexError) as exc:
+        raise CorruptStoreError(f"{path}: not a readable video file ({exc})") from None
+    return np.full(frames, crc, dtype=np.uint32)
+
+
+def codec_crc(stream: Any) -> int:
+    """The CRC32 of a video stream's codec set-up (its extradata; 0 bytes when it has none)."""
+    return zlib.crc32(bytes(stream.codec_context.extradata or b""))
 
 
 def check_stored_packets(path: Path, pts: np.ndarray, rewritten: bool) -> np.ndarray | None:
@@ -389,10 +406,12 @@ class VideoChunkReader(_DecodingReader):
         crc: np.ndarray | None = None,
         decode_thread_type: str = "SLICE",
         gray_via_bgr: bool = False,
+        codec_crc: int | None = None,
     ) -> None:
         super().__init__(str(path), spec, pts, keyframe)
         self._path = path
         self._crc = crc
+        self._codec_crc = codec_crc
         self._via_bgr = gray_via_bgr
         self._thread_type = decode_thread_type
         self._container: Any = None
@@ -404,6 +423,12 @@ class VideoChunkReader(_DecodingReader):
             stream = container.streams.video[0]
         except (av.FFmpegError, IndexError) as exc:
             raise CorruptStoreError(f"{self._path}: not a readable video file ({exc})") from None
+        if self._codec_crc is not None and codec_crc(stream) != self._codec_crc:
+            container.close()
+            raise CorruptStoreError(
+                f"{self._path}: the codec set-up stored in the file (its extradata) fails its "
+                "CRC32 check: the file is damaged, and no frame of it can be trusted"
+            )
         stream.thread_type = thread_type
         stream.thread_count = 0  # as many as the machine has
         return container, stream
@@ -515,6 +540,7 @@ def index_video_file(path: Path, shape: tuple[int, ...]) -> dict[str, np.ndarray
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             size = (stream.codec_context.height, stream.codec_context.width)
+            crc = codec_crc(stream)
             for packet in container.demux(stream):
                 if packet.pts is not None:
                     rows.append((int(packet.pts), bool(packet.is_keyframe), zlib.crc32(packet)))
@@ -529,4 +555,5 @@ def index_video_file(path: Path, shape: tuple[int, ...]) -> dict[str, np.ndarray
         VIDEO_PTS: np.array([r[0] for r in rows], dtype=np.int64),
         VIDEO_KEYFRAME: np.array([r[1] for r in rows], dtype=bool),
         CRC32: np.array([r[2] for r in rows], dtype=np.uint32),
+        VIDEO_CODEC_CRC32: np.full(len(rows), crc, dtype=np.uint32),
     }

@@ -22,11 +22,11 @@ from typing import Any
 import av
 import numpy as np
 
-from .._disk.columns import CRC32, VIDEO_KEYFRAME, VIDEO_PTS
+from .._disk.columns import CRC32, VIDEO_CODEC_CRC32, VIDEO_KEYFRAME, VIDEO_PTS
 from .._disk.storage import RemotePath, StorePath, open_video
 from ..errors import CorruptStoreError
 from .base import ChunkReader, ImageSpec
-from .video import VideoChunkReader, _DecodingReader
+from .video import VideoChunkReader, _DecodingReader, codec_crc_column
 
 _NO_DTS = np.iinfo(np.int64).min
 _INDEX_BLOCK = 4 * 2**20  # bytes per request when a URL is demuxed to index it
@@ -288,6 +288,7 @@ class RemuxChunkWriter:
             VIDEO_PTS: np.array([r[0] for r in rows], dtype=np.int64),
             VIDEO_KEYFRAME: np.array([r[1] for r in rows], dtype=bool),
             CRC32: np.array([r[2] for r in rows], dtype=np.uint32),
+            VIDEO_CODEC_CRC32: codec_crc_column(self._path, len(rows)),
         }
 
     def abort(self) -> None:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
+from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_CODEC_CRC32
 from .._disk.index import ChunkIndex, StoreIndex, fps_from_times, load_npz_index
 from .._disk.index_cache import load_chunk_indexes
 from .._disk.layout import Layout
@@ -637,7 +637,17 @@ def open_chunk_reader(store: StoreDescription, chunk: ChunkIndex, verify: bool =
         return store.dialect.chunk_reader(path, verify)
     pts, keyframe = store.dialect.video_timestamps(path, chunk)
     video = fmt.video
-    return VideoChunkReader(path, spec, pts, keyframe, crc, video.decode_thread_type, video.gray_via_bgr)
+    codec = chunk.columns.get(VIDEO_CODEC_CRC32) if verify and chunk.count else None
+    return VideoChunkReader(
+        path,
+        spec,
+        pts,
+        keyframe,
+        crc,
+        video.decode_thread_type,
+        video.gray_via_bgr,
+        codec_crc=int(codec[0]) if codec is not None else None,
+    )
 
 
 def _journaled_image_path(layout: Layout[StorePath], n: int, files: np.ndarray, k: int) -> StorePath:
