@@ -232,6 +232,25 @@ def test_qc_finds_planted_damage_at_its_frame(damaged_store):
     assert check.where[1]["frame_number"] == 5198 and len(check.where[1]["rows"]) == 2
     assert qc(path, framestore.Thresholds(max_damaged=0.02), workers=1).check("damaged_frames").passed
     assert "damaged_frames" not in qc(path, pixels=False).to_dict()["checks"]
+    assert report.damage_kind is not None
+    assert np.flatnonzero(report.damage_kind).tolist() == sorted(planted)
+
+
+def test_qc_plot_marks_damaged_frames_by_kind(damaged_store, tmp_path):
+    from dataclasses import replace
+
+    from framestore.tools.qc import plot
+
+    report = qc(damaged_store[0], workers=1)
+    assert report.damage_kind is not None
+
+    def red_pixels(report, name):
+        image = cv2.imread(str(plot(report, tmp_path, name)[1]))
+        b, g, r = np.moveaxis(image.astype(int), 2, 0)
+        return int(np.count_nonzero((r > g + 50) & (r > b + 50)))  # reddish, as the lines blend
+
+    undamaged = replace(report, damage_kind=np.zeros_like(report.damage_kind))
+    assert red_pixels(report, "damaged") > 50 and red_pixels(undamaged, "clean") == 0
 
 
 def _copy_store(src: Path, dst: Path) -> Path:

@@ -79,6 +79,8 @@ class QCReport:
     checks: list[Check]
     frame_time: np.ndarray = field(repr=False)
     brightness: np.ndarray | None = field(default=None, repr=False)  # mean / full scale per frame
+    # per frame: 0 undamaged, else 1 + the index of its kind in KINDS (when pixels were checked)
+    damage_kind: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -149,13 +151,13 @@ def qc(
         _misordered(numbers, t),
         *_timing(numbers, times, reader.fps, t),
     ]
-    brightness = None
+    brightness = damage_kind = None
     if pixels:
-        pixel_checks, brightness = _pixel_checks(
+        pixel_checks, brightness, damage_kind = _pixel_checks(
             reader, t, progress, workers, scheduler, damage or DamageSettings()
         )
         checks += pixel_checks
-    return QCReport(reader.path, len(reader), pixels, checks, times, brightness)
+    return QCReport(reader.path, len(reader), pixels, checks, times, brightness, damage_kind)
 
 
 def _places(indexes: np.ndarray, numbers: np.ndarray, **columns: np.ndarray) -> list[dict[str, Any]]:
@@ -270,7 +272,7 @@ def _pixel_checks(
     workers: int | None,
     scheduler: Any,
     damage: DamageSettings,
-) -> tuple[list[Check], np.ndarray]:
+) -> tuple[list[Check], np.ndarray, np.ndarray]:
     full = float(np.iinfo(store.dtype).max)
     parts = run_over_chunks(_measure, store, damage, workers=workers, scheduler=scheduler, progress=progress)
     mean, saturated, change, zero_rows, kind, first_row, last_row, score = (
@@ -327,7 +329,7 @@ def _pixel_checks(
         ),
         _damaged(numbers, kind, first_row, last_row, score, t),
     ]
-    return checks, brightness
+    return checks, brightness, kind
 
 
 def _damaged(
@@ -423,7 +425,8 @@ def require_matplotlib() -> None:
 
 def plot(report: QCReport, directory: str | os.PathLike[str], name: str | None = None) -> list[Path]:
     """Write ``<name>_intervals.png`` (frame interval over time) and, when pixels were
-    checked, ``<name>_brightness.png``; needs matplotlib (``pip install 'framestore[plot]'``)."""
+    checked, ``<name>_brightness.png`` (damaged frames marked, by kind); needs matplotlib
+    (``pip install 'framestore[plot]'``)."""
     require_matplotlib()
     from matplotlib import pyplot as plt
 
@@ -446,13 +449,21 @@ def plot(report: QCReport, directory: str | os.PathLike[str], name: str | None =
     if report.brightness is not None:
         fig, ax = plt.subplots(figsize=(10, 3.5))
         ax.plot(seconds, 100 * report.brightness, lw=0.6)
+        codes = report.damage_kind if report.damage_kind is not None else np.zeros(report.frames, np.int8)
+        for code, (kind, color) in enumerate(zip(KINDS, ("tab:red", "black"), strict=True), 1):
+            at = seconds[codes == code]
+            if len(at):
+                ax.vlines(at, 0, 100, color=color, lw=0.5, alpha=0.5, label=f"{kind}: {len(at)}")
+        if codes.any():
+            ax.legend(loc="upper right", fontsize="small", title="damaged frames")
         ax.set(
             xlabel="time since the first frame (s)",
             ylabel="mean brightness (% of full scale)",
-            title=f"{name}: brightness",
+            title=f"{name}: brightness, {np.count_nonzero(codes)} damaged frames",
         )
         written.append(_save(fig, out / f"{name}_brightness.png"))
     return written
+
 
 
 def _save(fig: Any, path: Path) -> Path:
