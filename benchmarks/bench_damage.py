@@ -10,8 +10,12 @@ drawn; with the sensor's offset at 0, so dark parts clip to 0; with strong shot 
 behaviour-camera-like frames (``testing.frames.synthetic_frame``: shapes, a barcode); then
 the receiver videos of ``testing.miniscope`` (the stitch tests' generator).
 Reports frames/s on one core (this process and mio's are pinned to one CPU), recall per kind
-and size, and false positives. ``mio`` runs in its own environment with its default
-``NoisePatchConfig`` (gradient and black-area methods); absent, its column is skipped.
+and size, and false positives. ``--labelled VIDEO LABELS`` (repeatable) adds real recordings
+with hand labels in mio's YAML form (``frames: {kind: {size: [frame indexes]}}``), e.g. mio's
+own ``tests/data/wireless_corrupted.avi`` and ``wireless_corrupted.yaml``: every labelled
+frame should be flagged and no other, as written and after H.264. ``mio`` runs in its own
+environment with its default ``NoisePatchConfig`` (gradient and black-area methods);
+absent, its column is skipped.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pandas as pd
+import yaml
 
+import framestore
 from framestore.testing.damage import SIZES, clean_frames, damaged_recording, through_h264
 from framestore.testing.frames import synthetic_frame
 from framestore.testing.miniscope import make_session
@@ -111,6 +117,14 @@ def main() -> None:
     parser.add_argument("--clean", type=int, default=10_000, help="frames of clean recordings")
     parser.add_argument("--repeat", type=int, default=3, help="best of N for frames/s")
     parser.add_argument("--mio-python", default="/tmp/venv-mio/bin/python")
+    parser.add_argument(
+        "--labelled",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("VIDEO", "LABELS"),
+        help="a real recording and its labels (mio's YAML form)",
+    )
     args = parser.parse_args()
     core = pin_to_one_core()
     has_mio = Path(args.mio_python).exists()
@@ -199,6 +213,37 @@ def main() -> None:
     print(markdown(pd.DataFrame(sizes)))
     print()
     print(markdown(receivers(args.frames, args.mio_python if has_mio else None, core)))
+    if args.labelled:
+        print()
+        print(markdown(labelled(args.labelled, args.mio_python if has_mio else None, core)))
+
+
+def labelled(recordings: list[list[str]], mio_python: str | None, core: int) -> pd.DataFrame:
+    """Both detectors on real recordings with hand-labelled damaged frames, as written and
+    after H.264: labelled frames flagged, other frames flagged."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for video, labels in recordings:
+            marked = yaml.safe_load(Path(labels).read_text())["frames"]
+            damaged = sorted({int(i) for sizes in marked.values() for group in sizes.values() for i in group})
+            with framestore.open_video(video, gray=True) as store:
+                frames = store[:]
+            truth = np.zeros(len(frames), bool)
+            truth[damaged] = True
+            for how, judged in (("as written", frames), ("H.264 crf 23", through_h264(frames))):
+                flags = {"framestore": detect_damage(judged).damaged.to_numpy()}
+                if mio_python is not None and (mio := run_mio(mio_python, judged, core, Path(tmp))):
+                    flags["mio"] = mio[0]
+                for detector, found in flags.items():
+                    rows.append(
+                        {
+                            "recording": f"{Path(video).name} ({how})",
+                            "detector": detector,
+                            "labelled damaged found": f"{found[truth].sum()}/{truth.sum()}",
+                            "others flagged": f"{found[~truth].sum()}/{(~truth).sum()}",
+                        }
+                    )
+    return pd.DataFrame(rows)
 
 
 def receivers(count: int, mio_python: str | None, core: int) -> pd.DataFrame:

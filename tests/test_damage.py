@@ -145,6 +145,24 @@ def test_padding_is_told_from_dark_parts_of_the_picture():
     assert not detect_damage(frames, DamageSettings(black_run=None)).damaged.any()
 
 
+def test_a_dark_picture_at_the_black_level_is_not_padding():
+    # a real miniscope's dark field sits at 1-3% of full scale, with row noise: stretches of
+    # a row at or below the black level, but never at 0 like lost data
+    rng = np.random.default_rng(4)
+    frames = clean_frames(40, seed=2)
+    dark = np.clip(rng.normal(6, 1.2, (40, 200, 120)) + rng.normal(0, 0.8, (40, 200, 1)), 0, 255)
+    frames[:, :, 80:] = dark.astype(np.uint8)
+    assert not detect_damage(frames).damaged.any()
+    assert not detect_damage(through_h264(frames)).damaged.any()
+    # judged at the black level, as runs were before, the dark field is "padding"
+    assert detect_damage(frames, DamageSettings(padding_level=0.02)).damaged.any()
+    frames[5, 120, :50] = 0  # while zero padding beside it is still found, lossless or not
+    for judged in (frames, through_h264(frames)):
+        found = detect_damage(judged)
+        assert found.damaged.tolist() == [k == 5 for k in range(40)]
+        assert found.first_row[5] == found.last_row[5] == 120
+
+
 def test_mostly_black_speckle_is_a_check_pattern():
     frames = clean_frames(2, seed=3)[1:].copy()
     rng = np.random.default_rng(0)

@@ -19,8 +19,10 @@ offset, where live pixels never are. A row is black when at least ``black_row_fr
 of its pixels are at or below ``black_level`` of full scale; a frame is blacked out when at
 least ``min_black_rows`` rows are black and at least one row is live (under half black):
 an all-dark frame (the LED not yet on) is dark, not damaged (``qc``'s ``dark_frames``).
-Zero padding shorter than a row counts too: a run of ``black_run`` black pixels in a row
-whose neighbours hold few black pixels (a dark part of a picture spans several rows).
+Zero padding shorter than a row counts too: a run of ``black_run`` pixels at or below
+``padding_level`` (0.5% of full scale: lost data is 0, and stays within it through H.264,
+where a dark part of a real picture reaches the black level) in a row whose neighbours hold
+few black pixels (a dark part of a picture spans several rows).
 
 Both survive lossy coding (H.264 yuv420p keeps garbled pixels far above any picture's
 second differences, and lost rows near 0). Color frames are judged on the mean of their
@@ -59,8 +61,10 @@ class DamageSettings:
     black_row_fraction: float = 0.8  # a row is black when at least this fraction of it is black
     min_black_rows: int = 1  # blacked out: at least this many black rows, beside live rows ...
     live_level: float = 0.05  # ... whose median level is above this (else the frame is just dark)
-    black_run: int | None = 32  # or (on its own) a stretch this long, black_row_fraction black,
-    # in a row whose neighbours hold under half as many black pixels: padding; None: rows only
+    black_run: int | None = 32  # or (on its own) a stretch this long, black_row_fraction at or
+    # below padding_level, in a row whose neighbours hold under half as many black pixels:
+    # padding; None: rows only
+    padding_level: float = 0.005  # lost data is 0; a dark picture reaches the black level
     bit_depth: int | None = None  # full scale 2**bit_depth - 1; None: the dtype's
 
     def __post_init__(self) -> None:
@@ -85,6 +89,7 @@ class DamageSettings:
             "black_level",
             "black_row_fraction",
             "live_level",
+            "padding_level",
         ):
             value = getattr(self, name)
             if not 0 < value <= 1:
@@ -208,8 +213,9 @@ def _judge_batch(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...
     black_score = np.where(has_live, kth / s.black_row_fraction, 0.0)
     if s.black_run is not None:  # zero padding shorter than a row
         run = min(s.black_run, w)
+        zeroed = (rows2d <= int(s.padding_level * full)).view(np.uint8)
         padded, run_score = _padding(
-            black_pixels, black_count, black, has_live, run, s.black_row_fraction, garbled
+            zeroed, black_pixels, black, has_live, run, s.black_row_fraction, garbled
         )
         black_any |= padded
         black_score = np.maximum(black_score, run_score)
@@ -230,32 +236,40 @@ def _judge_batch(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...
 
 
 def _padding(
+    zeroed: np.ndarray,
     black_pixels: np.ndarray,
-    black_count: np.ndarray,
     black: np.ndarray,
     has_live: np.ndarray,
     run: int,
     fraction: float,
     garbled: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows with ``run`` consecutive pixels at least ``fraction`` black whose rows above and
-    below hold few black pixels (or are black): zero padding, not a dark part of the
-    picture, which spans rows. Per row whether padded (black rows are not); per frame the
-    blackest such stretch over ``fraction`` (1 at the limit)."""
-    n, h = black_count.shape
+    """Rows with ``run`` consecutive pixels at least ``fraction`` at the padding level
+    (``zeroed``) where the rows above and below hold few black pixels (or are black): zero
+    padding, not a dark part of the picture, which spans rows. Per row whether padded (black
+    rows are not); per frame the most zeroed such stretch over ``fraction`` (1 at the limit)."""
+    n, h = black.shape
     padded = np.zeros((n, h), bool)
     score = np.zeros(n)
-    candidates = np.flatnonzero((black_count >= fraction * run) & ~garbled & has_live[:, None])
+    zeroed_count = cv2.reduce(zeroed, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, h)
+    candidates = np.flatnonzero((zeroed_count >= fraction * run) & ~garbled & has_live[:, None])
     if not len(candidates):
         return padded, score
     sums = cv2.boxFilter(
-        black_pixels[candidates], -1, (run, 1), normalize=False, borderType=cv2.BORDER_CONSTANT
+        zeroed[candidates], -1, (run, 1), normalize=False, borderType=cv2.BORDER_CONSTANT
     )
-    longest = sums.max(axis=1) / (fraction * run)
-    quiet = np.ones((n, h + 2), bool)  # beyond the frame's edges counts as quiet
-    quiet[:, 1:-1] = (black_count < run // 2) | black
+    at = sums.argmax(axis=1)  # where the stretch is
+    every = np.arange(len(candidates))
+    longest = sums[every, at] / (fraction * run)
     frame, row = np.divmod(candidates, h)
-    alone = quiet[frame, row] & quiet[frame, row + 2]  # the rows above and below
+    alone = np.ones(len(candidates), bool)
+    for beside in (row - 1, row + 1):  # beyond the frame's edges counts as quiet
+        inside = (beside >= 0) & (beside < h)
+        near = np.clip(beside, 0, h - 1)
+        there = cv2.boxFilter(
+            black_pixels[frame * h + near], -1, (run, 1), normalize=False, borderType=cv2.BORDER_CONSTANT
+        )[every, at]
+        alone &= ~inside | (there < run // 2) | black[frame, near]
     found = np.where(alone, longest, 0.0)
     np.maximum.at(score, frame, found)
     padded[frame, row] = (found >= 1) & ~black[frame, row]  # black rows are counted as such
