@@ -41,6 +41,7 @@ from .sessions.dataset import Dataset, Segment
 from .sessions.stitch import StitchSummary, write_stitched
 from .tools.convert import convert
 from .tools.info import info
+from .tools.nwb import export_nwb  # imports pynwb only when called: framestore[nwb]
 from .tools.qc import QCReport, Thresholds
 from .tools.recover import RecoveryReport
 from .tools.verify import VerifyReport, verify
@@ -94,6 +95,7 @@ __all__ = [
     "convert",
     "ensure_color",
     "ensure_grayscale",
+    "export_nwb",
     "extract_only_frame",
     "get_supported_formats",
     "import_recording",
