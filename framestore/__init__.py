@@ -7,7 +7,10 @@ name the README shows is importable from here; the folders below are the machine
 
 from __future__ import annotations
 
+import os as _os
 from typing import TYPE_CHECKING
+
+import cv2 as _cv2
 
 from . import _moved, stores
 from .codecs import DEFAULT_FORMAT, get_supported_formats
@@ -58,6 +61,15 @@ else:  # functions that are also the old module paths framestore.stitch, .qc, .r
     importing = _old_paths["framestore.importing"]
     miniscope = _old_paths["framestore.miniscope"]
     del _old_paths
+
+# opencv-python, imported, points every Qt started later in the process at the Qt plugins in
+# its wheel (QT_QPA_PLATFORM_PLUGIN_PATH): another Qt (napari's, which imports framestore to
+# find its reader's manifest) then fails to start. framestore-view's window sets it back for
+# OpenCV's own windows (view/window.py).
+if _os.environ.get("QT_QPA_PLATFORM_PLUGIN_PATH") == _os.path.join(
+    _os.path.dirname(_cv2.__file__), "qt", "plugins"
+):
+    del _os.environ["QT_QPA_PLATFORM_PLUGIN_PATH"]
 
 __version__ = "0.1.0"
 

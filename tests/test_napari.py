@@ -119,15 +119,14 @@ def test_other_paths_are_left_to_other_readers(tmp_path):
 
 VIEWER_SCRIPT = """
 import json, sys
+import framestore  # first, as napari's plugin discovery imports it (and OpenCV) to find the manifest
 import napari, npe2
 from qtpy.QtWidgets import QApplication
-
-npe2.PluginManager.instance().register(npe2.PluginManifest.from_file(sys.argv[2]))
-viewer = napari.Viewer()  # before framestore (and OpenCV) is imported, as 'napari STORE' does
-import framestore
 from framestore.core import dask_array
 from framestore.testing.frames import read_barcode
 
+npe2.PluginManager.instance().register(npe2.PluginManifest.from_file(sys.argv[2]))
+viewer = napari.Viewer()
 blocks = []
 read_block = dask_array._read_block
 dask_array._read_block = lambda *a: blocks.append(list(a[2:])) or read_block(*a)
@@ -164,8 +163,7 @@ def test_a_real_napari_viewer_steps_through_a_store(dataset, tmp_path):
     script.write_text(VIEWER_SCRIPT)
     server = XServer(tmp_path)
     try:
-        env = {k: v for k, v in server.env.items() if not k.startswith("QT_QPA_")}
-        env.update(QT_QPA_PLATFORM="xcb", PYTHONPATH=os.pathsep.join(sys.path))
+        env = {**server.env, "QT_QPA_PLATFORM": "xcb", "PYTHONPATH": os.pathsep.join(sys.path)}
         done = subprocess.run(
             [sys.executable, str(script), str(dataset / "cam0"), str(MANIFEST)],
             env=env,

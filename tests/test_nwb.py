@@ -243,6 +243,17 @@ def test_refusals_name_the_problem(tmp_path):
         framestore.export_nwb(tmp_path / "color", out, session=SESSION)
 
 
+def test_a_store_without_user_metadata_exports(tmp_path):
+    with framestore.new_for_format("mjpeg/avi", tmp_path / "bare", imgshape=(48, 72), chunksize=4) as writer:
+        for k in range(10):
+            writer.add_image(np.full((48, 72), 10 * k, np.uint8), k, 1.7e9 + k / 30)
+    out = framestore.export_nwb(tmp_path / "bare", tmp_path / "bare.nwb", session=SESSION)
+    io, nwb = _read(out)
+    with io:
+        assert "store_metadata" not in nwb.processing["framestore"].data_interfaces
+        assert list(nwb.acquisition["bare"].starting_frame[:]) == [0, 4, 8]
+
+
 def test_without_a_subject_it_warns(tmp_path):
     write_recording(tmp_path / "cam", "mjpeg/avi", "gray8", count=10)
     with pytest.warns(framestore.StoreWarning, match="no subject"):

@@ -52,6 +52,9 @@ MODULE = "framestore"
 _STITCH_METHOD = "framestore.stitch/"
 _BUFFER_BYTES = 64 * 2**20  # frames handed to HDF5 at once
 _HDF5_CHUNK_BYTES = 2**20  # HDF5 chunks of about a megabyte, whole frames
+# gzip (the filter every HDF5 reader has): level 1 took half level 4's time for the same
+# size on 608x608 miniscope-like frames
+_GZIP_LEVEL = 1
 _SESSION_FIELDS = (
     "session_description",
     "identifier",
@@ -152,7 +155,9 @@ def export_nwb(
             if scores is not None:
                 module.add(scores)
         module.add(_stores_table(named, kinds))
-        module.add(_metadata_table(named))
+        metadata = _metadata_table(named)
+        if metadata is not None:
+            module.add(metadata)
         _write(pynwb, nwb, out)
     return out
 
@@ -300,7 +305,7 @@ def _imaging_series(
         _FrameBuffers(store, advance),
         chunks=(per_chunk, *store.image_shape),
         compression="gzip",
-        compression_opts=4,
+        compression_opts=_GZIP_LEVEL,
         shuffle=store.dtype.itemsize > 1,
     )
     return OnePhotonSeries(
@@ -442,13 +447,15 @@ def _stores_table(named: Mapping[str, StoreReader], kinds: Mapping[str, Kind]) -
 
 def _metadata_table(named: Mapping[str, StoreReader]) -> Any:
     """Every store's user metadata and ``derived_from``, one row per leaf value (nested
-    keys joined by dots, values as JSON)."""
+    keys joined by dots, values as JSON); None when no store has any."""
     rows = [
         {"store": name, "key": key, "value": value}
         for name, store in named.items()
         for top, tree in (("user", store.user_metadata), ("derived_from", store.metadata.derived_from or {}))
         for key, value in _leaves(top, tree)
     ]
+    if not rows:
+        return None
     return _dynamic_table(
         "store_metadata",
         "each store's user metadata (key user.*) and what it was derived from (key derived_from.*): "
