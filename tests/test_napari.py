@@ -40,7 +40,9 @@ def dataset(tmp_path_factory) -> Path:
     """A dataset: a colour camera (MJPEG, chunks of 70) and a stitched miniscope store."""
     root = tmp_path_factory.mktemp("napari")
     session = make_session(root / "session", receivers=2, frames=40, seed=4)
-    write_recording(root / "ds" / "cam0", "mjpeg/avi", "color")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TZ", "Europe/Berlin")  # the recording machine's zone, kept in the store
+        write_recording(root / "ds" / "cam0", "mjpeg/avi", "color")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", framestore.StoreWarning)
         ds = framestore.Dataset.from_directory(root / "ds")
@@ -88,6 +90,7 @@ def test_a_store_its_metadata_and_a_dataset_open_as_lazy_layers(registered, data
         when = datetime.datetime.fromtimestamp(store.frame_times[75], store.timezone)
         expected = f"cam0: #75 frame {store.frame_numbers[75]} {when.isoformat(' ', 'milliseconds')}"
         assert plugin.frame_label("cam0", meta, 75) == expected
+        assert expected.endswith("+01:00")  # local time where it was recorded
         assert plugin.frame_label("cam0", meta, 150) == "cam0: -"
 
 

@@ -168,6 +168,7 @@ def test_a_stitched_session_and_its_cameras_export_to_one_file(session_dataset):
 
 
 def test_a_gray16_miniscope_store_reads_back_exactly(tmp_path, monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")  # the recording machine's zone, kept in the store
     written = write_recording(tmp_path / "scope", "ffv1/mkv", "gray16")
     # buffers of 3 frames: the store is fed to HDF5 in many pieces, never whole
     monkeypatch.setattr(nwb_export, "_BUFFER_BYTES", 3 * 48 * 72 * 2)
@@ -186,8 +187,10 @@ def test_a_gray16_miniscope_store_reads_back_exactly(tmp_path, monkeypatch):
         assert series.data.dtype == np.uint16 and series.data.shape == (150, 48, 72)
         assert series.data.chunks[1:] == (48, 72) and series.data.compression == "gzip"
         np.testing.assert_array_equal(series.data[:], written.images)
+        start = nwb.session_start_time
+        assert start.utcoffset() == datetime.timedelta(hours=-5)  # 14 November 2023 in New York
         with framestore.new_for_filename(tmp_path / "scope") as store:
-            _check_times(series, store, nwb.session_start_time)
+            _check_times(series, store, start)
     assert _serious_findings(out) == []
 
 
@@ -201,8 +204,9 @@ def test_frames_are_handed_over_in_bounded_buffers(tmp_path, monkeypatch):
     np.testing.assert_array_equal(np.concatenate([p.data for p in pieces]), written.images)
 
 
-def test_copy_video_writes_playable_chunks_and_references_them(tmp_path):
-    write_recording(tmp_path / "cam", "ffv1/mkv", "gray8", count=50, chunksize=20)
+@pytest.mark.parametrize("fmt", ["ffv1/mkv", "png"])
+def test_copy_video_writes_playable_chunks_and_references_them(tmp_path, fmt):
+    write_recording(tmp_path / "cam", fmt, "gray8", count=50, chunksize=20)
     out = tmp_path / "cam.nwb"
     framestore.export_nwb(tmp_path / "cam", out, session=SESSION, copy_video=tmp_path / "videos")
     io, nwb = _read(out)
