@@ -234,7 +234,9 @@ def test_refusals_name_the_problem(tmp_path):
     ):
         framestore.export_nwb(tmp_path / "png", out, session=SESSION)
     with pytest.raises(framestore.InvalidArgumentError, match="imaging data must be gray"):
-        framestore.export_nwb(tmp_path / "color", out, session=SESSION, imaging=["color"])
+        stores = [tmp_path / "png", tmp_path / "color"]
+        framestore.export_nwb(stores, out, session=SESSION, imaging=["color"], copy_video=tmp_path / "v")
+    assert not (tmp_path / "v").exists()  # refused before the png store was copied
     with pytest.raises(framestore.InvalidArgumentError, match=r"no store named \['nope'\]"):
         framestore.export_nwb(tmp_path / "color", out, imaging=["nope"])
     bad = tmp_path / "bad.yaml"

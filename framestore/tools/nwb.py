@@ -107,7 +107,7 @@ def export_nwb(
     ``session_description``, ``identifier``, ``session_id``, ``experimenter``,
     ``experiment_description``, ``lab``, ``institution``, ``keywords``, ``notes``,
     ``protocol``, ``subject`` (pynwb ``Subject``'s fields), ``device`` (``name``,
-    ``description``, ``manufacturer``) and ``imaging_plane`` (``name``, ``description``,
+    ``description``) and ``imaging_plane`` (``name``, ``description``,
     ``indicator``, ``location``, ``excitation_lambda``, ``optical_channel``: ``name``,
     ``description``, ``emission_lambda``) for the imaging series.
 
@@ -126,6 +126,7 @@ def export_nwb(
     with contextlib.ExitStack() as stack:
         named = {n: stack.enter_context(StoreReader(p)) for n, p in _store_paths(stores).items()}
         kinds = _kinds(named, imaging or (), behavior or ())
+        _check_exportable(named, kinds, copy_video)
         t0 = _session_start(named)
         nwb = _new_file(pynwb, named, info, t0)
         module = nwb.create_processing_module(
@@ -294,11 +295,6 @@ def _imaging_series(
     from pynwb.ophys import OnePhotonSeries
 
     AbstractDataChunkIterator.register(_FrameBuffers)  # hdmf writes it a buffer at a time
-    if len(store.image_shape) != 2:
-        raise InvalidArgumentError(
-            f"{store.path}: imaging data must be gray frames, these are {store.image_shape}; "
-            "export it as behavior video"
-        )
     frame_bytes = int(np.prod(store.image_shape)) * store.dtype.itemsize
     per_chunk = int(np.clip(_HDF5_CHUNK_BYTES // frame_bytes, 1, max(len(store), 1)))
     data = H5DataIO(
@@ -323,7 +319,7 @@ def _behavior_series(name: str, store: StoreReader, out: Path, times: np.ndarray
     from hdmf.backends.hdf5.h5_utils import H5DataIO
     from pynwb.image import ImageSeries
 
-    files, starts = external_files(store, out.parent)
+    files, starts = _external_files(store, out.parent)
     return ImageSeries(
         name=name,
         description=f"framestore store {store.path} ({store.format}, uuid {store.uuid}), "
@@ -338,18 +334,9 @@ def _behavior_series(name: str, store: StoreReader, out: Path, times: np.ndarray
     )
 
 
-def external_files(store: StoreReader, base: Path) -> tuple[list[str], list[int]]:
+def _external_files(store: StoreReader, base: Path) -> tuple[list[str], list[int]]:
     """The video files holding ``store``'s frames, relative to ``base``, and the frame
     each starts at: its chunks (or the plain video file)."""
-    if store.description.format.image is not None:
-        raise InvalidArgumentError(
-            f"{store.path}: its chunks are image files ({store.format}), not videos NWB can "
-            "reference; pass copy_video (--copy-video DIR) to write them as MP4 first"
-        )
-    if not isinstance(store.path, Path):
-        raise InvalidArgumentError(f"{store.path}: a store read by URL cannot be referenced from an NWB file")
-    if not store.is_complete:
-        raise InvalidArgumentError(f"{store.path}: unfinished; 'framestore recover' it before exporting")
     bounds = store.chunk_starts
     starts = [int(a) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
     root = base.resolve()
@@ -357,16 +344,46 @@ def external_files(store: StoreReader, base: Path) -> tuple[list[str], list[int]
     return files, starts
 
 
+def _check_exportable(
+    named: Mapping[str, StoreReader], kinds: Mapping[str, Kind], copy_video: str | os.PathLike[str] | None
+) -> None:
+    """Refuse, before anything is written, a store that cannot be exported as asked."""
+    for name, store in named.items():
+        if kinds[name] == "imaging":
+            if len(store.image_shape) != 2:
+                raise InvalidArgumentError(
+                    f"{store.path}: imaging data must be gray frames, these are {store.image_shape}; "
+                    "export it as behavior video"
+                )
+        elif copy_video is None or _is_playable(store):  # referenced where it is
+            if store.description.format.image is not None:
+                raise InvalidArgumentError(
+                    f"{store.path}: its chunks are image files ({store.format}), not videos NWB can "
+                    "reference; pass copy_video (--copy-video DIR) to write them as MP4 first"
+                )
+            if not isinstance(store.path, Path):
+                raise InvalidArgumentError(
+                    f"{store.path}: a store read by URL cannot be referenced from an NWB file"
+                )
+            if not store.is_complete:
+                raise InvalidArgumentError(
+                    f"{store.path}: unfinished; 'framestore recover' it before exporting"
+                )
+
+
+def _is_playable(store: StoreReader) -> bool:
+    """Whether common players and DANDI take the store's chunk files as they are."""
+    if isinstance(store.description.dialect, VideoFileDialect):
+        return Path(str(store.path)).suffix.lower() in (".mp4", ".avi", ".mkv", ".mov")
+    return store.format in PLAYABLE_FORMATS
+
+
 def _playable(
     name: str, store: StoreReader, copy_video: str | os.PathLike[str] | None, stack: contextlib.ExitStack
 ) -> StoreReader:
     """``store``, or its copy in ``copy_video`` in H.264 MP4 when players do not take its
     chunks (and a copy was asked for)."""
-    playable = store.format in PLAYABLE_FORMATS or (
-        isinstance(store.description.dialect, VideoFileDialect)
-        and Path(str(store.path)).suffix.lower() in (".mp4", ".avi", ".mkv", ".mov")
-    )
-    if playable:
+    if _is_playable(store):
         return store
     if copy_video is None:
         if store.description.format.image is None:
