@@ -22,7 +22,6 @@ import pandas as pd
 
 from .._disk.metadata import METADATA_FILENAME
 from ..core.reader import StoreReader
-from ..core.video_file import is_video_file
 from ..sessions.dataset import store_paths
 from ..sessions.stitch import SCORES_FILE
 
@@ -45,20 +44,16 @@ def _is_ours(path: str) -> bool:
         return root.is_file()
     if (root / METADATA_FILENAME).is_file():
         return True
-    return (
-        root.is_dir()
-        and not is_video_file(path)
-        and any((p / METADATA_FILENAME).is_file() for p in root.iterdir() if p.is_dir())
-    )
+    return root.is_dir() and any((p / METADATA_FILENAME).is_file() for p in root.iterdir() if p.is_dir())
 
 
 def read(path: str | list[str]) -> list[LayerData]:
     """One image layer per store at ``path`` (or each of the paths)."""
-    layers = [
-        layer_data(name, StoreReader(where))
-        for p in ([path] if isinstance(path, str) else path)
-        for name, where in store_paths(p).items()
-    ]
+    layers = []
+    for p in [path] if isinstance(path, str) else path:
+        for name, where in store_paths(p).items():
+            with StoreReader(where) as store:  # the layer's blocks open their own readers
+                layers.append(layer_data(name, store))
     _follow_current_viewer()
     return layers
 
