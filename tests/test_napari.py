@@ -30,7 +30,8 @@ MANIFEST = Path(plugin.__file__).with_name("napari.yaml")
 def registered():
     """The plugin's manifest registered with npe2 (as its entry point does when installed)."""
     manager = npe2.PluginManager.instance()
-    if "framestore" not in manager._manifests:
+    manager.discover()
+    if "framestore" not in {m.name for m in manager.iter_manifests()}:  # not installed, or editable
         manager.register(npe2.PluginManifest.from_file(MANIFEST))
     return manager
 
