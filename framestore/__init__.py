@@ -7,7 +7,10 @@ name the README shows is importable from here; the folders below are the machine
 
 from __future__ import annotations
 
+import os as _os
 from typing import TYPE_CHECKING
+
+import cv2 as _cv2
 
 from . import _moved, stores
 from .codecs import DEFAULT_FORMAT, get_supported_formats
@@ -41,6 +44,7 @@ from .sessions.dataset import Dataset, Segment
 from .sessions.stitch import StitchSummary, write_stitched
 from .tools.convert import convert
 from .tools.info import info
+from .tools.nwb import export_nwb  # imports pynwb only when called: framestore[nwb]
 from .tools.qc import QCReport, Thresholds
 from .tools.recover import RecoveryReport
 from .tools.verify import VerifyReport, verify
@@ -57,6 +61,15 @@ else:  # functions that are also the old module paths framestore.stitch, .qc, .r
     importing = _old_paths["framestore.importing"]
     miniscope = _old_paths["framestore.miniscope"]
     del _old_paths
+
+# opencv-python, imported, points every Qt started later in the process at the Qt plugins in
+# its wheel (QT_QPA_PLATFORM_PLUGIN_PATH): another Qt (napari's, which imports framestore to
+# find its reader's manifest) then fails to start. framestore-view's window sets it back for
+# OpenCV's own windows (view/window.py).
+if _os.environ.get("QT_QPA_PLATFORM_PLUGIN_PATH") == _os.path.join(
+    _os.path.dirname(_cv2.__file__), "qt", "plugins"
+):
+    del _os.environ["QT_QPA_PLATFORM_PLUGIN_PATH"]
 
 __version__ = "0.1.0"
 
@@ -94,6 +107,7 @@ __all__ = [
     "convert",
     "ensure_color",
     "ensure_grayscale",
+    "export_nwb",
     "extract_only_frame",
     "get_supported_formats",
     "import_recording",

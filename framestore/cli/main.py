@@ -192,6 +192,24 @@ def _qc(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
+def _export_nwb(args: argparse.Namespace) -> int:
+    from ..tools.nwb import export_nwb
+
+    refuse_existing(args.output, args.force)
+    out = export_nwb(
+        args.stores,
+        args.output,
+        session=args.session,
+        imaging=args.imaging,
+        behavior=args.behavior,
+        copy_video=args.copy_video,
+        overwrite=args.force,
+        progress=progress_bar(f"writing {args.output}", show=args.progress),
+    )
+    print(f"{out}: written")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ..tools.qc import Thresholds
 
@@ -310,6 +328,39 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{text} (default {default})",
         )
     qc.set_defaults(func=_qc, error_status=2)
+    nwb = command(
+        "export-nwb",
+        "write stores (or every store of a dataset) to one NWB file for DANDI: behaviour video "
+        "referenced as it is, imaging data written into the file (needs framestore[nwb])",
+    )
+    nwb.add_argument("stores", nargs="+", metavar="STORE", help="a store or a dataset directory")
+    nwb.add_argument("output", type=Path, metavar="OUT.nwb", help="the NWB file to write")
+    nwb.add_argument(
+        "--session",
+        type=Path,
+        metavar="YAML",
+        help="session metadata: session_description, experimenter, lab, institution, subject, "
+        "device, imaging_plane, ...",
+    )
+    nwb.add_argument(
+        "--imaging",
+        action="append",
+        metavar="NAME",
+        help="write this store into the file as imaging data (default: stitched and miniscope stores)",
+    )
+    nwb.add_argument(
+        "--behavior", action="append", metavar="NAME", help="reference this store as behaviour video"
+    )
+    nwb.add_argument(
+        "--copy-video",
+        type=Path,
+        metavar="DIR",
+        help="first write behaviour chunks players do not play (FFV1, UT Video, images...) as H.264 "
+        "MP4 stores here (beside OUT.nwb)",
+    )
+    nwb.add_argument("--force", action="store_true", help="replace OUT.nwb if it exists")
+    add_progress_argument(nwb)
+    nwb.set_defaults(func=_export_nwb)
     return parser
 
 

@@ -83,6 +83,7 @@ class Window:
     def run(self) -> None:
         """Show the window until ``q``/Esc or the window is closed."""
         _use_system_fonts()
+        _use_opencv_qt_plugins()
         display = XDisplay.open()
         try:
             self._run(display)
@@ -259,6 +260,14 @@ class Window:
             self._say(f"saved {path}")
         else:
             self._say(f"could not write {path}")
+
+
+def _use_opencv_qt_plugins() -> None:
+    """Point OpenCV's Qt at the plugins in its wheel, as importing cv2 does (``import
+    framestore`` takes that back, for other Qt applications in the process)."""
+    plugins = os.path.join(os.path.dirname(cv2.__file__), "qt", "plugins")
+    if "QT_QPA_PLATFORM_PLUGIN_PATH" not in os.environ and os.path.isdir(plugins):
+        os.environ["QT_QPA_PLATFORM_PLUGIN_PATH"] = plugins
 
 
 def _use_system_fonts() -> None:
