@@ -278,6 +278,7 @@ class _Recorder:
                 if self.error is not None:  # abandoned while this thread waited for a frame
                     return False
                 self._writer = self._open(image)
+                arrived = time.monotonic()  # opening the store is no lateness of the next frame
             self._writer.add_image(image, number, frame_time)
         self._count_dropped(captured.frame_number is not None, number, arrived)
         self.frames += 1
