@@ -190,3 +190,26 @@ def test_a_follower_keeps_every_frame_of_a_writer_that_dies_and_says_it_is_gone(
     with pytest.raises(framestore.WriterGoneError, match="writer is gone.*framestore recover"):
         list(reader.follow(start=len(reader) - 2))
     assert _files(store) == before  # readers never change a store
+
+
+def test_info_and_qc_report_a_store_being_written_as_live(tmp_path, capsys):
+    from framestore.cli.main import main
+
+    path = tmp_path / "s"
+    writer = framestore.new_for_format("utvideo", path, imgshape=SHAPE, chunksize=8, fps=30)
+    for k in range(20):
+        writer.add_image(synthetic_frame(k, SHAPE), k, 1.7e9 + k / 30)
+    deadline = time.monotonic() + 10
+    while len(_open(path)) < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    summary = framestore.info(path)
+    assert (summary["live"], summary["writer_state"], summary["frames"]) == (True, "writing", 20)
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "LIVE (being recorded now)" in out and "frames     20 so far of (64, 96) uint8" in out
+    report = framestore.qc(path, workers=1)
+    assert report.writer_state == "writing" and report.frames == 20 and report.to_dict()["live"] is True
+    assert report.lines()[0] == f"{path}: 20 frames so far (LIVE: being recorded now)"
+    writer.close()
+    assert framestore.info(path)["live"] is False
+    assert framestore.qc(path, pixels=False).lines()[0] == f"{path}: 20 frames"
