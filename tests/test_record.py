@@ -147,7 +147,7 @@ def test_record_a_camera_at_its_pace_with_a_callback_per_frame(tmp_path):
     assert 0.015 < np.median(np.diff(times)) < 0.025  # 50 fps, stamped as frames arrived
     assert store.fps == 50
     assert statuses[-1][0].frames == 60 and statuses[-1][0].state == "frames"
-    assert any(s[0].state == "recording" and s[0].frames for s in statuses[:-1])
+    assert any(s[0].state == "recording" and s[0].frames and s[0].mb_per_s > 0 for s in statuses[:-1])
 
 
 def test_late_frames_of_a_camera_without_numbers_count_as_dropped(tmp_path):
@@ -194,8 +194,19 @@ def test_a_camera_that_fails_midway_closes_its_store_and_the_other_records_on(tm
 def test_stop_event_stops_every_source_cleanly(tmp_path):
     stop = threading.Event()
     threading.Timer(0.6, stop.set).start()
-    report = framestore.record(tmp_path / "d", [PacedCamera(), PacedCamera(first=7)], stop=stop)
+    statuses: list[list[SourceStatus]] = []
+    report = framestore.record(
+        tmp_path / "d",
+        [PacedCamera(), PacedCamera(first=7)],
+        fmt="npy",
+        chunksize=8,
+        stop=stop,
+        on_status=statuses.append,
+        status_every=0.1,
+    )
     assert [s.ended for s in report.sources] == ["stopped", "stopped"]
+    moved = [s[1].mb_per_s for s in statuses if s[1].state == "recording"]
+    assert moved and np.median(moved) > 0.2  # 50 frames of 6 kB a second, as image files
     for name in ("cam0", "cam1"):
         store = framestore.new_for_filename(tmp_path / "d" / name)
         assert store.is_complete and 10 < len(store) < 60

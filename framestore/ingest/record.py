@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .._disk.layout import INDEX_SUFFIX
 from ..codecs import DEFAULT_FORMAT, resolve_format
 from ..core.settings import DEFAULT_CHUNKSIZE
 from ..core.writer import StoreWriter
@@ -232,6 +233,7 @@ class _Recorder:
         self._lock = threading.Lock()  # the writer, between this thread and abandon()
         self._previous: tuple[int, float] | None = None  # last frame number and arrival
         self._sampled = (time.monotonic(), 0, 0)  # time, frames, bytes at the last status
+        self._finished: dict[str, int] = {}  # finished image chunk folders: their bytes
         self.thread = threading.Thread(target=self._run, name=f"framestore-record-{self.name}", daemon=True)
 
     def _run(self) -> None:
@@ -338,7 +340,7 @@ class _Recorder:
 
     def status(self) -> SourceStatus:
         now = time.monotonic()
-        before, self._sampled = self._sampled, (now, self.frames, _bytes_under(self.path))
+        before, self._sampled = self._sampled, (now, self.frames, _bytes_under(self.path, self._finished))
         elapsed = max(now - before[0], 1e-9)
         writer = self._writer
         alive = self.thread.is_alive()
@@ -365,8 +367,9 @@ class _Recorder:
         )
 
 
-def _bytes_under(path: Path) -> int:
-    """Bytes of the files under ``path`` (0 while it does not exist)."""
+def _bytes_under(path: Path, finished: dict[str, int]) -> int:
+    """Bytes of the files under ``path`` (0 while it does not exist). ``finished`` keeps
+    the size of each finished image chunk folder (one with its index), counted once."""
     total = 0
     try:
         entries = list(os.scandir(path))
@@ -374,11 +377,15 @@ def _bytes_under(path: Path) -> int:
         return 0
     for entry in entries:
         try:
-            if entry.is_dir(follow_symlinks=False):
-                total += _bytes_under(Path(entry.path))
+            if entry.path in finished:
+                total += finished[entry.path]
+            elif entry.is_dir(follow_symlinks=False):
+                size = _bytes_under(Path(entry.path), finished)
+                if os.path.exists(os.path.join(entry.path, f"index{INDEX_SUFFIX}")):
+                    finished[entry.path] = size
+                total += size
             elif entry.is_file(follow_symlinks=False):
                 total += entry.stat(follow_symlinks=False).st_size
         except OSError:  # replaced by the writer meanwhile
             continue
     return total
-
