@@ -98,6 +98,26 @@ def test_refresh_picks_up_frames_and_chunks_written_since(tmp_path, fmt):
     assert [read_barcode(img) for img in reader] == list(numbers)
 
 
+def test_refresh_after_a_read_found_the_chunk_finished_under_it(tmp_path):
+    path = tmp_path / "s"
+    writer = framestore.new_for_format("utvideo", path, imgshape=SHAPE, chunksize=7, fps=30)
+    for k in range(3):
+        writer.add_image(synthetic_frame(k, SHAPE), k, 1.7e9 + k)
+    while len(_open(path)) < 3:
+        time.sleep(0.01)
+    reader = _open(path)
+    for k in range(3, 8):  # chunk 0 is finished, chunk 1 begun
+        writer.add_image(synthetic_frame(k, SHAPE), k, 1.7e9 + k)
+    while (path / "000000.journal").exists() or not (path / "000001.journal").exists():
+        time.sleep(0.01)
+    assert read_barcode(reader[1]) == 1  # read from the finished chunk: the reader knew 3 of its frames
+    assert len(reader) == 3
+    assert reader.refresh() >= 4
+    assert reader.frame_numbers.tolist()[:7] == list(range(7))
+    assert [read_barcode(reader[k]) for k in range(7)] == list(range(7))
+    writer.close()
+
+
 def test_follow_yields_each_new_frame_and_ends_when_the_writer_closes(tmp_path):
     writer = framestore.new_for_format("utvideo", tmp_path / "s", imgshape=SHAPE, chunksize=10, fps=60)
     writer.add_image(synthetic_frame(0, SHAPE), 0, 1.7e9)

@@ -91,6 +91,7 @@ class StoreReader(Sequence[np.ndarray]):
         )
         self._cursor = -1
         self._closed = False
+        self._cut: set[int] = set()  # chunks finished under this reader, cut to what it knew
         self.frame_number: int | None = None
         self.frame_time: float | None = None
         if not self.is_complete:
@@ -204,6 +205,9 @@ class StoreReader(Sequence[np.ndarray]):
             return 0
         before = self._index
         chunks = refreshed_chunks(self._store, before.chunks)
+        for c in self._cut:  # finished while read: its frames the journal did not hold yet
+            chunks[c] = finished_chunk(self._store, before.chunks[c])
+        self._cut.clear()
         if len(chunks) == len(before.chunks) and all(map(operator.is_, chunks, before.chunks)):
             return 0
         for c, (old, new) in enumerate(zip(before.chunks, chunks, strict=False)):
@@ -605,6 +609,8 @@ class StoreReader(Sequence[np.ndarray]):
         if chunk.journal is None or chunk.journal.path.exists():
             return False
         finished = finished_chunk(self._store, chunk)
+        if finished.count > chunk.count:
+            self._cut.add(c)  # refresh() takes the rest
         columns = {name: values[: chunk.count] for name, values in finished.columns.items()}
         self._index.chunks[c] = ChunkIndex(chunk.number, finished.source, columns)
         old = self._open.pop(c, None)

@@ -158,13 +158,13 @@ def record(
     for recorder in recorders:
         recorder.thread.start()
     try:
-        while any(r.thread.is_alive() for r in recorders):
+        while not all(r.done.is_set() for r in recorders):
             for r in recorders:
-                r.thread.join(status_every / len(recorders))
-            if on_status is not None and any(r.thread.is_alive() for r in recorders):
+                r.done.wait(status_every / len(recorders))
+            if on_status is not None and not all(r.done.is_set() for r in recorders):
                 on_status([r.status() for r in recorders])
-    except KeyboardInterrupt:
-        stop.set()
+    except KeyboardInterrupt:  # Ctrl-C: the same clean stop as setting ``stop``
+        pass
     finally:
         stop.set()
         _finish(recorders)
@@ -200,9 +200,9 @@ def _finish(recorders: list[_Recorder]) -> None:
     """Wait for every capture thread to stop; close the stores of those stuck in a read."""
     give_up = time.monotonic() + STOP_GRACE
     for r in recorders:
-        r.thread.join(max(give_up - time.monotonic(), 0.0))
+        r.done.wait(max(give_up - time.monotonic(), 0.0))
     for r in recorders:
-        if r.thread.is_alive():
+        if not r.done.is_set():
             r.abandon()
 
 
@@ -231,10 +231,13 @@ class _Recorder:
         self.error: str | None = None
         self._writer: StoreWriter | None = None
         self._lock = threading.Lock()  # the writer, between this thread and abandon()
-        self._previous: tuple[int, float] | None = None  # last frame number and arrival
+        self._previous: tuple[int, float] | None = None  # last frame number and time
         self._sampled = (time.monotonic(), 0, 0)  # time, frames, bytes at the last status
         self._finished: dict[str, int] = {}  # finished image chunk folders: their bytes
         self.thread = threading.Thread(target=self._run, name=f"framestore-record-{self.name}", daemon=True)
+        # waited on instead of the thread: a Ctrl-C that interrupts Thread.join can leave
+        # a running thread marked as finished (CPython before 3.13)
+        self.done = threading.Event()
 
     def _run(self) -> None:
         settings = self.settings
@@ -257,19 +260,21 @@ class _Recorder:
             self.error = " ".join(str(exc).split()) or type(exc).__name__
         finally:
             self._close()
-        if self.error is not None:
-            kept = f"its store {self.path} is closed, complete, with {self.frames} frames"
-            warnings.warn(
-                StoreWarning(
-                    f"{self.name} ({self.source.name}) failed: {self.error}; "
-                    + (kept if self.frames else "no store was made (no frame)")
-                ),
-                stacklevel=1,
-            )
+        try:
+            if self.error is not None:
+                kept = f"its store {self.path} is closed, complete, with {self.frames} frames"
+                warnings.warn(
+                    StoreWarning(
+                        f"{self.name} ({self.source.name}) failed: {self.error}; "
+                        + (kept if self.frames else "no store was made (no frame)")
+                    ),
+                    stacklevel=1,
+                )
+        finally:
+            self.done.set()
 
     def _add(self, captured: Captured) -> bool:
         """Write one frame; False when the store was closed under this thread."""
-        arrived = time.monotonic()
         frame_time = time.time() if captured.frame_time is None else float(captured.frame_time)
         image = captured.image
         if self.settings.gray and image.ndim == 3:
@@ -280,9 +285,10 @@ class _Recorder:
                 if self.error is not None:  # abandoned while this thread waited for a frame
                     return False
                 self._writer = self._open(image)
-                arrived = time.monotonic()  # opening the store is no lateness of the next frame
             self._writer.add_image(image, number, frame_time)
-        self._count_dropped(captured.frame_number is not None, number, arrived)
+        # by the host's clock, the next frame is due from now: opening the store made it no later
+        paced = time.time() if self.frames == 0 and captured.frame_time is None else frame_time
+        self._count_dropped(captured.frame_number is not None, number, paced)
         self.frames += 1
         self.last_time = frame_time
         if self.frames == 1:
@@ -304,8 +310,10 @@ class _Recorder:
             overwrite=settings.overwrite,
         )
 
-    def _count_dropped(self, numbered: bool, number: int, arrived: float) -> None:
-        previous, self._previous = self._previous, (number, arrived)
+    def _count_dropped(self, numbered: bool, number: int, frame_time: float) -> None:
+        """Gaps in the source's frame numbers; without numbers, frames that came late by
+        their capture times (the host's clock at arrival unless the source gives them)."""
+        previous, self._previous = self._previous, (number, frame_time)
         if previous is None:
             return
         if numbered:
@@ -313,7 +321,7 @@ class _Recorder:
             return
         fps = self.settings.fps or self.source.fps
         if fps:
-            intervals = (arrived - previous[1]) * fps
+            intervals = (frame_time - previous[1]) * fps
             if intervals > LATE_FACTOR:
                 self.dropped += round(intervals) - 1
 
@@ -343,7 +351,7 @@ class _Recorder:
         before, self._sampled = self._sampled, (now, self.frames, _bytes_under(self.path, self._finished))
         elapsed = max(now - before[0], 1e-9)
         writer = self._writer
-        alive = self.thread.is_alive()
+        alive = not self.done.is_set()
         return SourceStatus(
             name=self.name,
             frames=self.frames,
