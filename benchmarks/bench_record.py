@@ -24,6 +24,7 @@ Usage::
     python benchmarks/bench_record.py                          # 60 s per run
     python benchmarks/bench_record.py --seconds 10 --formats utvideo/avi h264/mkv
     python benchmarks/bench_record.py --skip-capacity --polls 0.002 0.01 0.05
+    python benchmarks/bench_record.py --kinds "640x512 gray" --sources 8 --max-sources 8
 """
 
 from __future__ import annotations
@@ -96,16 +97,20 @@ def record_run(
         shutil.rmtree(path, ignore_errors=True)
 
 
-def capacity(root: Path, formats: list[str], seconds: float, buffer: int) -> list[str]:
+def capacity(
+    root: Path, formats: list[str], kinds: list[str], seconds: float, buffer: int, first: int, most: int
+) -> list[str]:
+    """Per kind and format: record ``first``, ``first + 1``, ... cameras, up to ``most``,
+    until a run drops a frame."""
     rows = [
         "| format | camera | real-time sources | runs: sources -> frames dropped (of frames recorded) |",
         "|---|---|---|---|",
     ]
-    for kind, shape in KINDS.items():
-        frames = [synthetic_frame(k, shape) for k in range(DISTINCT_FRAMES)]
+    for kind in kinds:
+        frames = [synthetic_frame(k, KINDS[kind]) for k in range(DISTINCT_FRAMES)]
         for fmt in formats:
             runs, best = [], 0
-            for n in range(1, MAX_SOURCES + 1):
+            for n in range(first, most + 1):
                 report = record_run(root, fmt, frames, n, seconds, buffer)
                 dropped = sum(s.dropped for s in report.sources)
                 recorded = sum(s.frames for s in report.sources)
@@ -114,7 +119,7 @@ def capacity(root: Path, formats: list[str], seconds: float, buffer: int) -> lis
                 if dropped or not report.ok:
                     break
                 best = n
-            shown = f"{best} or more (the most tried)" if best == MAX_SOURCES else str(best)
+            shown = f"{best} or more (the most tried)" if best == most else str(best or f"under {first}")
             rows.append(f"| {fmt} | {kind} | {shown} | {'; '.join(runs)} |")
     return rows
 
@@ -182,6 +187,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each run (default 60)")
     parser.add_argument("--formats", nargs="+", default=DEFAULT_FORMATS)
     parser.add_argument("--buffer", type=int, default=4, help="frames a camera keeps unread (default 4)")
+    parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=list(KINDS))
+    parser.add_argument("--sources", type=int, default=1, help="cameras in the first run (default 1)")
+    parser.add_argument(
+        "--max-sources", type=int, default=MAX_SOURCES, help=f"cameras in the last run ({MAX_SOURCES})"
+    )
     parser.add_argument("--polls", nargs="+", type=float, default=[0.01], help="follow(poll=) values")
     parser.add_argument("--skip-capacity", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
@@ -196,7 +206,9 @@ def main() -> int:
         root = Path(tmp)
         if not args.skip_capacity:
             print("capacity (30 fps cameras recorded with no frame dropped):", flush=True)
-            rows = capacity(root, args.formats, args.seconds, args.buffer)
+            rows = capacity(
+                root, args.formats, args.kinds, args.seconds, args.buffer, args.sources, args.max_sources
+            )
             lines += ["## Real-time capacity", "", *rows, ""]
         if not args.skip_latency:
             print(f"follower latency ({framestore.DEFAULT_FORMAT}, 640x512 gray, 30 fps):", flush=True)
