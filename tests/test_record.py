@@ -126,6 +126,31 @@ def test_a_source_that_cannot_be_opened_is_one_clear_error(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
+def test_a_camera_that_is_not_there_is_one_clear_error(tmp_path):
+    with pytest.raises(framestore.SourceError, match="camera 7: cannot be opened"):
+        framestore.record(tmp_path / "s", 7, frames=3)
+    assert not (tmp_path / "s").exists()
+
+
+def test_record_a_stream_by_url_until_it_ends(tmp_path):
+    from _support.range_server import RangeServer
+
+    (tmp_path / "served").mkdir()
+    write_video_file(tmp_path / "served" / "cam.mp4", 40, shape=SHAPE, bframes=0)
+    server = RangeServer(tmp_path / "served")
+    try:
+        url = f"{server.url}/cam.mp4"
+        with pytest.warns(framestore.StoreWarning, match="the stream ended"):
+            report = framestore.record(tmp_path / "s", url, gray=True)
+    finally:
+        server.close()
+    (rec,) = report.sources
+    assert (rec.source, rec.frames, rec.ended) == (url, 40, "failed")  # a stream that ends has failed
+    store = framestore.new_for_filename(tmp_path / "s")
+    assert store.is_complete and store.frame_numbers.tolist() == list(range(40))  # a counter
+    assert [read_barcode(img) for img in store] == list(range(40))
+
+
 def test_record_a_camera_at_its_pace_with_a_callback_per_frame(tmp_path):
     seen: list[tuple[str, int, float, int]] = []
     statuses: list[list[SourceStatus]] = []

@@ -76,8 +76,9 @@ class OpenCVSource:
         self._capture = cv2.VideoCapture(target)
         if not self._capture.isOpened():
             self._capture.release()
-            raise SourceError(f"{self.name}: cannot be opened (no such camera, or a stream or file "
-                              "that OpenCV cannot read)")
+            raise SourceError(
+                f"{self.name}: cannot be opened (no such camera, or a stream or file OpenCV cannot read)"
+            )
         if fps is not None and not self._is_file:
             self._capture.set(cv2.CAP_PROP_FPS, fps)
         stated = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
