@@ -16,10 +16,12 @@ from . import _moved, stores
 from .codecs import DEFAULT_FORMAT, get_supported_formats
 from .core.factory import extract_only_frame, new_for_filename, new_for_format, open_video
 from .core.imgstore_api import DirectoryImgStore, VideoImgStore, ensure_color, ensure_grayscale
+from .core.live import FollowedFrame
 from .core.reader import StoreReader
 from .core.writer import StoreWriter
 from .errors import (
     CorruptStoreError,
+    FollowTimeoutError,
     FrameIndexError,
     FrameNotFoundError,
     FramestoreError,
@@ -28,6 +30,7 @@ from .errors import (
     InvalidFrameError,
     ReadOnlyStoreError,
     RemoteReadError,
+    SourceError,
     StoreBusyError,
     StoreClosedError,
     StoreExistsError,
@@ -35,8 +38,11 @@ from .errors import (
     StoreWarning,
     UnknownFormatError,
     UnsupportedServerError,
+    WriterGoneError,
 )
 from .ingest.miniscope import import_recording
+from .ingest.record import RecordReport, record
+from .ingest.sources import Captured, Source
 from .ingest.video import import_video
 from .ingest.video_import import import_videos
 from .sessions.align import AlignedFrames, align
@@ -76,9 +82,12 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_FORMAT",
     "AlignedFrames",
+    "Captured",
     "CorruptStoreError",
     "Dataset",
     "DirectoryImgStore",
+    "FollowTimeoutError",
+    "FollowedFrame",
     "FrameIndexError",
     "FrameNotFoundError",
     "FramestoreError",
@@ -86,9 +95,12 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidFrameError",
     "QCReport",
+    "RecordReport",
     "ReadOnlyStoreError",
     "RecoveryReport",
     "Segment",
+    "Source",
+    "SourceError",
     "StitchSummary",
     "StoreBusyError",
     "StoreClosedError",
@@ -103,6 +115,7 @@ __all__ = [
     "UnsupportedServerError",
     "VerifyReport",
     "VideoImgStore",
+    "WriterGoneError",
     "align",
     "convert",
     "ensure_color",
@@ -118,6 +131,7 @@ __all__ = [
     "new_for_format",
     "open_video",
     "qc",
+    "record",
     "recover",
     "stitch",
     "stores",

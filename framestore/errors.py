@@ -69,6 +69,20 @@ class RemoteReadError(FramestoreError, OSError):
     answer within the timeout (the URL and what happened in the message)."""
 
 
+class FollowTimeoutError(FramestoreError, TimeoutError):
+    """Following a store being written, no new frame came within the timeout."""
+
+
+class WriterGoneError(FramestoreError, EOFError):
+    """The writer of a store being followed died without closing it: every frame it
+    finished was delivered, and no more will come."""
+
+
+class SourceError(FramestoreError, OSError):
+    """A camera or stream could not be opened or failed while recording (the source and
+    what happened in the message)."""
+
+
 class IncompleteStoreWarning(UserWarning):
     """The store is still being written, or its writer did not close it."""
 

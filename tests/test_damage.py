@@ -331,7 +331,7 @@ def test_scores_are_never_written_beside_a_live_store_or_a_video_file(tmp_path):
     for k, image in enumerate(frames):
         writer.add_image(image, k, 1.7e9 + k / 20)
     try:
-        with pytest.warns(IncompleteStoreWarning, match="still being written"):
+        with pytest.warns(IncompleteStoreWarning, match="being written"):
             reader = framestore.new_for_filename(live)
         assert len(reader) > 0 and len(reader.score_noise()) == len(reader)
         assert not (live / SCORES_FILENAME).exists()

@@ -82,3 +82,32 @@ def test_measured_fps_and_description():
         Player(np.arange(3.0), fps=0)
     with pytest.raises(ValueError, match="no frames"):
         Player(np.array([]))
+
+
+def test_following_a_live_recording_pause_seek_back_and_follow_again():
+    clock = Clock()
+    times = 1.7e9 + np.arange(10) / 10
+    player = Player(times[:4], clock=clock, live=True)
+    assert (player.position, player.following, player.playing) == (3, True, False)
+    assert player.describe().startswith("LIVE")
+    player.grow(times[:6])  # new frames: the newest is shown
+    assert (len(player), player.tick()) == (6, 5)
+    player.toggle()  # space pauses on the frame shown, and the recording goes on
+    assert (player.following, player.playing, player.position) == (False, False, 5)
+    player.grow(times[:8])
+    assert player.tick() == 5 and "End: back to live" in player.describe()
+    player.seek(1)  # back, while the recording goes on
+    player.grow(times[:9])
+    assert player.tick() == 1
+    player.toggle()  # playing at the recorded pace catches up and follows again
+    clock.now += 2.0
+    assert (player.tick(), player.following) == (8, True)
+    player.grow(times)
+    assert player.tick() == 9
+    player.step(-3)
+    assert (player.position, player.following) == (6, False)
+    player.follow()  # the End key
+    assert (player.position, player.following) == (9, True)
+    player.live = False  # the recording ended: the last frame stays, End no longer follows
+    player.follow()
+    assert (player.position, player.following) == (9, False)

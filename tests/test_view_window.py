@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,9 @@ class Viewer:
     """A framestore-view process on the test display, and what it should show: the view
     as large as the Scene draws it, shrunk to fit the screen."""
 
-    def __init__(self, xserver: XServer, paths: list[Path], tmp_path: Path, damage: bool = False) -> None:
+    def __init__(
+        self, xserver: XServer, paths: list[Path], tmp_path: Path, damage: bool = False, follow: bool = False
+    ) -> None:
         self.x = xserver
         self.tmp_path = tmp_path
         self.origin: tuple[int, int] | None = None
@@ -72,11 +75,13 @@ class Viewer:
         self.scaled = self.size[1] - self.scene.bars_height() != body.shape[0]
         args = [sys.executable, "-m", "framestore.view", *map(str, paths), "--save-dir", str(tmp_path)]
         args += ["--damage"] if damage else []
+        args += ["--follow"] if follow else []
         self.process = subprocess.Popen(
             args, env=xserver.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         self.window = self._wait_for_window()
-        self.origin = self._wait_until(lambda shot: find(shot, self.expected(0)), "the first frame")
+        first = len(self.scene) - 1 if follow else 0  # following: the newest frame
+        self.origin = self._wait_until(lambda shot: find(shot, self.expected(first)), "the first frame")
 
     def _wait_for_window(self) -> str:
         deadline = time.monotonic() + 30
@@ -374,3 +379,52 @@ def test_x_display(xserver) -> None:
     finally:
         display.close()
     assert XDisplay.open(":4242") is None  # no X server there
+
+
+def test_follow_a_store_being_recorded(xserver, tmp_path) -> None:
+    path = tmp_path / "live"
+    writer = framestore.new_for_format("npy", path, imgshape=SHAPE, chunksize=25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", framestore.IncompleteStoreWarning)
+        probe = framestore.new_for_filename(path)
+
+    def record(count: int) -> None:
+        """Record ``count`` more frames and wait until they are readable."""
+        start = len(probe)
+        for n in range(7000 + start, 7000 + start + count):
+            writer.add_image(synthetic_frame(n, SHAPE), n, 1.7e9 + (n - 7000) / 30)
+        deadline = time.monotonic() + 10
+        while len(probe) < start + count and time.monotonic() < deadline:
+            probe.refresh()
+            time.sleep(0.02)
+
+    record(30)
+    viewer = Viewer(xserver, [path], tmp_path, follow=True)
+    try:
+        viewer.expect(29)  # the newest frame
+        record(30)  # the viewer shows each new frame as it comes: the newest, across a chunk
+        viewer.scene.refresh()
+        viewer.expect(59)
+        viewer.key("space")  # pause: the recording goes on, the view stays
+        time.sleep(0.3)
+        record(20)
+        viewer.scene.refresh()
+        time.sleep(0.5)
+        assert viewer.position_shown() == 59
+        viewer.key("Home")  # back to the start while recording
+        viewer.expect(0)
+        viewer.key("Right")
+        viewer.expect(1)
+        viewer.key("End")  # following again
+        viewer.expect(79)
+        record(10)
+        viewer.scene.refresh()
+        viewer.expect(89)
+        strip = viewer.strip(89)  # the timeline strip drawn for all 90 frames
+        viewer._wait_until(lambda shot: find(shot, strip) is not None, "the grown timeline strip")
+        writer.close()
+        time.sleep(0.5)
+        viewer.quit()
+    finally:
+        viewer.kill()
+        writer.close()

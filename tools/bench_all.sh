@@ -13,6 +13,10 @@ stamp=$(date -u +%Y%m%d-%H%M%S)
 "$python" benchmarks/bench_scale.py | tee "benchmarks/out/scale-$stamp.md"
 "$python" benchmarks/bench_video_file.py | tee "benchmarks/out/video-file-$stamp.md"
 "$python" benchmarks/bench_damage.py | tee "benchmarks/out/damage-$stamp.md"
+# live cameras: 60 s per run (over an hour in all); --quick: 10 s runs
+record_seconds=60
+[[ " $* " == *" --quick "* ]] && record_seconds=10
+"$python" benchmarks/bench_record.py --seconds "$record_seconds" --out "benchmarks/out/record-$stamp.md"
 # the mio comparison needs mio in its own venv and Debian's ffmpeg (see benchmarks/README.md)
 if [ -x "${MIO:-/tmp/venv-mio/bin/mio}" ]; then
     "$python" benchmarks/bench_stitch.py --mio "${MIO:-/tmp/venv-mio/bin/mio}" | tee "benchmarks/out/stitch-$stamp.md"

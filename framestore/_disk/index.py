@@ -6,6 +6,7 @@ frame_time lookups are ``searchsorted`` over stable argsorts. Nothing scans.
 
 from __future__ import annotations
 
+import functools
 import warnings
 import zipfile
 from collections.abc import Collection
@@ -19,7 +20,7 @@ import yaml
 from ..errors import CorruptStoreError, FrameIndexError, FrameNotFoundError, StoreWarning
 from .atomic import atomic_write
 from .checksum import ChunkChecksum
-from .columns import FRAME_NUMBER, FRAME_TIME, RESERVED_COLUMNS
+from .columns import CRC32, FRAME_NUMBER, FRAME_TIME, RESERVED_COLUMNS, VIDEO_KEYFRAME, VIDEO_PTS
 from .journal import JournalContents
 from .npzio import read_npz
 from .storage import StorePath
@@ -91,6 +92,20 @@ def checked_chunk_index(
     return ChunkIndex(number, path, columns, journal, checksum)
 
 
+def journal_chunk_index(number: int, journal: JournalContents) -> ChunkIndex:
+    """The index of unfinished chunk ``number``, from its journal."""
+    columns = {
+        FRAME_NUMBER: journal.frame_number,
+        FRAME_TIME: journal.frame_time,
+        VIDEO_PTS: journal.pts,  # image chunks: the frame's file number
+        VIDEO_KEYFRAME: journal.keyframe,
+        **journal.columns,
+    }
+    if journal.header.get("frame_crc"):  # image chunks: each file's CRC32
+        columns[CRC32] = journal.payload_crc
+    return checked_chunk_index(number, journal.path, columns, journal)
+
+
 def _as_type(values: np.ndarray, dtype: type) -> np.ndarray:
     if values.dtype == dtype:
         return values
@@ -103,9 +118,13 @@ def _as_type(values: np.ndarray, dtype: type) -> np.ndarray:
 
 @dataclass
 class StoreIndex:
-    """All chunk indexes of a store, concatenated in chunk order."""
+    """All chunk indexes of a store, concatenated in chunk order.
+
+    ``checked``: how many leading frames were already checked for irregular numbers and
+    times (a store read again while it is written warns only about its new frames)."""
 
     chunks: list[ChunkIndex]
+    checked: int = 0
     frame_number: np.ndarray = field(init=False)
     frame_time: np.ndarray = field(init=False)
     starts: np.ndarray = field(init=False)
@@ -115,16 +134,22 @@ class StoreIndex:
         self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.frame_number = _concat([c.columns[FRAME_NUMBER] for c in self.chunks], np.int64)
         self.frame_time = _concat([c.columns[FRAME_TIME] for c in self.chunks], np.float64)
-        self._by_number = _SortedView(self.frame_number)
-        self._by_time = _SortedView(self.frame_time)
-        self._warn_irregular()
+        self._warn_irregular(max(self.checked - 1, 0))
+
+    @functools.cached_property
+    def _by_number(self) -> _SortedView:
+        return _SortedView(self.frame_number)
+
+    @functools.cached_property
+    def _by_time(self) -> _SortedView:
+        return _SortedView(self.frame_time)
 
     def __len__(self) -> int:
         return int(self.starts[-1])
 
-    def _warn_irregular(self) -> None:
-        steps = np.diff(self.frame_number)
-        bad = np.flatnonzero(steps <= 0)
+    def _warn_irregular(self, first: int) -> None:
+        steps = np.diff(self.frame_number[first:])
+        bad = first + np.flatnonzero(steps <= 0)
         if len(bad):
             where = ", ".join(
                 f"{self.chunks[self.chunk_of(int(i) + 1)].source} "
@@ -137,9 +162,10 @@ class StoreIndex:
                 StoreWarning,
                 stacklevel=4,
             )
-        if len(self.frame_time) and not np.all(np.isfinite(self.frame_time)):
+        times = self.frame_time[self.checked :]
+        if len(times) and not np.all(np.isfinite(times)):
             warnings.warn(
-                f"{np.count_nonzero(~np.isfinite(self.frame_time))} frame times are not finite",
+                f"{np.count_nonzero(~np.isfinite(times))} frame times are not finite",
                 StoreWarning,
                 stacklevel=4,
             )

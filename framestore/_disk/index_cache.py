@@ -17,8 +17,7 @@ import numpy as np
 
 from ..errors import CorruptStoreError
 from .atomic import atomic_write
-from .columns import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS
-from .index import ChunkIndex, checked_chunk_index, load_npz_index, load_yaml_index
+from .index import ChunkIndex, checked_chunk_index, journal_chunk_index, load_npz_index, load_yaml_index
 from .journal import read_journal
 from .layout import Layout
 from .npzio import read_npz
@@ -53,17 +52,7 @@ def load_chunk_indexes(layout: Layout[StorePath], keys: Collection[str] | None =
         elif legacy_path.is_file():
             chunk = load_yaml_index(n, legacy_path)
         elif journal_path.is_file():
-            journal = read_journal(journal_path)
-            columns = {
-                FRAME_NUMBER: journal.frame_number,
-                FRAME_TIME: journal.frame_time,
-                VIDEO_PTS: journal.pts,  # image chunks: the frame's file number
-                VIDEO_KEYFRAME: journal.keyframe,
-                **journal.columns,
-            }
-            if journal.header.get("frame_crc"):  # image chunks: each file's CRC32
-                columns[CRC32] = journal.payload_crc
-            chunk = checked_chunk_index(n, journal_path, columns, journal)
+            chunk = journal_chunk_index(n, read_journal(journal_path))
         else:
             raise CorruptStoreError(
                 f"{index_path}: missing; chunk {layout.chunk_path(n).name} has no index, "

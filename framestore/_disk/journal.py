@@ -10,6 +10,9 @@ named in a warning, and reading goes on at the next marker, from the next keyfra
 frame after a lost one could not decode right). When the chunk closes normally its index
 ``.npz`` is written and the journal removed, so a journal on disk always means "this
 chunk did not finish".
+
+A reader following a store being written reads a journal again from where it stopped
+(:func:`read_journal` with ``after``): only the records appended since are read.
 """
 
 from __future__ import annotations
@@ -103,6 +106,8 @@ class JournalContents:
     payload_size: np.ndarray
     payload_crc: np.ndarray
     columns: dict[str, np.ndarray]  # the per-frame columns the header declares
+    end: int = 0  # the byte after the last record read: where reading goes on
+    synced: bool = True  # records start with sync markers (every journal since version 3)
 
     def __len__(self) -> int:
         return len(self.frame_number)
@@ -117,9 +122,16 @@ class JournalContents:
         return out
 
 
-def read_journal(path: StorePath) -> JournalContents:
+def read_journal(path: StorePath, after: JournalContents | None = None) -> JournalContents:
     """Parse a journal, keeping every intact record: a torn tail is dropped, a damaged
-    record skipped with a :class:`~framestore.StoreWarning` naming the journal."""
+    record skipped with a :class:`~framestore.StoreWarning` naming the journal. With
+    ``after`` (this journal as read before), only the bytes appended since are read and
+    their records added to ``after``'s: a torn tail then is a record still being written."""
+    if after is not None:
+        with path.open("rb") as f:
+            f.seek(after.end)
+            data = f.read()
+        return _parse_records(path, after.header, data, 0, after.end, after.synced, after)
     data = path.read_bytes()
     synced = data.startswith(MAGIC)
     if not (synced or data.startswith(_MAGIC_UNSYNCED)) or len(data) < len(MAGIC) + _HEADER_LEN.size:
@@ -134,6 +146,20 @@ def read_journal(path: StorePath) -> JournalContents:
     if not isinstance(header, dict):
         raise CorruptStoreError(f"{path}: journal header is not a JSON object")
     pos += hlen
+    return _parse_records(path, header, data, pos, 0, synced, None)
+
+
+def _parse_records(
+    path: StorePath,
+    header: dict[str, Any],
+    data: bytes,
+    pos: int,
+    base: int,
+    synced: bool,
+    before: JournalContents | None,
+) -> JournalContents:
+    """The records in ``data`` from ``pos`` on (``data`` is the journal's bytes from
+    offset ``base``), after those of ``before``."""
     extra = columns_dtype(header, path)
     records = _Records(data, extra.itemsize, SYNC if synced else b"", bool(header.get("frame_crc")))
     rows: list[tuple[int, float, int, int, int, int, int]] = []
@@ -145,39 +171,42 @@ def read_journal(path: StorePath) -> JournalContents:
     ):
         record, start, end = found
         if start != pos:
-            skipped.append(pos)
+            skipped.append(base + pos)
             after_gap = True
         pos = end
         if after_gap and not record[3] & FLAG_KEYFRAME:
-            skipped.append(start)  # intact, but it needs a frame that was lost
+            skipped.append(base + start)  # intact, but it needs a frame that was lost
             continue
         after_gap = False
-        rows.append(record[:-1])
+        rows.append((*record[:4], base + record[4], *record[5:7]))
         extras.append(record[-1])
     if synced and pos < len(data) and not records.torn(pos):
-        skipped.append(pos)  # a whole last record that fails its checks: damage, not a kill
+        skipped.append(base + pos)  # a whole last record that fails its checks: damage, not a kill
+        pos = len(data)
     if skipped:
         warnings.warn(
             StoreWarning(
                 f"{path}: {len(skipped)} damaged journal record(s) skipped (from byte(s) "
                 f"{', '.join(map(str, skipped[:5]))}); the {len(rows)} intact records are kept"
             ),
-            stacklevel=2,
+            stacklevel=3,
         )
     values = np.frombuffer(b"".join(extras), dtype=extra) if extra.itemsize else None
     cols = list(zip(*rows, strict=True)) if rows else [()] * 7
-    return JournalContents(
-        path=path,
-        header=header,
-        frame_number=np.array(cols[0], dtype=np.int64),
-        frame_time=np.array(cols[1], dtype=np.float64),
-        pts=np.array(cols[2], dtype=np.int64),
-        keyframe=(np.array(cols[3], dtype=np.uint8) & FLAG_KEYFRAME).astype(bool),
-        payload_offset=np.array(cols[4], dtype=np.int64),
-        payload_size=np.array(cols[5], dtype=np.int64),
-        payload_crc=np.array(cols[6], dtype=np.uint32),
-        columns={} if values is None else {name: values[name].copy() for name in extra.names or ()},
-    )
+    new = {
+        "frame_number": np.array(cols[0], dtype=np.int64),
+        "frame_time": np.array(cols[1], dtype=np.float64),
+        "pts": np.array(cols[2], dtype=np.int64),
+        "keyframe": (np.array(cols[3], dtype=np.uint8) & FLAG_KEYFRAME).astype(bool),
+        "payload_offset": np.array(cols[4], dtype=np.int64),
+        "payload_size": np.array(cols[5], dtype=np.int64),
+        "payload_crc": np.array(cols[6], dtype=np.uint32),
+    }
+    columns = {} if values is None else {name: values[name].copy() for name in extra.names or ()}
+    if before is not None:
+        new = {key: np.concatenate([getattr(before, key), value]) for key, value in new.items()}
+        columns = {name: np.concatenate([before.columns[name], columns[name]]) for name in columns}
+    return JournalContents(path=path, header=header, columns=columns, end=base + pos, synced=synced, **new)
 
 
 _Record = tuple[int, float, int, int, int, int, int, bytes]

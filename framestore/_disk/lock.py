@@ -97,3 +97,23 @@ def live_writer(marker: Path) -> str | None:
     except PermissionError:  # alive, another user's
         pass
     return f"pid {pid} on {host}"
+
+
+def writer_alive(root: Path) -> bool | None:
+    """Whether a writer holds the lock of the store at ``root``, asked without changing
+    anything: True while one does, False when none does (a writer that died lost its lock
+    with its process), None where this cannot be told (no lock file, or a file system
+    without ``flock``). The lock is taken shared for an instant only when it is free."""
+    try:
+        fd = os.open(root / LOCK_FILENAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # closing the descriptor drops a lock taken through it
+    return False

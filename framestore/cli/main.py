@@ -5,21 +5,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
 from .._disk.storage import is_url
 from ..codecs import DEFAULT_FORMAT, get_supported_formats
+from ..core.settings import DEFAULT_CHUNKSIZE
 from ..errors import StoreNotFoundError
 from .console import add_verbose_argument, refuse_existing, run
 from .options import add_parallel_arguments, add_times_argument
 from .progress import add_progress_argument, progress_bar
 
 _Found = TypeVar("_Found")
-DESCRIPTION = "Look into, check, convert and repair frame-exact video stores (and imgstore's)."
+DESCRIPTION = "Record, look into, check, convert and repair frame-exact video stores (and imgstore's)."
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -106,6 +109,41 @@ def _import(args: argparse.Namespace) -> int:
     how = "original packets" if args.copy else (args.format or DEFAULT_FORMAT)
     print(f"{' + '.join(args.sources)} -> {args.dst} ({how})")
     return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    from ..ingest.record import SourceStatus, record
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+
+    def status(sources: list[SourceStatus]) -> None:
+        line = " | ".join(s.line() for s in sources)
+        print(f"\r{line:<79}", end="", file=sys.stderr, flush=True)
+
+    sources = args.sources or ["0"]
+    print(f"recording {', '.join(sources)} -> {args.store} (Ctrl-C stops)", file=sys.stderr)
+    try:
+        report = record(
+            args.store,
+            sources,
+            fmt=args.format,
+            duration=args.duration,
+            frames=args.frames,
+            fps=args.fps,
+            gray=args.gray,
+            chunksize=args.chunksize,
+            overwrite=args.force,
+            on_status=status if show else None,
+            stop=stop,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if show:
+        print(file=sys.stderr)
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -285,6 +323,34 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--force", action="store_true", help="replace DST if it is a store")
     add_progress_argument(imp)
     imp.set_defaults(func=_import)
+    rec = command(
+        "record",
+        "record cameras, devices, video files or streams into stores until stopped (Ctrl-C or "
+        "SIGTERM), --duration or --frames; one store per source",
+    )
+    rec.add_argument(
+        "store", type=Path, metavar="STORE", help="the store (one source) or dataset directory (several)"
+    )
+    rec.add_argument(
+        "--source",
+        dest="sources",
+        action="append",
+        metavar="SRC",
+        help="a camera index (0), a device path, a video file or a stream URL (rtsp://, http://); "
+        "repeat for several cameras, recorded into STORE/cam0, STORE/cam1, ... (default: camera 0)",
+    )
+    rec.add_argument("--format", default=DEFAULT_FORMAT, help=f"the format (default {DEFAULT_FORMAT})")
+    until = rec.add_mutually_exclusive_group()
+    until.add_argument("--duration", type=float, metavar="T", help="stop after T seconds")
+    until.add_argument("--frames", type=int, metavar="N", help="stop after N frames from each source")
+    rec.add_argument(
+        "--fps", type=float, metavar="R", help="the nominal frame rate: asked of cameras; paces a video file"
+    )
+    rec.add_argument("--gray", action="store_true", help="store color frames as gray")
+    rec.add_argument("--chunksize", type=int, default=DEFAULT_CHUNKSIZE, help=f"default {DEFAULT_CHUNKSIZE}")
+    rec.add_argument("--force", action="store_true", help="replace STORE if it is a store")
+    add_progress_argument(rec)
+    rec.set_defaults(func=_record)
     recover = command("recover", "finish the chunks a killed writer left open")
     recover.add_argument("path", type=Path, help="the store a writer left unfinished")
     recover.add_argument(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime
 import functools
 import math
+import operator
 import os
+import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_CODEC_CRC32
-from .._disk.index import ChunkIndex, StoreIndex, fps_from_times, load_npz_index
+from .._disk.index import ChunkIndex, StoreIndex, fps_from_times
 from .._disk.index_cache import load_chunk_indexes
 from .._disk.layout import Layout
 from .._disk.metadata import METADATA_FILENAME, StoreMetadata
@@ -27,15 +29,25 @@ from ..codecs.images import ImageChunkReader
 from ..codecs.video import JournalVideoReader, VideoChunkReader
 from ..errors import (
     CorruptStoreError,
+    FollowTimeoutError,
     FrameIndexError,
     IncompleteStoreWarning,
     StoreClosedError,
     StoreWarning,
+    WriterGoneError,
 )
 from .damage import BatchJudge, DamageSettings
 from .description import StoreDescription
 from .dialect import read_extra_data
 from .imgstore_compat import extra_data_files, reindex
+from .live import (
+    FOLLOW_POLL,
+    FollowedFrame,
+    WriterState,
+    finished_chunk,
+    refreshed_chunks,
+    writer_state,
+)
 from .noise_scores import index_fingerprint, kept_scores
 from .video_file import VideoFileDialect, video_meta
 
@@ -81,17 +93,24 @@ class StoreReader(Sequence[np.ndarray]):
         )
         self._cursor = -1
         self._closed = False
+        self._cut: set[int] = set()  # chunks finished under this reader, cut to what it knew
         self.frame_number: int | None = None
         self.frame_time: float | None = None
         if not self.is_complete:
             unfinished = sum(not c.complete for c in self._index.chunks)
-            warnings.warn(
-                f"{self._store.root}: this store is still being written or its writer did not "
-                f"close it ({unfinished} unfinished chunk(s) read from their journals); if "
-                f"no writer is running, 'framestore recover {self._store.root}' finishes it",
-                IncompleteStoreWarning,
-                stacklevel=2,
-            )
+            if self.writer_state == "writing":
+                why = (
+                    f"{self._store.root}: this store is being written ({len(self)} frames so far, "
+                    f"{unfinished} unfinished chunk(s) read from their journals); refresh() or "
+                    "follow() read the frames written later"
+                )
+            else:
+                why = (
+                    f"{self._store.root}: this store is still being written or its writer did not "
+                    f"close it ({unfinished} unfinished chunk(s) read from their journals); if "
+                    f"no writer is running, 'framestore recover {self._store.root}' finishes it"
+                )
+            warnings.warn(why, IncompleteStoreWarning, stacklevel=2)
 
     # -- description -------------------------------------------------------------------
     @property
@@ -166,6 +185,79 @@ class StoreReader(Sequence[np.ndarray]):
         if isinstance(self._store.dialect, VideoFileDialect):
             return True  # a plain video file is read as it is
         return not self._store.layout.marker_path.exists() and all(c.complete for c in self._index.chunks)
+
+    @property
+    def writer_state(self) -> WriterState:
+        """Who writes the store, looked up now: ``"finished"`` (closed by its writer),
+        ``"writing"`` (a live writer holds it), ``"gone"`` (unfinished, and its writer
+        died) or ``"unknown"`` (unfinished, and this cannot be told: read by URL)."""
+        return writer_state(self._store)
+
+    @property
+    def is_live(self) -> bool:
+        """True while a writer is writing the store (``writer_state == "writing"``)."""
+        return self.writer_state == "writing"
+
+    def refresh(self) -> int:
+        """Read the index again for the frames written since the store was opened or last
+        refreshed: the open chunk's journal from where it was left, chunks finished or
+        begun since. Returns how many frames were added (0 for a finished store). Frames
+        already read keep their frame_index; nothing is written to the store."""
+        if isinstance(self._store.dialect, VideoFileDialect):
+            return 0
+        before = self._index
+        chunks = refreshed_chunks(self._store, before.chunks)
+        for c in self._cut:  # finished while read: its frames the journal did not hold yet
+            chunks[c] = finished_chunk(self._store, before.chunks[c])
+        self._cut.clear()
+        if len(chunks) == len(before.chunks) and all(map(operator.is_, chunks, before.chunks)):
+            return 0
+        for c, (old, new) in enumerate(zip(before.chunks, chunks, strict=False)):
+            if old is not new and (reader := self._open.pop(c, None)) is not None:
+                reader.close()
+        self._index = StoreIndex(chunks, checked=len(before))
+        return len(self._index) - len(before)
+
+    def follow(
+        self, timeout: float | None = 10.0, *, start: int | None = None, poll: float = FOLLOW_POLL
+    ) -> Iterator[FollowedFrame]:
+        """Every frame from frame_index ``start`` (default: the first one not yet in the
+        store when called) as it is written, in order, each once; ends when the writer
+        closes the store. Raises :class:`FollowTimeoutError` after ``timeout`` seconds
+        without a new frame (None: wait for ever), and :class:`WriterGoneError` when the
+        writer died, after every frame it finished. ``poll``: seconds between looks at
+        the store while nothing is new."""
+        if start is not None and start < 0:
+            raise FrameIndexError(f"follow starts at a frame_index from 0 on, got {start}")
+        position = len(self) if start is None else int(start)
+        waited_since = time.monotonic()
+        while True:
+            state = self.writer_state  # before the look: frames written before it ended are seen
+            self.refresh()
+            if position < len(self):
+                stop = len(self)
+                for image in self.iter_frames(position, stop):
+                    i = position
+                    position += 1
+                    yield FollowedFrame(
+                        i, int(self._index.frame_number[i]), float(self._index.frame_time[i]), image
+                    )
+                waited_since = time.monotonic()
+                continue
+            if state == "finished":
+                return
+            if state == "gone":
+                raise WriterGoneError(
+                    f"{self._store.root}: its writer is gone (died without closing the store) after "
+                    f"{len(self)} frames, all of which were delivered; 'framestore recover "
+                    f"{self._store.root}' finishes the store"
+                )
+            if timeout is not None and time.monotonic() - waited_since > timeout:
+                raise FollowTimeoutError(
+                    f"{self._store.root}: no new frame for {timeout:g} s (the store holds "
+                    f"{len(self)} frames; its writer is {state})"
+                )
+            time.sleep(poll)
 
     @property
     def frame_numbers(self) -> np.ndarray:
@@ -549,21 +641,9 @@ class StoreReader(Sequence[np.ndarray]):
         chunk = self._index.chunks[c]
         if chunk.journal is None or chunk.journal.path.exists():
             return False
-        layout = self._store.layout
-        try:
-            finished = load_npz_index(chunk.number, layout.index_path(chunk.number), self._store.index_keys)
-        except FileNotFoundError:
-            raise CorruptStoreError(
-                f"{chunk.source}: removed while this reader used it, and the chunk was not finished"
-            ) from None
-        numbers = finished.columns[FRAME_NUMBER]
-        if len(numbers) < chunk.count or not np.array_equal(
-            numbers[: chunk.count], chunk.columns[FRAME_NUMBER]
-        ):
-            raise CorruptStoreError(
-                f"{finished.source}: the chunk finished under this reader holds other frames "
-                "than its journal did; open the store again"
-            )
+        finished = finished_chunk(self._store, chunk)
+        if finished.count > chunk.count:
+            self._cut.add(c)  # refresh() takes the rest
         columns = {name: values[: chunk.count] for name, values in finished.columns.items()}
         self._index.chunks[c] = ChunkIndex(chunk.number, finished.source, columns)
         old = self._open.pop(c, None)

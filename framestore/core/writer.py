@@ -157,6 +157,12 @@ class StoreWriter:
         return self._frame_count
 
     @property
+    def queued_frames(self) -> int:
+        """Frames accepted but not yet encoded (up to ``QUEUE_FRAMES``, 16, before
+        ``add_image`` blocks): how far the encoder is behind the caller."""
+        return self._queue.qsize()
+
+    @property
     def image_shape(self) -> tuple[int, ...]:
         return self._settings.spec.shape
 

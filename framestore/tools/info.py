@@ -31,6 +31,8 @@ def store_info(store: StoreReader) -> dict[str, Any]:
         "chunks": len(store.chunk_starts) - 1,
         "chunksize": store.chunksize,
         "complete": store.is_complete,
+        "writer_state": store.writer_state,
+        "live": store.writer_state == "writing",
         "first_frame_number": int(numbers[0]) if n else None,
         "last_frame_number": int(numbers[-1]) if n else None,
         "first_time": first.isoformat() if first else None,
@@ -105,11 +107,17 @@ def render(summary: dict[str, Any]) -> str:
             lines += ["", render(store)]
         return "\n".join(lines)
     s = summary
+    if s["live"]:
+        state = ", LIVE (being recorded now)"
+    elif s["writer_state"] == "gone":
+        state = ", INCOMPLETE (its writer died: 'framestore recover' finishes it)"
+    else:
+        state = "" if s["complete"] else ", INCOMPLETE (being written, or needs 'framestore recover')"
     lines = [
         f"store      {s['path']}",
         f"format     {s['format']}, {s['chunks']} chunk{'s' * (s['chunks'] != 1)} of up to {s['chunksize']}"
-        + ("" if s["complete"] else ", INCOMPLETE (being written, or needs 'framestore recover')"),
-        f"frames     {s['frames']} of {tuple(s['shape'])} {s['dtype']}",
+        + state,
+        f"frames     {s['frames']}{' so far' if s['live'] else ''} of {tuple(s['shape'])} {s['dtype']}",
     ]
     if s["frames"]:
         nominal = f"{s['fps_nominal']:g}" if s["fps_nominal"] else "unknown"

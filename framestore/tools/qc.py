@@ -81,6 +81,7 @@ class QCReport:
     brightness: np.ndarray | None = field(default=None, repr=False)  # mean / full scale per frame
     # per frame: 0 undamaged, else 1 + the index of its kind in KINDS (when pixels were checked)
     damage_kind: np.ndarray | None = field(default=None, repr=False)
+    writer_state: str = "finished"  # "writing": a live store, checked over its frames so far
 
     @property
     def passed(self) -> bool:
@@ -93,6 +94,8 @@ class QCReport:
         return {
             "path": str(self.path),
             "frames": self.frames,
+            "live": self.writer_state == "writing",
+            "writer_state": self.writer_state,
             "passed": self.passed,
             "pixels_checked": self.pixels_checked,
             "checks": {c.name: {k: v for k, v in asdict(c).items() if k != "name"} for c in self.checks},
@@ -101,7 +104,8 @@ class QCReport:
     def lines(self, listed: int = 5) -> list[str]:
         """A readable table: one row per check, then the first places of each problem."""
         out = [
-            f"{self.path}: {self.frames} frames",
+            f"{self.path}: {self.frames} frames"
+            + (" so far (LIVE: being recorded now)" if self.writer_state == "writing" else ""),
             f"  {'check':<20} {'result':<7} {'value':>12} {'limit':>10}",
         ]
         for c in self.checks:
@@ -144,6 +148,7 @@ def qc(
     (``scheduler``: an address or a ``dask.distributed.Client``); the report is the same."""
     t = thresholds or Thresholds()
     reader = store if isinstance(store, StoreReader) else StoreReader(store)
+    state = reader.writer_state  # a store being recorded is checked over its frames so far
     numbers = reader.frame_numbers.astype(np.int64)
     times = reader.frame_times
     checks = [
@@ -157,7 +162,9 @@ def qc(
             reader, t, progress, workers, scheduler, damage or DamageSettings()
         )
         checks += pixel_checks
-    return QCReport(reader.path, len(reader), pixels, checks, times, brightness, damage_kind)
+    return QCReport(
+        reader.path, len(reader), pixels, checks, times, brightness, damage_kind, writer_state=state
+    )
 
 
 def _places(indexes: np.ndarray, numbers: np.ndarray, **columns: np.ndarray) -> list[dict[str, Any]]:

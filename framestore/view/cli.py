@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import sys
+import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -26,12 +27,14 @@ from ..sessions.dataset import Dataset, Segment, store_paths, stores_at
 if TYPE_CHECKING:
     from .scene import Scene
 
+_WAIT_POLL = 0.1  # seconds between looks for a recording's first frame
+
 KEYS_HELP = """keys:
   space            play / pause
   left / right     one frame back / forward
   down / up        10 frames back / forward
   PgDn / PgUp      100 frames back / forward
-  Home / End       first / last frame
+  Home / End       first / last frame (End follows a live recording again)
   g                go to a frame number (type it, Enter; Esc cancels)
   t                go to a time (HH:MM:SS, or seconds from the start)
   s                save the current view as PNG (in --save-dir)
@@ -107,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="find damaged frames first (decodes every frame): marked on the timeline, d / D go there",
     )
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="a store being recorded: show each new frame as it comes (space pauses, End follows again)",
+    )
     parser.add_argument("--save-dir", type=Path, default=Path("."), help="where s saves PNGs (default .)")
     add_times_argument(parser)
     export = parser.add_argument_group("export (no window)")
@@ -156,6 +164,18 @@ def _position(scene: Scene, option: str, text: str | None, default: int) -> int:
         raise ValueError(f"{option} {text}: {exc}") from None
 
 
+def _wait_for_frames(stores: dict[str, StoreReader]) -> None:
+    """Until every store being recorded has a frame (a recording just started)."""
+    said = False
+    while any(len(s) == 0 and s.is_live for s in stores.values()):
+        if not said:
+            print("framestore-view: waiting for the recording's first frame ...", file=sys.stderr)
+            said = True
+        time.sleep(_WAIT_POLL)
+        for s in stores.values():
+            s.refresh()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run("framestore-view", lambda: _view(args), verbose=args.verbose)
@@ -175,7 +195,11 @@ def _view(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+        if args.follow and args.export is not None:
+            raise ValueError("--follow shows a recording in a window; it cannot be exported")
         stores, segments = open_paths(args.paths, args.times)
+        if args.follow:
+            _wait_for_frames(stores)
         with warnings.catch_warnings(record=True) as notes:
             warnings.simplefilter("always", StoreWarning)
             scene = Scene(
@@ -204,8 +228,9 @@ def _view(args: argparse.Namespace) -> int:
         if args.export is not None:
             print(export(scene, args.export, start, stop, args.frames, args.fps))
             return 0
-        player = Player(scene.times, args.fps)
-        player.seek(start)
+        player = Player(scene.times, args.fps, live=args.follow and scene.recording())
+        if not player.live:
+            player.seek(start)
         Window(scene, player, f"framestore-view: {' + '.join(stores)}", args.save_dir).run()
     except cv2.error as exc:  # an OpenCV built without windows (opencv-python-headless)
         print(

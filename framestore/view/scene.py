@@ -56,6 +56,7 @@ class Scene:
         for store in stores.values():
             store.get_frames([], roi=roi)  # reads nothing; refuses a rectangle outside the frames
         self.stores = stores
+        self._alignment = (by, tolerance)
         self.timeline = Timeline(stores, by, tolerance)
         self.roi = roi
         self.scale = scale
@@ -88,6 +89,19 @@ class Scene:
 
     def __len__(self) -> int:
         return len(self.timeline)
+
+    def refresh(self) -> bool:
+        """Read the stores' indexes again (stores being recorded grow); True when any
+        grew, and the timeline now has their new frames."""
+        grown = [store.refresh() for store in self.stores.values()]
+        if not any(grown):
+            return False
+        self.timeline = Timeline(self.stores, *self._alignment)
+        return True
+
+    def recording(self) -> bool:
+        """Whether a writer is still writing one of the stores."""
+        return any(store.is_live for store in self.stores.values())
 
     @property
     def times(self) -> np.ndarray:

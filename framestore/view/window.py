@@ -24,6 +24,7 @@ MESSAGE_SECONDS = 4.0
 SYSTEM_FONTS = "/usr/share/fonts"
 _MAX_WAIT = 0.05  # seconds between checks of the window while paused
 _FIND_TIME = 5.0  # seconds spent looking for the new window on the X display
+FOLLOW_EVERY = 0.05  # seconds between looks for new frames of a store being recorded
 SCREEN_MARGIN = (16, 72)  # (width, height) left free on the screen around the window
 
 # cv2.waitKeyEx codes: X11 keysyms (OpenCV's Qt and GTK backends on Linux), then Windows'
@@ -71,6 +72,8 @@ class Window:
     """
 
     def __init__(self, scene: Scene, player: Player, title: str, save_dir: Path) -> None:
+        """``player.live``: the stores are being recorded; their new frames are shown as
+        they come (the timeline strip grows)."""
         self.scene = scene
         self.player = player
         self.title = title
@@ -79,6 +82,7 @@ class Window:
         self._message = ("", 0.0)  # (text, shown until)
         self._size: tuple[int, int] | None = None  # (width, height) the view is drawn at
         self._dragging = False
+        self._looked = 0.0  # when a live recording was last looked at
 
     def run(self) -> None:
         """Show the window until ``q``/Esc or the window is closed."""
@@ -105,8 +109,11 @@ class Window:
         shown: tuple[object, ...] | None = None
         try:
             while True:
+                if self.player.live and time.monotonic() - self._looked > FOLLOW_EVERY:
+                    self._look_for_frames()
                 position = self.player.tick()
-                state = (position, self._playback_line(), self._size)
+                # the frame count too: a recording grows while paused, and its strip with it
+                state = (position, self._playback_line(), self._size, len(self.player))
                 if state != shown:
                     cv2.imshow(self.title, self.scene.view(position, state[1], self._size))
                     if shown is None or position != shown[0]:
@@ -123,6 +130,16 @@ class Window:
                     self._size = (width, height)  # the user resized the window
         finally:
             cv2.destroyWindow(self.title)
+
+    def _look_for_frames(self) -> None:
+        """Take the frames recorded since the last look; say when the recording ended."""
+        self._looked = time.monotonic()
+        recording = self.scene.recording()  # asked first: frames written before it ended are read
+        if self.scene.refresh():
+            self.player.grow(self.scene.times)
+        if not recording:
+            self.player.live = self.player.following = False
+            self._say(f"the recording ended ({len(self.player)} frames)")
 
     def _watch_keys(self, display: XDisplay) -> None:
         """Have X copy the window's keys, before its first frame is drawn, so that every
@@ -160,6 +177,7 @@ class Window:
             self._dragging = on_strip
         elif event == cv2.EVENT_LBUTTONUP:
             self._dragging = False
+        self._looked = 0.0  # when a live recording was last looked at
         if self._dragging and event in (cv2.EVENT_LBUTTONDOWN, cv2.EVENT_MOUSEMOVE):
             self.player.seek(render.position_at(x, len(self.player), width))
 
@@ -189,6 +207,8 @@ class Window:
             player.step(steps[action])
         elif action == "home":
             player.seek(0)
+        elif action == "end" and player.live:
+            player.follow()
         elif action == "end":
             player.seek(len(player) - 1)
         elif char == " ":
