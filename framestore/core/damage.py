@@ -20,7 +20,7 @@ of its pixels are at or below ``black_level`` of full scale; a frame is blacked 
 least ``min_black_rows`` rows are black and at least one row is live (under half black):
 an all-dark frame (the LED not yet on) is dark, not damaged (``qc``'s ``dark_frames``).
 Zero padding shorter than a row counts too: a run of ``black_run`` pixels at or below
-``padding_level`` (0.5% of full scale: lost data is 0, and stays within it through H.264,
+``padding_level`` (0.8% of full scale: lost data is 0, and stays within it through H.264,
 where a dark part of a real picture reaches the black level) in a row whose neighbours hold
 few black pixels (a dark part of a picture spans several rows).
 
@@ -64,7 +64,7 @@ class DamageSettings:
     black_run: int | None = 32  # or (on its own) a stretch this long, black_row_fraction at or
     # below padding_level, in a row whose neighbours hold under half as many black pixels:
     # padding; None: rows only
-    padding_level: float = 0.005  # lost data is 0; a dark picture reaches the black level
+    padding_level: float = 0.008  # lost data is 0 (<= 2 of 255 after H.264); a dark picture is higher
     bit_depth: int | None = None  # full scale 2**bit_depth - 1; None: the dtype's
 
     def __post_init__(self) -> None:
