@@ -19,10 +19,10 @@ offset, where live pixels never are. A row is black when at least ``black_row_fr
 of its pixels are at or below ``black_level`` of full scale; a frame is blacked out when at
 least ``min_black_rows`` rows are black and at least one row is live (under half black):
 an all-dark frame (the LED not yet on) is dark, not damaged (``qc``'s ``dark_frames``).
-Zero padding shorter than a row counts too: a run of ``black_run`` pixels at or below
-``padding_level`` (0.8% of full scale: lost data is 0, and stays within it through H.264,
-where a dark part of a real picture reaches the black level) in a row whose neighbours hold
-few black pixels (a dark part of a picture spans several rows).
+Zero padding shorter than a row counts too: a run of ``black_run`` black pixels averaging
+at most ``padding_level`` (0.8% of full scale: lost data is 0, and stays near it through
+H.264, where a dark part of a real picture sits at the black level) in a row whose
+neighbours hold few black pixels there (a dark part of a picture spans several rows).
 
 Both survive lossy coding (H.264 yuv420p keeps garbled pixels far above any picture's
 second differences, and lost rows near 0). Color frames are judged on the mean of their
@@ -61,10 +61,10 @@ class DamageSettings:
     black_row_fraction: float = 0.8  # a row is black when at least this fraction of it is black
     min_black_rows: int = 1  # blacked out: at least this many black rows, beside live rows ...
     live_level: float = 0.05  # ... whose median level is above this (else the frame is just dark)
-    black_run: int | None = 32  # or (on its own) a stretch this long, black_row_fraction at or
-    # below padding_level, in a row whose neighbours hold under half as many black pixels:
-    # padding; None: rows only
-    padding_level: float = 0.008  # lost data is 0 (<= 2 of 255 after H.264); a dark picture is higher
+    black_run: int | None = 32  # or (on its own) a stretch this long, black_row_fraction black
+    # and averaging at most padding_level, in a row whose neighbours hold under half as many
+    # black pixels there: padding; None: rows only
+    padding_level: float = 0.008  # a padded stretch averages this at most (lost data is 0)
     bit_depth: int | None = None  # full scale 2**bit_depth - 1; None: the dtype's
 
     def __post_init__(self) -> None:
@@ -213,9 +213,8 @@ def _judge_batch(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...
     black_score = np.where(has_live, kth / s.black_row_fraction, 0.0)
     if s.black_run is not None:  # zero padding shorter than a row
         run = min(s.black_run, w)
-        zeroed = (rows2d <= int(s.padding_level * full)).view(np.uint8)
         padded, run_score = _padding(
-            zeroed, black_pixels, black, has_live, run, s.black_row_fraction, garbled
+            rows2d, black_pixels, black_count, black, has_live, run, s, full, garbled
         )
         black_any |= padded
         black_score = np.maximum(black_score, run_score)
@@ -236,31 +235,37 @@ def _judge_batch(frames: np.ndarray, s: DamageSettings) -> tuple[np.ndarray, ...
 
 
 def _padding(
-    zeroed: np.ndarray,
+    rows2d: np.ndarray,
     black_pixels: np.ndarray,
+    black_count: np.ndarray,
     black: np.ndarray,
     has_live: np.ndarray,
     run: int,
-    fraction: float,
+    s: DamageSettings,
+    full: int,
     garbled: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows with ``run`` consecutive pixels at least ``fraction`` at the padding level
-    (``zeroed``) where the rows above and below hold few black pixels (or are black): zero
-    padding, not a dark part of the picture, which spans rows. Per row whether padded (black
-    rows are not); per frame the most zeroed such stretch over ``fraction`` (1 at the limit)."""
+    """Rows with ``run`` consecutive pixels at least ``black_row_fraction`` black and on
+    average at most ``padding_level`` (lost data is 0; a dark part of a real picture sits
+    at the black level), where the rows above and below hold few black pixels (or are
+    black): zero padding, not a dark part of the picture, which spans rows. Per row whether
+    padded (black rows are not); per frame the blackest such stretch over the fraction (1
+    at the limit)."""
     n, h = black.shape
+    fraction = s.black_row_fraction
     padded = np.zeros((n, h), bool)
     score = np.zeros(n)
-    zeroed_count = cv2.reduce(zeroed, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(n, h)
-    candidates = np.flatnonzero((zeroed_count >= fraction * run) & ~garbled & has_live[:, None])
+    candidates = np.flatnonzero((black_count >= fraction * run) & ~garbled & has_live[:, None])
     if not len(candidates):
         return padded, score
-    sums = cv2.boxFilter(
-        zeroed[candidates], -1, (run, 1), normalize=False, borderType=cv2.BORDER_CONSTANT
+    counts = cv2.boxFilter(
+        black_pixels[candidates], cv2.CV_32F, (run, 1), normalize=False, borderType=cv2.BORDER_CONSTANT
     )
-    at = sums.argmax(axis=1)  # where the stretch is
+    means = cv2.boxFilter(rows2d[candidates], cv2.CV_32F, (run, 1), borderType=cv2.BORDER_CONSTANT)
+    counts[means > s.padding_level * full] = 0  # too bright on average for lost data
+    at = counts.argmax(axis=1)  # where the stretch is
     every = np.arange(len(candidates))
-    longest = sums[every, at] / (fraction * run)
+    longest = counts[every, at] / (fraction * run)
     frame, row = np.divmod(candidates, h)
     alone = np.ones(len(candidates), bool)
     for beside in (row - 1, row + 1):  # beyond the frame's edges counts as quiet
