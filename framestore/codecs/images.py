@@ -4,7 +4,6 @@ directory layout."""
 from __future__ import annotations
 
 import io
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import cv2
 import numpy as np
 
 from .._disk.atomic import atomic_write
+from .._disk.checksum import crc32
 from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
 from .._disk.journal import JournalWriter
 from .._disk.npzio import npy_from_bytes
@@ -121,7 +121,7 @@ class ImageChunkWriter:
         path = self._image_path(k)
         data = self._codec.encode(image)
         atomic_write(path, data, fsync=False)  # the journal record after it is what counts
-        crc = zlib.crc32(data)
+        crc = crc32(data)
         self._journal.append(frame_number, frame_time, k, True, payload_crc=crc, columns=columns)
         self._rows.append((frame_number, frame_time, crc))
 
@@ -166,7 +166,7 @@ class ImageChunkReader:
             data = read_bytearray(path)
         except FileNotFoundError:
             raise CorruptStoreError(f"{path}: image file listed in the index is missing") from None
-        if self._crc is not None and zlib.crc32(data) != self._crc[k]:
+        if self._crc is not None and crc32(data) != self._crc[k]:
             raise CorruptStoreError(f"{path}: fails its CRC32 check: the file is damaged")
         image = self._codec.decode(data, self._spec)
         if image is None or image.shape != self._spec.shape or image.dtype != self._spec.dtype:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import math
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -20,6 +19,7 @@ import av
 import cv2
 import numpy as np
 
+from .._disk.checksum import crc32
 from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS
 from .._disk.journal import JournalContents, JournalWriter
 from .._disk.storage import StorePath, open_video
@@ -191,7 +191,7 @@ class VideoChunkWriter:
         packet.time_base = self._time_base
         packet.stream = self._stream
         packet.is_keyframe = keyframe
-        crc = zlib.crc32(payload)
+        crc = crc32(payload)
         self._journal.append(frame_number, frame_time, pts, keyframe, payload, crc, columns)
         self._container.mux(packet)
         self._rows.append((frame_number, frame_time, pts, keyframe, crc))
@@ -206,7 +206,7 @@ class VideoChunkWriter:
             frame_number, frame_time, columns = self._pending.pop(int(packet.pts))
             pts = math.floor(packet.pts * self._to_stream + Fraction(1, 2))  # as av_rescale_q
             keyframe = bool(packet.is_keyframe)
-            crc = zlib.crc32(packet)
+            crc = crc32(packet)
             self._journal.append(frame_number, frame_time, pts, keyframe, packet, crc, columns)
             self._container.mux(packet)  # after the journal: muxing may take the packet's data
             self._rows.append((frame_number, frame_time, pts, keyframe, crc))
@@ -257,7 +257,7 @@ def check_stored_packets(path: Path, pts: np.ndarray, rewritten: bool) -> np.nda
     with av.open(str(path)) as container:
         for packet in container.demux(container.streams.video[0]):
             if packet.pts is not None:
-                crcs[int(packet.pts)] = zlib.crc32(packet) if rewritten else 0
+                crcs[int(packet.pts)] = crc32(packet) if rewritten else 0
     if len(crcs) != len(pts) or any(int(p) not in crcs for p in pts):
         raise CorruptStoreError(
             f"{path}: the finished file holds {len(crcs)} frames, not the {len(pts)} just written"
@@ -449,7 +449,7 @@ class VideoChunkReader(_DecodingReader):
         for packet in container.demux(stream):
             if self._crc is not None and packet.pts is not None:
                 pos = self._position_of(packet.pts)
-                if zlib.crc32(packet) != self._crc[pos]:
+                if crc32(packet) != self._crc[pos]:
                     # frames decoded before the damage are fine: drain them, then stop
                     for frame in stream.codec_context.decode(None):
                         yield self._position_of(frame.pts), frame
@@ -517,7 +517,7 @@ def index_video_file(path: Path, shape: tuple[int, ...]) -> dict[str, np.ndarray
             size = (stream.codec_context.height, stream.codec_context.width)
             for packet in container.demux(stream):
                 if packet.pts is not None:
-                    rows.append((int(packet.pts), bool(packet.is_keyframe), zlib.crc32(packet)))
+                    rows.append((int(packet.pts), bool(packet.is_keyframe), crc32(packet)))
     except (av.FFmpegError, IndexError) as exc:
         raise CorruptStoreError(f"{path}: not a readable video file ({exc})") from None
     if size != tuple(shape[:2]):
