@@ -5,4 +5,5 @@ FRAME_TIME = "frame_time"
 VIDEO_PTS = "video_pts"
 VIDEO_KEYFRAME = "video_keyframe"
 CRC32 = "crc32"  # of the stored bytes of each frame (video packet or image file)
-RESERVED_COLUMNS = (FRAME_NUMBER, FRAME_TIME, VIDEO_PTS, VIDEO_KEYFRAME, CRC32)
+VIDEO_OFFSET = "video_offset"  # uncompressed chunks: where each frame's bytes start in the file
+RESERVED_COLUMNS = (FRAME_NUMBER, FRAME_TIME, VIDEO_PTS, VIDEO_KEYFRAME, CRC32, VIDEO_OFFSET)

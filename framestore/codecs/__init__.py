@@ -140,6 +140,7 @@ _FORMATS: dict[str, FormatSpec] = {
                 pix_fmts={"gray8": "gray", "gray16": "gray16le", "color": "bgr24"},
                 lossless=True,
                 gop=1,
+                uncompressed=True,
             ),
         ),
         *(

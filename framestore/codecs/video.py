@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from .._disk.checksum import crc32
-from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_PTS
+from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_KEYFRAME, VIDEO_OFFSET, VIDEO_PTS
 from .._disk.journal import JournalContents, JournalWriter
 from .._disk.storage import StorePath, open_video
 from ..errors import CorruptStoreError, InvalidFrameError
@@ -51,6 +51,7 @@ class VideoCodec:
     odd_size_pix_fmts: dict[str, str] = field(default_factory=dict)  # where 4:2:0 cannot go
     muxer_rewrites_packets: bool = False  # H.264 in Matroska: Annex B becomes length-prefixed
     gray_via_bgr: bool = False  # decode gray as imgstore does: to BGR, then OpenCV's BGR2GRAY
+    uncompressed: bool = False  # each packet is the frame's array bytes: indexed by file offset
 
     def pix_fmt_for(self, spec: ImageSpec) -> str | None:
         if spec.width % 2 or spec.height % 2:
@@ -104,6 +105,7 @@ class VideoChunkWriter:
         self._pix_fmt = pix_fmt
         self._step = _pts_step(codec.extension, fps)
         self._rewrites_packets = codec.muxer_rewrites_packets
+        self._frame_bytes = spec.frame_bytes if codec.uncompressed else None
         self._container = av.open(str(path), "w")
         try:
             stream = self._container.add_stream(codec.encoder, rate=Fraction(fps).limit_denominator(1001))
@@ -220,9 +222,9 @@ class VideoChunkWriter:
                 f"{self._path}: the encoder returned no packet for {len(self._pending)} frames"
             )
         columns = _columns(self._rows)
-        stored = check_stored_packets(self._path, columns[VIDEO_PTS], self._rewrites_packets)
-        if stored is not None:
-            columns[CRC32] = stored
+        columns.update(
+            check_stored_packets(self._path, columns[VIDEO_PTS], self._rewrites_packets, self._frame_bytes)
+        )
         return columns
 
     def abort(self) -> None:
@@ -249,20 +251,33 @@ def _columns(rows: list[tuple[int, float, int, bool, int]]) -> dict[str, np.ndar
     }
 
 
-def check_stored_packets(path: Path, pts: np.ndarray, rewritten: bool) -> np.ndarray | None:
+def check_stored_packets(
+    path: Path, pts: np.ndarray, rewritten: bool, frame_bytes: int | None = None
+) -> dict[str, np.ndarray]:
     """Read a finished chunk file back (demuxing only) to prove it holds exactly the
-    indexed frames. Where the muxer rewrote the packets, return the CRC32 of each as
-    stored, in index order; otherwise None (the encoder's packets are what is stored)."""
-    crcs: dict[int, int] = {}
+    indexed frames. Returns the index columns this finds, in index order: where the muxer
+    rewrote the packets, the CRC32 of each as stored; with ``frame_bytes`` (uncompressed
+    frames of that size), the offset of each frame's bytes in the file, when every packet
+    is one whole frame."""
+    stored: dict[int, tuple[int, int]] = {}  # pts -> (crc, offset of the bytes)
+    whole = True
     with av.open(str(path)) as container:
         for packet in container.demux(container.streams.video[0]):
             if packet.pts is not None:
-                crcs[int(packet.pts)] = crc32(packet) if rewritten else 0
-    if len(crcs) != len(pts) or any(int(p) not in crcs for p in pts):
+                offset = -1 if packet.pos is None else packet.pos
+                stored[int(packet.pts)] = (crc32(packet) if rewritten else 0, offset)
+                whole = whole and packet.size == frame_bytes and offset >= 0
+    if len(stored) != len(pts) or any(int(p) not in stored for p in pts):
         raise CorruptStoreError(
-            f"{path}: the finished file holds {len(crcs)} frames, not the {len(pts)} just written"
+            f"{path}: the finished file holds {len(stored)} frames, not the {len(pts)} just written"
         )
-    return np.array([crcs[int(p)] for p in pts], dtype=np.uint32) if rewritten else None
+    rows = [stored[int(p)] for p in pts]
+    columns = {}
+    if rewritten:
+        columns[CRC32] = np.array([crc for crc, _ in rows], dtype=np.uint32)
+    if frame_bytes is not None and whole:
+        columns[VIDEO_OFFSET] = np.array([offset for _, offset in rows], dtype=np.int64)
+    return columns
 
 
 def frame_to_array(frame: av.VideoFrame, spec: ImageSpec, via_bgr: bool, label: str) -> np.ndarray:

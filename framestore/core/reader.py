@@ -16,14 +16,15 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
+from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_OFFSET
 from .._disk.index import ChunkIndex, StoreIndex, fps_from_times, load_npz_index
 from .._disk.index_cache import load_chunk_indexes
 from .._disk.layout import Layout
 from .._disk.metadata import METADATA_FILENAME, StoreMetadata
 from .._disk.storage import StorePath
 from ..codecs.base import ChunkReader
-from ..codecs.images import ImageChunkReader
+from ..codecs.images import ImageChunkReader, NpyChunkReader
+from ..codecs.raw import UncompressedChunkReader
 from ..codecs.video import JournalVideoReader, VideoChunkReader
 from ..errors import (
     CorruptStoreError,
@@ -590,18 +591,20 @@ def open_chunk_reader(store: StoreDescription, chunk: ChunkIndex, verify: bool =
     crc = chunk.columns.get(CRC32) if verify else None
     fmt, layout, spec = store.format, store.layout, store.spec
     if fmt.image is not None:
+        kind = NpyChunkReader if fmt.image.extension == ".npy" else ImageChunkReader
         if chunk.journal is not None:  # the journal numbers the files (a damaged record leaves a gap)
             files = functools.partial(_journaled_image_path, layout, chunk.number, chunk.journal.pts)
-            return ImageChunkReader(files, chunk.count, fmt.image, spec, crc)
-        return ImageChunkReader(
-            functools.partial(layout.image_path, chunk.number), chunk.count, fmt.image, spec, crc
-        )
+            return kind(files, chunk.count, fmt.image, spec, crc)
+        return kind(functools.partial(layout.image_path, chunk.number), chunk.count, fmt.image, spec, crc)
     assert fmt.video is not None
     if chunk.journal is not None:
         return JournalVideoReader(chunk.journal, spec)
     path = layout.chunk_path(chunk.number)
     if isinstance(store.dialect, VideoFileDialect):
         return store.dialect.chunk_reader(path, verify)
+    offsets = chunk.columns.get(VIDEO_OFFSET)
+    if fmt.video.uncompressed and offsets is not None and isinstance(path, Path):
+        return UncompressedChunkReader(path, spec, offsets, crc)
     pts, keyframe = store.dialect.video_timestamps(path, chunk)
     video = fmt.video
     return VideoChunkReader(path, spec, pts, keyframe, crc, video.decode_thread_type, video.gray_via_bgr)
