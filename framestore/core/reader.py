@@ -591,11 +591,13 @@ def open_chunk_reader(store: StoreDescription, chunk: ChunkIndex, verify: bool =
     crc = chunk.columns.get(CRC32) if verify else None
     fmt, layout, spec = store.format, store.layout, store.spec
     if fmt.image is not None:
-        kind = NpyChunkReader if fmt.image.extension == ".npy" else ImageChunkReader
         if chunk.journal is not None:  # the journal numbers the files (a damaged record leaves a gap)
             files = functools.partial(_journaled_image_path, layout, chunk.number, chunk.journal.pts)
-            return kind(files, chunk.count, fmt.image, spec, crc)
-        return kind(functools.partial(layout.image_path, chunk.number), chunk.count, fmt.image, spec, crc)
+            return ImageChunkReader(files, chunk.count, fmt.image, spec, crc)
+        paths = functools.partial(layout.image_path, chunk.number)
+        if fmt.image.extension == ".npy":
+            return NpyChunkReader(paths, layout.image_name, chunk.count, fmt.image, spec, crc)
+        return ImageChunkReader(paths, chunk.count, fmt.image, spec, crc)
     assert fmt.video is not None
     if chunk.journal is not None:
         return JournalVideoReader(chunk.journal, spec)
