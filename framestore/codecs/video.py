@@ -28,6 +28,10 @@ from .base import ImageSpec
 
 # Decoding forward beats a seek for this many frames even across a keyframe.
 _FORWARD_LIMIT = 4
+# A reader of a chunk whose frames depend on others (H.264) keeps the frames it decoded
+# since the last keyframe, up to this many bytes, so that stepping back or reading a
+# nearby frame again converts a kept frame instead of decoding the GOP again.
+GOP_KEEP_BYTES = 32 << 20
 # Pixel formats whose first plane is the luma, i.e. the image of a gray store.
 _LUMA_FIRST = frozenset({"gray", "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12"})
 
@@ -325,6 +329,10 @@ class _DecodingReader:
         self._frames: Iterator[tuple[int, av.VideoFrame]] | None = None
         self._next = -1  # position the running decode yields next
         self._via_bgr = False
+        self._is_keyframe = np.asarray(keyframe, dtype=bool)
+        self._keep = len(self._keyframes) < len(pts)  # not intra-only: keep the GOP
+        self._kept: dict[int, av.VideoFrame] = {}  # position -> frame, of the current GOP
+        self._kept_bytes = 0
 
     def __len__(self) -> int:
         return len(self._pts)
@@ -353,13 +361,32 @@ class _DecodingReader:
             return  # already decoding inside the right stretch
         if self._frames is not None and 0 <= k - self._next <= _FORWARD_LIMIT:
             return
+        self._start(start)
+
+    def _start(self, start: int) -> None:
         self._frames = self._decode_from(start)
         self._next = start
+        self._drop_kept()
+
+    def _drop_kept(self) -> None:
+        self._kept.clear()
+        self._kept_bytes = 0
+
+    def _remember(self, pos: int, frame: av.VideoFrame) -> None:
+        """Keep ``frame`` (decoded, unconverted) while its GOP is the one being decoded."""
+        if self._is_keyframe[pos]:
+            self._drop_kept()  # a new GOP begins
+        size = sum(plane.buffer_size for plane in frame.planes)
+        if self._kept_bytes + size <= GOP_KEEP_BYTES:
+            self._kept[pos] = frame
+            self._kept_bytes += size
 
     def _advance_to(self, k: int) -> av.VideoFrame:
         assert self._frames is not None
         try:
             for pos, frame in self._frames:
+                if self._keep:
+                    self._remember(pos, frame)
                 if pos == k:
                     self._next = k + 1
                     return frame
@@ -378,13 +405,15 @@ class _DecodingReader:
     def read(self, k: int) -> np.ndarray:
         if not 0 <= k < len(self):
             raise IndexError(f"{self._label}: frame {k} outside 0..{len(self) - 1}")
+        kept = self._kept.get(k)
+        if kept is not None:
+            return frame_to_array(kept, self._spec, self._via_bgr, self._label)
         self._restart_for(k)
         try:
             return frame_to_array(self._advance_to(k), self._spec, self._via_bgr, self._label)
         except CorruptStoreError:
             # one retry from the very first frame, in case a seek landed past the target
-            self._frames = self._decode_from(0)
-            self._next = 0
+            self._start(0)
             return frame_to_array(self._advance_to(k), self._spec, self._via_bgr, self._label)
 
     def iter_from(self, start: int, stop: int) -> Iterator[np.ndarray]:
@@ -477,6 +506,7 @@ class VideoChunkReader(_DecodingReader):
 
     def close(self) -> None:
         self._frames = None
+        self._drop_kept()
         if self._container is not None:
             self._container.close()
             self._container = None
@@ -519,6 +549,7 @@ class JournalVideoReader(_DecodingReader):
 
     def close(self) -> None:
         self._frames = None
+        self._drop_kept()
 
 
 def index_video_file(path: Path, shape: tuple[int, ...]) -> dict[str, np.ndarray]:

@@ -25,7 +25,7 @@ from .._disk.storage import StorePath
 from ..codecs.base import ChunkReader
 from ..codecs.images import ImageChunkReader, NpyChunkReader
 from ..codecs.raw import UncompressedChunkReader
-from ..codecs.video import JournalVideoReader, VideoChunkReader
+from ..codecs.video import GOP_KEEP_BYTES, JournalVideoReader, VideoChunkReader
 from ..errors import (
     CorruptStoreError,
     FrameIndexError,
@@ -38,8 +38,9 @@ from .dialect import read_extra_data
 from .imgstore_compat import extra_data_files, reindex
 from .video_file import VideoFileDialect, video_meta
 
-# Chunk readers kept open at once (a decoder holds a few frames): enough that random reads
-# rarely reopen a chunk, few enough that memory stays bounded by a few chunks.
+# Chunk readers kept open at once (a decoder holds a few frames, an H.264 reader also the
+# GOP it decoded last): enough that random reads rarely reopen a chunk, few enough that
+# memory stays bounded by a few chunks.
 _OPEN_FRAMES_BUDGET = 256 * 2**20
 _OPEN_CHUNKS_MIN, _OPEN_CHUNKS_MAX = 2, 32
 
@@ -74,10 +75,10 @@ class StoreReader(Sequence[np.ndarray]):
         self._index = StoreIndex(self._store.load_chunks())
         self._open: OrderedDict[int, ChunkReader] = OrderedDict()
         self._pid = os.getpid()  # the process the open chunk readers belong to
-        frame_bytes = int(np.prod(self._store.spec.shape)) * self._store.spec.dtype.itemsize
-        self._open_limit = int(
-            np.clip(_OPEN_FRAMES_BUDGET // (8 * frame_bytes), _OPEN_CHUNKS_MIN, _OPEN_CHUNKS_MAX)
-        )
+        video = self._store.format.video
+        kept = GOP_KEEP_BYTES if video is not None and video.gop != 1 else 0  # see VideoChunkReader
+        per_chunk = 8 * self._store.spec.frame_bytes + kept
+        self._open_limit = int(np.clip(_OPEN_FRAMES_BUDGET // per_chunk, _OPEN_CHUNKS_MIN, _OPEN_CHUNKS_MAX))
         self._cursor = -1
         self._closed = False
         self.frame_number: int | None = None

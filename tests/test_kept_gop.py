@@ -1,0 +1,61 @@
+"""H.264 readers keep the GOP they decoded last: stepping back or reading nearby frames
+decodes nothing again, returns the frames a sequential read gives, and stays within
+GOP_KEEP_BYTES."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import framestore
+import framestore.codecs.video as video
+from framestore.testing.frames import synthetic_frame
+
+SHAPE = (48, 64)
+
+
+@pytest.fixture(scope="module")
+def h264_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("kept") / "s"
+    with framestore.new_for_format("h264/mkv", path, imgshape=SHAPE, chunksize=100) as w:
+        for i in range(100):  # keyframes at 0, 30, 60, 90
+            w.add_image(synthetic_frame(i, SHAPE), i, float(i))
+    with framestore.new_for_filename(path) as store:
+        frames = np.stack(list(store))
+    return path, frames
+
+
+def count_decodes(monkeypatch) -> list[int]:
+    starts: list[int] = []
+    original = video.VideoChunkReader._decode_from
+
+    def spy(self, start):
+        starts.append(start)
+        return original(self, start)
+
+    monkeypatch.setattr(video.VideoChunkReader, "_decode_from", spy)
+    return starts
+
+
+def test_stepping_back_through_a_gop_decodes_it_once(h264_store, monkeypatch):
+    path, frames = h264_store
+    starts = count_decodes(monkeypatch)
+    with framestore.new_for_filename(path) as store:
+        for i in [*range(59, 29, -1), 45, 31, 58]:
+            assert np.array_equal(store[i], frames[i])
+        assert starts == [30]
+        assert np.array_equal(store[29], frames[29])  # the GOP before: decoded afresh
+        assert starts == [30, 0]
+
+
+def test_kept_frames_stay_within_the_budget(h264_store, monkeypatch):
+    path, frames = h264_store
+    frame_bytes = SHAPE[0] * SHAPE[1]  # gray: one plane (FFmpeg pads its rows)
+    monkeypatch.setattr(video, "GOP_KEEP_BYTES", 5 * 2 * frame_bytes)
+    starts = count_decodes(monkeypatch)
+    with framestore.new_for_filename(path) as store:
+        for i in range(89, 59, -1):
+            assert np.array_equal(store[i], frames[i])
+        reader = store._reader(0)
+        assert 0 < reader._kept_bytes <= video.GOP_KEEP_BYTES
+        assert len(starts) > 1  # frames beyond the budget were decoded again
