@@ -59,3 +59,25 @@ def test_kept_frames_stay_within_the_budget(h264_store, monkeypatch):
         reader = store._reader(0)
         assert 0 < reader._kept_bytes <= video.GOP_KEEP_BYTES
         assert len(starts) > 1  # frames beyond the budget were decoded again
+
+
+def test_a_batch_over_damaged_chunks_names_the_first_and_zeros_every_one(tmp_path):
+    path = tmp_path / "s"
+    with framestore.new_for_format("h264/mkv", path, imgshape=SHAPE, chunksize=30) as w:
+        for i in range(120):
+            w.add_image(synthetic_frame(i, SHAPE), i, float(i))
+    with framestore.new_for_filename(path) as store:
+        frames = np.stack(list(store))
+    for n in (1, 2):  # cut the end off chunks 1 and 2
+        chunk = path / f"00000{n}.mkv"
+        chunk.write_bytes(chunk.read_bytes()[: chunk.stat().st_size // 2])
+    wanted = [100, 29, 85, 40, 5, 59, 70, 119]
+    with framestore.new_for_filename(path) as store:
+        with pytest.raises(framestore.CorruptStoreError, match="000001.mkv"):
+            store.get_frames(wanted)
+    with framestore.new_for_filename(path) as store:
+        with pytest.warns(framestore.StoreWarning, match="frame_index 59, 85") as caught:
+            got = store.get_frames(wanted, on_error="zeros")
+    assert "000001.mkv" in str(caught[0].message)
+    for j, i in enumerate(wanted):
+        assert np.array_equal(got[j], np.zeros_like(frames[i]) if i in (59, 85) else frames[i])

@@ -80,6 +80,7 @@ _H264 = VideoCodec(
     even_size_only=True,
     muxer_rewrites_packets=True,
     decode_thread_type="AUTO",
+    batch_threads=True,
 )
 
 _FORMATS: dict[str, FormatSpec] = {

@@ -8,7 +8,8 @@ import math
 import os
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Literal
 
@@ -449,20 +450,24 @@ class StoreReader(Sequence[np.ndarray]):
         out = np.empty((len(idx), h, w, *self._store.shape[2:]), dtype=self._store.spec.dtype)
         chunk, offset = self._index.locate_many(idx)
         order = np.lexsort((offset, chunk))
-        previous = (-1, -1)
+        by_chunk = np.split(order, np.flatnonzero(np.diff(chunk[order])) + 1) if len(order) else []
         failed: dict[int, str] = {}  # frame_index -> why
-        for i in order:
-            key = (int(chunk[i]), int(offset[i]))
-            if key != previous:
-                previous = key
-                try:
-                    image = self._converted(self._read_in(*key))[rows, cols]
-                except CorruptStoreError as exc:
-                    if on_error == "raise":
-                        raise
-                    failed[int(idx[i])] = str(exc)
-                    image = np.zeros_like(out[i])
-            out[i] = image
+
+        def fill(picks: np.ndarray) -> None:  # one chunk's frames, in offset order
+            previous = -1
+            for i in picks:
+                if offset[i] != previous:
+                    previous = offset[i]
+                    try:
+                        image = self._converted(self._read_in(int(chunk[i]), int(offset[i])))[rows, cols]
+                    except CorruptStoreError as exc:
+                        if on_error == "raise":
+                            raise
+                        failed[int(idx[i])] = str(exc)
+                        image = np.zeros_like(out[i])
+                out[i] = image
+
+        self._each_chunk(fill, [int(chunk[p[0]]) for p in by_chunk], by_chunk)
         if failed:
             first = min(failed)
             warnings.warn(
@@ -472,6 +477,34 @@ class StoreReader(Sequence[np.ndarray]):
                 stacklevel=2,
             )
         return out
+
+    def _each_chunk(
+        self, work: Callable[[np.ndarray], None], chunks: list[int], picks: list[np.ndarray]
+    ) -> None:
+        """``work(picks[j])`` for each chunk ``chunks[j]``. Where the format's decoders gain
+        from it (``VideoCodec.batch_threads``), several finished chunks at once on threads
+        (PyAV releases the GIL while decoding), one per core and no more than stay open,
+        their readers looked up here first so that none is closed while in use; the first
+        error, in chunk order, is raised once every thread has stopped."""
+        video = self._store.format.video
+        threads = min(os.cpu_count() or 1, self._open_limit, len(chunks))
+        if threads < 2 or video is None or not video.batch_threads:
+            for p in picks:
+                work(p)
+            return
+        with ThreadPoolExecutor(threads) as pool:
+            for w in range(0, len(chunks), threads):
+                window = range(w, min(w + threads, len(chunks)))
+                if any(self._index.chunks[chunks[j]].journal is not None for j in window):
+                    for j in window:  # a chunk that may be finished under us: one at a time
+                        work(picks[j])
+                    continue
+                for j in window:
+                    self._reader(chunks[j])
+                running = [pool.submit(work, picks[j]) for j in window]
+                wait(running)
+                for future in running:
+                    future.result()
 
     def roi_slices(self, roi: Roi | None) -> tuple[slice, slice]:
         """The rows and columns ``roi=(x, y, width, height)`` keeps (all for None)."""
