@@ -54,6 +54,9 @@ def test_kept_frames_stay_within_the_budget(h264_store, monkeypatch):
     monkeypatch.setattr(video, "GOP_KEEP_BYTES", 5 * 2 * frame_bytes)
     starts = count_decodes(monkeypatch)
     with framestore.new_for_filename(path) as store:
+        store[89]
+        kept = sorted(store._reader(0)._kept)
+        assert 1 < len(kept) < 30 and kept == list(range(90 - len(kept), 90))  # the latest
         for i in range(89, 59, -1):
             assert np.array_equal(store[i], frames[i])
         reader = store._reader(0)

@@ -29,7 +29,7 @@ from .base import ImageSpec
 # Decoding forward beats a seek for this many frames even across a keyframe.
 _FORWARD_LIMIT = 4
 # A reader of a chunk whose frames depend on others (H.264) keeps the frames it decoded
-# since the last keyframe, up to this many bytes, so that stepping back or reading a
+# since the last keyframe (the latest ones, up to this many bytes), so that stepping back or reading a
 # nearby frame again converts a kept frame instead of decoding the GOP again.
 GOP_KEEP_BYTES = 32 << 20
 # Pixel formats whose first plane is the luma, i.e. the image of a gray store.
@@ -321,6 +321,10 @@ def frame_to_array(frame: av.VideoFrame, spec: ImageSpec, via_bgr: bool, label: 
     return rows[:, : spec.width].copy()
 
 
+def _frame_bytes(frame: av.VideoFrame) -> int:
+    return sum(plane.buffer_size for plane in frame.planes)
+
+
 class _DecodingReader:
     """Exact frame access over a stream of decoded frames that can restart at a keyframe."""
 
@@ -377,13 +381,14 @@ class _DecodingReader:
         self._kept_bytes = 0
 
     def _remember(self, pos: int, frame: av.VideoFrame) -> None:
-        """Keep ``frame`` (decoded, unconverted) while its GOP is the one being decoded."""
+        """Keep ``frame`` (decoded, unconverted) while its GOP is the one being decoded;
+        over the budget, the GOP's earliest frames go first (a step back wants the latest)."""
         if self._is_keyframe[pos]:
             self._drop_kept()  # a new GOP begins
-        size = sum(plane.buffer_size for plane in frame.planes)
-        if self._kept_bytes + size <= GOP_KEEP_BYTES:
-            self._kept[pos] = frame
-            self._kept_bytes += size
+        self._kept[pos] = frame
+        self._kept_bytes += _frame_bytes(frame)
+        while self._kept_bytes > GOP_KEEP_BYTES:
+            self._kept_bytes -= _frame_bytes(self._kept.pop(next(iter(self._kept))))
 
     def _advance_to(self, k: int) -> av.VideoFrame:
         assert self._frames is not None
