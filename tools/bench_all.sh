@@ -13,6 +13,9 @@ stamp=$(date -u +%Y%m%d-%H%M%S)
 "$python" benchmarks/bench_scale.py | tee "benchmarks/out/scale-$stamp.md"
 "$python" benchmarks/bench_video_file.py | tee "benchmarks/out/video-file-$stamp.md"
 "$python" benchmarks/bench_damage.py | tee "benchmarks/out/damage-$stamp.md"
+"$python" benchmarks/bench_uncompressed.py | tee "benchmarks/out/uncompressed-$stamp.md"
+"$python" benchmarks/bench_h264_step.py | tee "benchmarks/out/h264-step-$stamp.md"
+"$python" benchmarks/bench_batch.py | tee "benchmarks/out/batch-$stamp.md"
 # the mio comparison needs mio in its own venv and Debian's ffmpeg (see benchmarks/README.md)
 if [ -x "${MIO:-/tmp/venv-mio/bin/mio}" ]; then
     "$python" benchmarks/bench_stitch.py --mio "${MIO:-/tmp/venv-mio/bin/mio}" | tee "benchmarks/out/stitch-$stamp.md"
