@@ -29,8 +29,8 @@ from .base import ImageSpec
 # Decoding forward beats a seek for this many frames even across a keyframe.
 _FORWARD_LIMIT = 4
 # A reader of a chunk whose frames depend on others (H.264) keeps the frames it decoded
-# since the last keyframe (the latest ones, up to this many bytes), so that stepping back or reading a
-# nearby frame again converts a kept frame instead of decoding the GOP again.
+# since the last keyframe (the latest ones, up to this many bytes), so that stepping back
+# or reading a nearby frame again converts a kept frame instead of decoding the GOP again.
 GOP_KEEP_BYTES = 32 << 20
 # Pixel formats whose first plane is the luma, i.e. the image of a gray store.
 _LUMA_FIRST = frozenset({"gray", "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12"})
