@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+import zlib
 
 import numpy as np
 import pytest
@@ -11,10 +12,19 @@ from _support.crash import killed_store
 from _support.media import write_recording
 
 import framestore
-from framestore._disk.checksum import CHECKSUM_KEYS
+from framestore._disk.checksum import CHECKSUM_KEYS, crc32
 from framestore.cli.main import main
 from framestore.tools.recover import recover
 from framestore.tools.verify import verify
+
+
+def test_frame_crc32_gives_zlibs_values_so_old_indexes_stay_valid():
+    rng = np.random.default_rng(3)
+    for size in (0, 1, 7, 4096, 640 * 512 + 3):
+        data = rng.integers(0, 256, size, dtype=np.uint8)
+        assert crc32(data) == zlib.crc32(data)
+        assert crc32(bytearray(data.tobytes()), 12345) == zlib.crc32(data.tobytes(), 12345)
+    assert crc32.__module__ == "zlib_ng.zlib_ng"  # the fast one is installed (a dependency)
 
 
 def problem_files(report):

@@ -13,6 +13,9 @@ stamp=$(date -u +%Y%m%d-%H%M%S)
 "$python" benchmarks/bench_scale.py | tee "benchmarks/out/scale-$stamp.md"
 "$python" benchmarks/bench_video_file.py | tee "benchmarks/out/video-file-$stamp.md"
 "$python" benchmarks/bench_damage.py | tee "benchmarks/out/damage-$stamp.md"
+"$python" benchmarks/bench_uncompressed.py | tee "benchmarks/out/uncompressed-$stamp.md"
+"$python" benchmarks/bench_h264_step.py | tee "benchmarks/out/h264-step-$stamp.md"
+"$python" benchmarks/bench_batch.py | tee "benchmarks/out/batch-$stamp.md"
 # live cameras: 60 s per run (over an hour in all); --quick: 10 s runs
 record_seconds=60
 [[ " $* " == *" --quick "* ]] && record_seconds=10

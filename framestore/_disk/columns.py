@@ -8,4 +8,13 @@ CRC32 = "crc32"  # of the stored bytes of each frame (video packet or image file
 # of the codec set-up stored in the video file (its extradata: H.264's SPS/PPS, ...), which
 # decodes every frame of it: the same value on each frame of a chunk
 VIDEO_CODEC_CRC32 = "video_codec_crc32"
-RESERVED_COLUMNS = (FRAME_NUMBER, FRAME_TIME, VIDEO_PTS, VIDEO_KEYFRAME, CRC32, VIDEO_CODEC_CRC32)
+VIDEO_OFFSET = "video_offset"  # uncompressed chunks: where each frame's bytes start in the file
+RESERVED_COLUMNS = (
+    FRAME_NUMBER,
+    FRAME_TIME,
+    VIDEO_PTS,
+    VIDEO_KEYFRAME,
+    CRC32,
+    VIDEO_CODEC_CRC32,
+    VIDEO_OFFSET,
+)

@@ -96,8 +96,12 @@ class Layout(Generic[P]):
         """Where Motif's recorder puts a chunk's extra data (always the store's root)."""
         return self._at(f"{n:06d}.extra_data.json")
 
+    def image_name(self, k: int) -> str:
+        """The name of image file ``k`` in its chunk's folder."""
+        return f"{k:06d}{self.extension}"
+
     def image_path(self, n: int, k: int) -> P:
-        return self._at(f"{k:06d}{self.extension}", self.chunk_path(n))
+        return self._at(self.image_name(k), self.chunk_path(n))
 
     def frame_files(self, n: int, count: int) -> list[P]:
         """The files holding chunk ``n``'s ``count`` frames, in frame order."""

@@ -80,6 +80,7 @@ _H264 = VideoCodec(
     even_size_only=True,
     muxer_rewrites_packets=True,
     decode_thread_type="AUTO",
+    batch_threads=True,
 )
 
 _FORMATS: dict[str, FormatSpec] = {
@@ -140,6 +141,7 @@ _FORMATS: dict[str, FormatSpec] = {
                 pix_fmts={"gray8": "gray", "gray16": "gray16le", "color": "bgr24"},
                 lossless=True,
                 gop=1,
+                uncompressed=True,
             ),
         ),
         *(

@@ -25,6 +25,11 @@ class ImageSpec:
         return self.shape[1]
 
     @property
+    def frame_bytes(self) -> int:
+        """Bytes of one frame's array."""
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    @property
     def is_color(self) -> bool:
         return len(self.shape) == 3
 

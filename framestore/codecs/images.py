@@ -4,7 +4,7 @@ directory layout."""
 from __future__ import annotations
 
 import io
-import zlib
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from .._disk.atomic import atomic_write
+from .._disk.checksum import crc32
 from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
 from .._disk.journal import JournalWriter
 from .._disk.npzio import npy_from_bytes
@@ -121,7 +122,7 @@ class ImageChunkWriter:
         path = self._image_path(k)
         data = self._codec.encode(image)
         atomic_write(path, data, fsync=False)  # the journal record after it is what counts
-        crc = zlib.crc32(data)
+        crc = crc32(data)
         self._journal.append(frame_number, frame_time, k, True, payload_crc=crc, columns=columns)
         self._rows.append((frame_number, frame_time, crc))
 
@@ -166,7 +167,7 @@ class ImageChunkReader:
             data = read_bytearray(path)
         except FileNotFoundError:
             raise CorruptStoreError(f"{path}: image file listed in the index is missing") from None
-        if self._crc is not None and zlib.crc32(data) != self._crc[k]:
+        if self._crc is not None and crc32(data) != self._crc[k]:
             raise CorruptStoreError(f"{path}: fails its CRC32 check: the file is damaged")
         image = self._codec.decode(data, self._spec)
         if image is None or image.shape != self._spec.shape or image.dtype != self._spec.dtype:
@@ -182,3 +183,69 @@ class ImageChunkReader:
 
     def close(self) -> None:
         pass
+
+
+class NpyChunkReader(ImageChunkReader):
+    """A finished npy chunk on a local disk: each file opened by name in its chunk's
+    folder (held open; never through a link) and read with one ``preadv`` straight into a
+    new array (its header into a small buffer, one byte more to prove the file ends there),
+    as long as the files carry the header framestore writes for the store's frames. Any
+    other file, and every error, takes ``ImageChunkReader``'s path, which names it."""
+
+    def __init__(
+        self,
+        image_path: Callable[[int], StorePath],
+        image_name: Callable[[int], str],
+        count: int,
+        codec: ImageCodec,
+        spec: ImageSpec,
+        crc: np.ndarray | None = None,
+    ) -> None:
+        super().__init__(image_path, count, codec, spec, crc)
+        self._name = image_name
+        header = codec.encode(np.zeros(spec.shape, spec.dtype))[: -spec.frame_bytes or None]
+        self._header: bytes | None = header
+        self._folder: int | None = None  # the chunk folder's descriptor
+
+    def _open(self, k: int) -> int | None:
+        """File ``k`` opened for reading, or None where the general path must judge it."""
+        if self._folder is None:
+            folder = self._image_path(0).parent  # checked: not a link, inside the store
+            if not isinstance(folder, Path):
+                self._header = None  # a remote store: whole files, as fetched
+                return None
+            try:
+                self._folder = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            except OSError:
+                return None
+        try:
+            return os.open(self._name(k), os.O_RDONLY | os.O_NOFOLLOW, dir_fd=self._folder)
+        except OSError:  # missing, a link, unreadable
+            return None
+
+    def read(self, k: int) -> np.ndarray:
+        if not 0 <= k < self._count:
+            raise IndexError(f"frame {k} outside 0..{self._count - 1}")
+        header = self._header
+        fd = None if header is None else self._open(k)
+        if header is None or fd is None:
+            return super().read(k)
+        image = np.empty(self._spec.shape, self._spec.dtype)
+        head, tail = bytearray(len(header)), bytearray(1)
+        try:
+            got = os.preadv(fd, [head, image.data, tail], 0)
+        finally:
+            os.close(fd)
+        if head != header:
+            self._header = None  # the store's files were written otherwise: whole files from now on
+            return super().read(k)
+        if got != len(head) + image.nbytes:  # cut short or longer: the general path names the damage
+            return super().read(k)
+        if self._crc is not None and crc32(image, crc32(head)) != self._crc[k]:
+            raise CorruptStoreError(f"{self._image_path(k)}: fails its CRC32 check: the file is damaged")
+        return image
+
+    def close(self) -> None:
+        if self._folder is not None:
+            os.close(self._folder)
+            self._folder = None

@@ -12,7 +12,6 @@ and counts frames from there; that assumes closed GOPs, as encoders write by def
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,6 +21,7 @@ from typing import Any
 import av
 import numpy as np
 
+from .._disk.checksum import crc32
 from .._disk.columns import CRC32, VIDEO_CODEC_CRC32, VIDEO_KEYFRAME, VIDEO_PTS
 from .._disk.storage import RemotePath, StorePath, open_video
 from ..errors import CorruptStoreError
@@ -126,7 +126,7 @@ def demux_index(path: StorePath) -> VideoFileIndex:
             stream = container.streams.video[0]
             cc = stream.codec_context
             rows = [
-                (p.pts, p.dts, bool(p.is_keyframe), p.size, zlib.crc32(p))
+                (p.pts, p.dts, bool(p.is_keyframe), p.size, crc32(p))
                 for p in container.demux(stream)
                 if p.size
             ]
@@ -243,7 +243,7 @@ class DecodeOrderReader(_DecodingReader):
         packet_number = start
         for packet in self._packets_from(start):
             if packet.size:
-                if self._crc is not None and zlib.crc32(packet) != self._crc[packet_number]:
+                if self._crc is not None and crc32(packet) != self._crc[packet_number]:
                     raise CorruptStoreError(
                         f"{self._path}: frame {packet_number} fails its CRC32 check: the file "
                         "changed or is damaged"
@@ -279,7 +279,7 @@ class RemuxChunkWriter:
         self._container.close()
         with av.open(str(self._path)) as container:
             rows = [
-                (int(p.pts), bool(p.is_keyframe), zlib.crc32(p))
+                (int(p.pts), bool(p.is_keyframe), crc32(p))
                 for p in container.demux(container.streams.video[0])
                 if p.size and p.pts is not None
             ]

@@ -11,6 +11,7 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,15 +19,16 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_CODEC_CRC32
+from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME, VIDEO_CODEC_CRC32, VIDEO_OFFSET
 from .._disk.index import ChunkIndex, StoreIndex, fps_from_times
 from .._disk.index_cache import load_chunk_indexes
 from .._disk.layout import Layout
 from .._disk.metadata import METADATA_FILENAME, StoreMetadata
 from .._disk.storage import StorePath
 from ..codecs.base import ChunkReader
-from ..codecs.images import ImageChunkReader
-from ..codecs.video import JournalVideoReader, VideoChunkReader
+from ..codecs.images import ImageChunkReader, NpyChunkReader
+from ..codecs.raw import UncompressedChunkReader
+from ..codecs.video import GOP_KEEP_BYTES, JournalVideoReader, VideoChunkReader
 from ..errors import (
     CorruptStoreError,
     FollowTimeoutError,
@@ -51,8 +53,9 @@ from .live import (
 from .noise_scores import index_fingerprint, kept_scores
 from .video_file import VideoFileDialect, video_meta
 
-# Chunk readers kept open at once (a decoder holds a few frames): enough that random reads
-# rarely reopen a chunk, few enough that memory stays bounded by a few chunks.
+# Chunk readers kept open at once (a decoder holds a few frames, an H.264 reader also the
+# GOP it decoded last): enough that random reads rarely reopen a chunk, few enough that
+# memory stays bounded by a few chunks.
 _OPEN_FRAMES_BUDGET = 256 * 2**20
 _OPEN_CHUNKS_MIN, _OPEN_CHUNKS_MAX = 2, 32
 
@@ -87,10 +90,10 @@ class StoreReader(Sequence[np.ndarray]):
         self._index = StoreIndex(self._store.load_chunks())
         self._open: OrderedDict[int, ChunkReader] = OrderedDict()
         self._pid = os.getpid()  # the process the open chunk readers belong to
-        frame_bytes = int(np.prod(self._store.spec.shape)) * self._store.spec.dtype.itemsize
-        self._open_limit = int(
-            np.clip(_OPEN_FRAMES_BUDGET // (8 * frame_bytes), _OPEN_CHUNKS_MIN, _OPEN_CHUNKS_MAX)
-        )
+        video = self._store.format.video
+        kept = GOP_KEEP_BYTES if video is not None and video.gop != 1 else 0  # see VideoChunkReader
+        per_chunk = 8 * self._store.spec.frame_bytes + kept
+        self._open_limit = int(np.clip(_OPEN_FRAMES_BUDGET // per_chunk, _OPEN_CHUNKS_MIN, _OPEN_CHUNKS_MAX))
         self._cursor = -1
         self._closed = False
         self._cut: set[int] = set()  # chunks finished under this reader, cut to what it knew
@@ -572,20 +575,24 @@ class StoreReader(Sequence[np.ndarray]):
         out = np.empty((len(idx), h, w, *self._store.shape[2:]), dtype=self._store.spec.dtype)
         chunk, offset = self._index.locate_many(idx)
         order = np.lexsort((offset, chunk))
-        previous = (-1, -1)
+        by_chunk = np.split(order, np.flatnonzero(np.diff(chunk[order])) + 1) if len(order) else []
         failed: dict[int, str] = {}  # frame_index -> why
-        for i in order:
-            key = (int(chunk[i]), int(offset[i]))
-            if key != previous:
-                previous = key
-                try:
-                    image = self._converted(self._read_in(*key))[rows, cols]
-                except CorruptStoreError as exc:
-                    if on_error == "raise":
-                        raise
-                    failed[int(idx[i])] = str(exc)
-                    image = np.zeros_like(out[i])
-            out[i] = image
+
+        def fill(picks: np.ndarray) -> None:  # one chunk's frames, in offset order
+            previous = -1
+            for i in picks:
+                if offset[i] != previous:
+                    previous = offset[i]
+                    try:
+                        image = self._converted(self._read_in(int(chunk[i]), int(offset[i])))[rows, cols]
+                    except CorruptStoreError as exc:
+                        if on_error == "raise":
+                            raise
+                        failed[int(idx[i])] = str(exc)
+                        image = np.zeros_like(out[i])
+                out[i] = image
+
+        self._each_chunk(fill, [int(chunk[p[0]]) for p in by_chunk], by_chunk)
         if failed:
             first = min(failed)
             warnings.warn(
@@ -595,6 +602,34 @@ class StoreReader(Sequence[np.ndarray]):
                 stacklevel=2,
             )
         return out
+
+    def _each_chunk(
+        self, work: Callable[[np.ndarray], None], chunks: list[int], picks: list[np.ndarray]
+    ) -> None:
+        """``work(picks[j])`` for each chunk ``chunks[j]``. Where the format's decoders gain
+        from it (``VideoCodec.batch_threads``), several finished chunks at once on threads
+        (PyAV releases the GIL while decoding), one per core and no more than stay open,
+        their readers looked up here first so that none is closed while in use; the first
+        error, in chunk order, is raised once every thread has stopped."""
+        video = self._store.format.video
+        threads = min(os.cpu_count() or 1, self._open_limit, len(chunks))
+        if threads < 2 or video is None or not video.batch_threads:
+            for p in picks:
+                work(p)
+            return
+        with ThreadPoolExecutor(threads) as pool:
+            for w in range(0, len(chunks), threads):
+                window = range(w, min(w + threads, len(chunks)))
+                if any(self._index.chunks[chunks[j]].journal is not None for j in window):
+                    for j in window:  # a chunk that may be finished under us: one at a time
+                        work(picks[j])
+                    continue
+                for j in window:
+                    self._reader(chunks[j])
+                running = [pool.submit(work, picks[j]) for j in window]
+                wait(running)
+                for future in running:
+                    future.result()
 
     def roi_slices(self, roi: Roi | None) -> tuple[slice, slice]:
         """The rows and columns ``roi=(x, y, width, height)`` keeps (all for None)."""
@@ -706,15 +741,19 @@ def open_chunk_reader(store: StoreDescription, chunk: ChunkIndex, verify: bool =
         if chunk.journal is not None:  # the journal numbers the files (a damaged record leaves a gap)
             files = functools.partial(_journaled_image_path, layout, chunk.number, chunk.journal.pts)
             return ImageChunkReader(files, chunk.count, fmt.image, spec, crc)
-        return ImageChunkReader(
-            functools.partial(layout.image_path, chunk.number), chunk.count, fmt.image, spec, crc
-        )
+        paths = functools.partial(layout.image_path, chunk.number)
+        if fmt.image.extension == ".npy":
+            return NpyChunkReader(paths, layout.image_name, chunk.count, fmt.image, spec, crc)
+        return ImageChunkReader(paths, chunk.count, fmt.image, spec, crc)
     assert fmt.video is not None
     if chunk.journal is not None:
         return JournalVideoReader(chunk.journal, spec)
     path = layout.chunk_path(chunk.number)
     if isinstance(store.dialect, VideoFileDialect):
         return store.dialect.chunk_reader(path, verify)
+    offsets = chunk.columns.get(VIDEO_OFFSET)
+    if fmt.video.uncompressed and offsets is not None and isinstance(path, Path):
+        return UncompressedChunkReader(path, spec, offsets, crc)
     pts, keyframe = store.dialect.video_timestamps(path, chunk)
     video = fmt.video
     codec = chunk.columns.get(VIDEO_CODEC_CRC32) if verify and chunk.count else None

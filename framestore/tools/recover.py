@@ -13,14 +13,13 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .._disk.atomic import replace
-from .._disk.checksum import checksum_files
+from .._disk.checksum import checksum_files, crc32
 from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
 from .._disk.index import write_index
 from .._disk.index_cache import load_chunk_indexes, opened_when_killed, write_index_cache
@@ -115,7 +114,7 @@ def _recover_images(layout: Layout[Path], n: int, journal: JournalContents) -> d
     crcs = []
     for k, f in enumerate(journal.pts):
         source, target = layout.image_path(n, int(f)), layout.image_path(n, k)
-        crc = zlib.crc32(source.read_bytes())
+        crc = crc32(source.read_bytes())
         if journal.header.get("frame_crc") and crc != journal.payload_crc[k]:
             raise CorruptStoreError(f"{source}: fails the CRC32 its journal records: the file is damaged")
         if source != target:

@@ -1,0 +1,87 @@
+"""Uncompressed chunks read at their stored byte offsets (raw/nut) and npy files read
+straight into arrays: same frames as the demuxer's, damage still named, older stores
+without offsets still read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import framestore
+from framestore._disk.columns import VIDEO_OFFSET
+from framestore._disk.index import write_index
+from framestore._disk.npzio import read_npz
+from framestore.codecs.images import NpyChunkReader
+from framestore.codecs.raw import UncompressedChunkReader
+from framestore.codecs.video import VideoChunkReader
+
+KINDS = [((48, 64), np.uint8), ((48, 64), np.uint16), ((48, 64, 3), np.uint8)]
+
+
+def write(path: Path, fmt: str, shape: tuple[int, ...], dtype: type, count: int = 45) -> list[np.ndarray]:
+    rng = np.random.default_rng(len(shape) + np.dtype(dtype).itemsize)
+    frames = [rng.integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype) for _ in range(count)]
+    name = np.dtype(dtype).name
+    with framestore.new_for_format(fmt, path, imgshape=shape, imgdtype=name, chunksize=20) as w:
+        for i, image in enumerate(frames):
+            w.add_image(image, i, float(i))
+    return frames
+
+
+def read_every_way(store: framestore.StoreReader, frames: list[np.ndarray]) -> None:
+    expected = np.stack(frames)
+    assert np.array_equal(np.stack(list(store)), expected)
+    assert np.array_equal(np.stack(list(store.iter_frames(7, 33))), expected[7:33])
+    picks = np.random.default_rng(1).integers(0, len(frames), 60)
+    assert np.array_equal(store.get_frames(picks), expected[picks])
+    for i in picks[:10]:
+        assert np.array_equal(store[int(i)], expected[i])
+
+
+@pytest.mark.parametrize(("fmt", "reader"), [("raw/nut", UncompressedChunkReader), ("npy", NpyChunkReader)])
+@pytest.mark.parametrize(("shape", "dtype"), KINDS)
+def test_direct_reads_give_the_frames_written(tmp_path, fmt, reader, shape, dtype):
+    frames = write(tmp_path / "s", fmt, shape, dtype)
+    with framestore.new_for_filename(tmp_path / "s") as store:
+        read_every_way(store, frames)
+        assert all(isinstance(r, reader) for r in store._open.values())
+
+
+def test_a_raw_store_without_offsets_is_read_through_the_demuxer(tmp_path):
+    frames = write(tmp_path / "s", "raw/nut", (48, 64), np.uint8)
+    (tmp_path / "s" / "framestore-index.npz").unlink()
+    for index in sorted((tmp_path / "s").glob("0*.npz")):
+        columns = read_npz(index)
+        assert len(columns.pop(VIDEO_OFFSET)) == len(columns["frame_number"])
+        write_index(index, columns)
+    with framestore.new_for_filename(tmp_path / "s") as store:
+        read_every_way(store, frames)
+        assert all(isinstance(r, VideoChunkReader) for r in store._open.values())
+
+
+@pytest.mark.parametrize("how", ["flip", "truncate"])
+@pytest.mark.parametrize("fmt", ["raw/nut", "npy"])
+def test_damage_is_named_on_every_read_path(tmp_path, fmt, how):
+    write(tmp_path / "s", fmt, (48, 64), np.uint8)
+    damaged = tmp_path / "s" / ("000001.nut" if fmt == "raw/nut" else "000001/000003.npy")
+    data = bytearray(damaged.read_bytes())
+    if how == "flip":
+        if fmt == "npy":
+            at = len(data) - 10
+        else:
+            at = int(read_npz(tmp_path / "s" / "000001.npz")[VIDEO_OFFSET][3]) + 99
+        data[at] ^= 0x04
+    else:
+        data = data[: len(data) // 2 if fmt == "raw/nut" else -7]
+    damaged.write_bytes(bytes(data))
+    target = 38 if (fmt, how) == ("raw/nut", "truncate") else 23  # a frame the damage reached
+    for read in (
+        lambda s: s[target],
+        lambda s: list(s),
+        lambda s: s.get_frames([40, target, 2]),
+    ):
+        with framestore.new_for_filename(tmp_path / "s") as store:
+            with pytest.raises(framestore.CorruptStoreError, match=str(damaged)):
+                read(store)
