@@ -419,6 +419,25 @@ def flip_bit_in_record(journal: Path, record: int, offset: int = 12) -> None:
     journal.write_bytes(bytes(data))
 
 
+@pytest.mark.parametrize("fmt", ["raw/nut", "ffv1/mkv"])
+def test_a_chunk_begun_with_no_frame_finished_is_dropped_by_recover(
+    tmp_path: Path, killed: Callable[[Path, str], None], fmt: str
+) -> None:
+    # a writer killed (or a disk filled) after starting chunk 2 but before any frame of it
+    # was finished: a journal of no records beside a begun chunk file
+    path = tmp_path / "s"
+    killed(path, fmt)
+    journal = path / "000002.journal"
+    data = journal.read_bytes()
+    journal.write_bytes(data[: data.index(SYNC)])
+    recover(path)
+    assert recover(path).chunks == {}  # nothing left to do
+    assert not list(path.glob("000002.*"))
+    with framestore.new_for_filename(path) as store:
+        assert store.is_complete and store.frame_numbers.tolist() == list(range(20))
+    assert verify(path, workers=1).ok
+
+
 @pytest.mark.parametrize("fmt", ["ffv1/mkv", "npy", "png"])
 def test_a_damaged_journal_record_is_skipped_and_the_later_ones_kept(
     tmp_path: Path, killed: Callable[[Path, str], None], fmt: str

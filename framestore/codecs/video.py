@@ -238,9 +238,9 @@ class VideoChunkWriter:
                 f"{self._path}: the encoder returned no packet for {len(self._pending)} frames"
             )
         columns = _columns(self._rows)
-        columns.update(
-            check_stored_packets(self._path, columns[VIDEO_PTS], self._rewrites_packets, self._frame_bytes)
-        )
+        if self._rows:  # a file of no frames may not even be readable: nothing to check
+            pts = columns[VIDEO_PTS]
+            columns.update(check_stored_packets(self._path, pts, self._rewrites_packets, self._frame_bytes))
         return columns
 
     def abort(self) -> None:

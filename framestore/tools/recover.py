@@ -139,6 +139,9 @@ def _recover_video(
 ) -> dict[str, np.ndarray]:
     assert fmt.video is not None
     target = layout.chunk_path(n)
+    if not len(journal):  # the writer died before a frame of this chunk was finished
+        local_path(target).unlink(missing_ok=True)  # the file it began holds none either
+        return {FRAME_NUMBER: journal.frame_number}
     tmp = target.with_name(f"{n:06d}.recovering{target.suffix}")
     tmp_journal = tmp.with_name(tmp.name + ".journal")
     columns_header = journal.header.get("columns", [])
