@@ -75,6 +75,12 @@ def checked_chunk_index(
     journal: JournalContents | None = None,
     checksum: ChunkChecksum | None = None,
 ) -> ChunkIndex:
+    return ChunkIndex(number, path, checked_columns(path, columns), journal, checksum)
+
+
+def checked_columns(path: StorePath, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``columns`` with frame_number as int64 and frame_time as float64, raising
+    CorruptStoreError unless both are there and every column is 1-D of one length."""
     for key in (FRAME_NUMBER, FRAME_TIME):
         if key not in columns:
             raise CorruptStoreError(f"{path}: chunk index has no '{key}' column")
@@ -89,7 +95,7 @@ def checked_chunk_index(
         columns[FRAME_TIME] = _as_type(columns[FRAME_TIME], np.float64)
     except (TypeError, ValueError) as exc:
         raise CorruptStoreError(f"{path}: frame_number/frame_time of the wrong type ({exc})") from None
-    return ChunkIndex(number, path, columns, journal, checksum)
+    return columns
 
 
 def journal_chunk_index(number: int, journal: JournalContents) -> ChunkIndex:
@@ -148,8 +154,8 @@ class StoreIndex:
         return int(self.starts[-1])
 
     def _warn_irregular(self, first: int) -> None:
-        steps = np.diff(self.frame_number[first:])
-        bad = first + np.flatnonzero(steps <= 0)
+        numbers = self.frame_number[first:]
+        bad = first + np.flatnonzero(numbers[1:] <= numbers[:-1])
         if len(bad):
             where = ", ".join(
                 f"{self.chunks[self.chunk_of(int(i) + 1)].source} "
@@ -246,7 +252,7 @@ def fps_from_times(times: np.ndarray, default: float) -> float:
 
 
 def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
 
 class _SortedView:
