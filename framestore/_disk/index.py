@@ -45,6 +45,15 @@ class ChunkIndex:
         return self.journal is None
 
 
+class ConcatenatedChunks(list[ChunkIndex]):
+    """Chunk indexes whose columns are views, in chunk order, of ``columns`` (the index
+    cache's), which the store index then takes instead of concatenating the chunks'."""
+
+    def __init__(self, chunks: list[ChunkIndex], columns: dict[str, np.ndarray]) -> None:
+        super().__init__(chunks)
+        self.columns = columns
+
+
 def load_npz_index(number: int, path: StorePath, keys: Collection[str] | None = None) -> ChunkIndex:
     """Read ``NNNNNN.npz`` (only the columns ``keys``, when given), checking that it holds
     equal-length frame columns."""
@@ -138,8 +147,12 @@ class StoreIndex:
     def __post_init__(self) -> None:
         counts = np.array([c.count for c in self.chunks], dtype=np.int64)
         self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self.frame_number = _concat([c.columns[FRAME_NUMBER] for c in self.chunks], np.int64)
-        self.frame_time = _concat([c.columns[FRAME_TIME] for c in self.chunks], np.float64)
+        if isinstance(self.chunks, ConcatenatedChunks):
+            self.frame_number = self.chunks.columns[FRAME_NUMBER]
+            self.frame_time = self.chunks.columns[FRAME_TIME]
+        else:
+            self.frame_number = _concat([c.columns[FRAME_NUMBER] for c in self.chunks], np.int64)
+            self.frame_time = _concat([c.columns[FRAME_TIME] for c in self.chunks], np.float64)
         self._warn_irregular(max(self.checked - 1, 0))
 
     @functools.cached_property

@@ -19,7 +19,14 @@ import numpy as np
 from ..errors import CorruptStoreError
 from .atomic import atomic_write
 from .columns import FRAME_NUMBER
-from .index import ChunkIndex, checked_columns, journal_chunk_index, load_npz_index, load_yaml_index
+from .index import (
+    ChunkIndex,
+    ConcatenatedChunks,
+    checked_columns,
+    journal_chunk_index,
+    load_npz_index,
+    load_yaml_index,
+)
 from .journal import read_journal
 from .layout import Layout
 from .npzio import read_npz
@@ -176,7 +183,8 @@ def _read_cache(layout: Layout[StorePath]) -> list[ChunkIndex] | None:
         return None
     # the index files were checked (no links) above: their paths are built without a check
     ends_list = ends.tolist()
-    return [
+    chunks = [
         ChunkIndex(n, layout.root / layout.index_name(n), {k: v[a:b] for k, v in columns.items()})
         for n, a, b in zip(numbers, [0, *ends_list[:-1]], ends_list, strict=True)
     ]
+    return ConcatenatedChunks(chunks, columns)
