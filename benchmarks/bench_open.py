@@ -58,23 +58,29 @@ def make_store(root: Path, frames: int, chunksize: int) -> Layout:
     return Layout(root, ".avi", False)
 
 
+# VmHWM, not ru_maxrss: on Linux a child's ru_maxrss starts at its parent's RSS at fork
 _OPEN = """
-import resource, sys, time
+import re, sys, time
 import framestore
 t = time.perf_counter()
 if sys.argv[1]:
     framestore.new_for_filename(sys.argv[1]).close()
-print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+status = open("/proc/self/status").read()
+print(time.perf_counter() - t, re.search(r"VmHWM:\\s*(\\d+)", status).group(1))
 """
 
 
 def time_open(root: Path | None, repeats: int = 5) -> tuple[float, float]:
-    """Median seconds to open the store at ``root`` (nothing: None) in a fresh process,
-    and the largest peak RSS (MB) of those processes."""
+    """Median seconds to open the store at ``root`` (nothing: None) in a fresh process
+    importing the framestore this script imported, and the largest peak RSS (MB)."""
     runs = []
     for _ in range(repeats):
         out = subprocess.run(
-            [sys.executable, "-c", _OPEN, str(root or "")], check=True, capture_output=True, text=True
+            [sys.executable, "-c", _OPEN, str(root or "")],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=Path(framestore.__file__).parents[1],  # python -c puts its cwd first on sys.path
         ).stdout.split()
         runs.append((float(out[0]), int(out[1]) / 1024))
     return statistics.median(t for t, _ in runs), max(m for _, m in runs)
