@@ -148,3 +148,26 @@ def test_a_linked_chunk_index_is_refused_although_cached(tmp_path, fmt):
     (rec.path / name).symlink_to(tmp_path / name)
     with pytest.raises(framestore.CorruptStoreError, match="symbolic link"):
         framestore.new_for_filename(rec.path)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d.update(chunk_count=d["chunk_count"][:-1]),
+        lambda d: d.update(chunk_count=d["chunk_count"].astype(float)),
+        lambda d: d.update(chunk_number=d["chunk_number"].astype(float)),
+        lambda d: d.pop("column:frame_number"),
+        lambda d: d.update({"column:frame_time": d["column:frame_time"][:-1]}),
+    ],
+    ids=["counts short", "float counts", "float numbers", "no frame_number", "times short"],
+)
+def test_a_cache_whose_arrays_do_not_fit_together_is_not_used(rec, monkeypatch, damage):
+    cache = rec.path / "framestore-index.npz"
+    with np.load(cache) as data:
+        arrays = {k: data[k] for k in data.files}
+    damage(arrays)
+    np.savez(cache, **arrays)
+    reads = _chunk_index_reads(monkeypatch)
+    store = framestore.new_for_filename(rec.path)
+    assert reads
+    np.testing.assert_array_equal(store.frame_numbers, rec.frame_numbers)

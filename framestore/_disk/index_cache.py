@@ -161,13 +161,14 @@ def write_index_cache(layout: Layout[Path]) -> None:
 def _read_cache(layout: Layout[StorePath]) -> list[ChunkIndex] | None:
     try:
         data = read_npz(layout.index_cache_path)
-        numbers = data[_NUMBERS].tolist()
-        counts = data[_COUNTS]
-        sizes, mtimes = data[_SIZES], data[_MTIMES]
+        per_chunk = [data[_NUMBERS], data[_COUNTS], data[_SIZES], data[_MTIMES]]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return None  # no cache, or an unreadable one: only a slower open
-    if not numbers:
+    chunk_numbers, counts, sizes, mtimes = per_chunk
+    shape = chunk_numbers.shape
+    if not len(chunk_numbers) or any(a.dtype.kind != "i" or a.shape != shape for a in per_chunk):
         return None
+    numbers = chunk_numbers.tolist()
     if isinstance(layout.root, RemotePath):
         if not _remote_cache_holds(layout, numbers):
             return None
@@ -179,7 +180,7 @@ def _read_cache(layout: Layout[StorePath]) -> list[ChunkIndex] | None:
     except CorruptStoreError:
         return None
     ends = np.cumsum(counts)
-    if len(counts) != len(numbers) or np.any(counts < 0) or ends[-1] != len(columns[FRAME_NUMBER]):
+    if np.any(counts < 0) or ends[-1] != len(columns[FRAME_NUMBER]):
         return None
     # the index files were checked (no links) above: their paths are built without a check
     ends_list = ends.tolist()
