@@ -2,7 +2,9 @@
 
 Writes the chunk indexes (no video) of a store of ``--frames`` frames in chunks of
 ``--chunksize``, then times ``new_for_filename`` with the one-file index cache and
-without it, and 10,000 lookups by frame_number, frame_index and nearest frame_time.
+without it, each open in a fresh process whose peak RSS is the open's memory (beside
+that of a process that only imports framestore), and 10,000 lookups by frame_number,
+frame_index and nearest frame_time.
 
     python benchmarks/bench_open.py --frames 1000000 --chunksize 500
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -54,13 +58,32 @@ def make_store(root: Path, frames: int, chunksize: int) -> Layout:
     return Layout(root, ".avi", False)
 
 
-def time_open(root: Path, repeats: int = 5) -> float:
-    times = []
+# VmHWM, not ru_maxrss: on Linux a child's ru_maxrss starts at its parent's RSS at fork
+_OPEN = """
+import re, sys, time
+import framestore
+t = time.perf_counter()
+if sys.argv[1]:
+    framestore.new_for_filename(sys.argv[1]).close()
+status = open("/proc/self/status").read()
+print(time.perf_counter() - t, re.search(r"VmHWM:\\s*(\\d+)", status).group(1))
+"""
+
+
+def time_open(root: Path | None, repeats: int = 5) -> tuple[float, float]:
+    """Median seconds to open the store at ``root`` (nothing: None) in a fresh process
+    importing the framestore this script imported, and the largest peak RSS (MB)."""
+    runs = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        framestore.new_for_filename(root).close()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        out = subprocess.run(
+            [sys.executable, "-c", _OPEN, str(root or "")],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=Path(framestore.__file__).parents[1],  # python -c puts its cwd first on sys.path
+        ).stdout.split()
+        runs.append((float(out[0]), int(out[1]) / 1024))
+    return statistics.median(t for t, _ in runs), max(m for _, m in runs)
 
 
 def main() -> None:
@@ -73,9 +96,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         layout = make_store(root, args.frames, args.chunksize)
-        without = time_open(root)
+        _, imported = time_open(None, 1)
+        without, without_mb = time_open(root)
         write_index_cache(layout)
-        with_cache = time_open(root)
+        with_cache, with_cache_mb = time_open(root)
         store = framestore.new_for_filename(root)
         rng = np.random.default_rng(1)
         picks = rng.integers(0, len(store), 10_000)
@@ -100,9 +124,11 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|")
     print(
-        f"| {args.frames:,} | {chunks:,} | {with_cache * 1e3:.0f} ms | {without * 1e3:.0f} ms | "
-        f"{by_number * 1e6:.1f} µs | {by_time * 1e6:.1f} µs | {by_index * 1e6:.1f} µs |"
+        f"| {args.frames:,} | {chunks:,} | {with_cache * 1e3:.0f} ms, {with_cache_mb:.0f} MB | "
+        f"{without * 1e3:.0f} ms, {without_mb:.0f} MB | {by_number * 1e6:.1f} µs | "
+        f"{by_time * 1e6:.1f} µs | {by_index * 1e6:.1f} µs |"
     )
+    print(f"(peak RSS of a process that only imports framestore: {imported:.0f} MB)")
 
 
 if __name__ == "__main__":

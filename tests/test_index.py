@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -85,4 +87,87 @@ def test_a_stale_cache_is_never_used(rec):
 def test_a_damaged_cache_only_slows_opening(rec):
     (rec.path / "framestore-index.npz").write_bytes(b"not a zip")
     store = framestore.new_for_filename(rec.path)
+    np.testing.assert_array_equal(store.frame_numbers, rec.frame_numbers)
+
+
+def _chunk_index_reads(monkeypatch) -> list[int]:
+    """Numbers of the chunk index files read from now on (none while the cache is used)."""
+    reads: list[int] = []
+    real = framestore._disk.index_cache.load_npz_index
+
+    def counting(number, *args):
+        reads.append(number)
+        return real(number, *args)
+
+    monkeypatch.setattr(framestore._disk.index_cache, "load_npz_index", counting)
+    return reads
+
+
+@pytest.mark.parametrize("fmt", ["ffv1", "png"])
+def test_the_cache_is_used_for_video_and_image_chunks(tmp_path, monkeypatch, fmt):
+    rec = write_recording(tmp_path / "s", fmt, "gray8", count=30, chunksize=10)
+    reads = _chunk_index_reads(monkeypatch)
+    store = framestore.new_for_filename(rec.path)
+    assert reads == []
+    np.testing.assert_array_equal(store.frame_numbers, rec.frame_numbers)
+    np.testing.assert_array_equal(store[[0, 15, 29]], rec.images[[0, 15, 29]])
+
+
+@pytest.mark.parametrize("change", ["mtime", "size", "journal", "added", "cut short"])
+def test_a_changed_chunk_or_cache_sends_the_open_to_the_chunk_indexes(rec, monkeypatch, change):
+    index, cache = rec.path / "000003.npz", rec.path / "framestore-index.npz"
+    if change == "mtime":
+        st = index.stat()
+        os.utime(index, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    elif change == "size":
+        with np.load(index) as data:
+            np.savez(index, **{k: data[k] for k in data.files}, more=data["frame_time"] * 0)
+        os.utime(index, ns=(cache.stat().st_atime_ns, _cached_mtime(rec.path, 3)))
+    elif change == "journal":
+        (rec.path / "000003.journal").write_bytes(b"")
+    elif change == "added":
+        shutil.copy(rec.path / "000004.npz", rec.path / "000005.npz")
+    else:
+        cache.write_bytes(cache.read_bytes()[:-100])
+    reads = _chunk_index_reads(monkeypatch)
+    store = framestore.new_for_filename(rec.path)
+    assert reads
+    np.testing.assert_array_equal(store.frame_numbers[:50], rec.frame_numbers)
+
+
+def _cached_mtime(root: Path, n: int) -> int:
+    with np.load(root / "framestore-index.npz") as data:
+        return int(data["stamp_mtime_ns"][list(data["chunk_number"]).index(n)])
+
+
+@pytest.mark.parametrize("fmt", ["ffv1", "png"])
+def test_a_linked_chunk_index_is_refused_although_cached(tmp_path, fmt):
+    rec = write_recording(tmp_path / "s", fmt, "gray8", count=30, chunksize=10)
+    name = "000001.npz" if fmt == "ffv1" else "000001"
+    (rec.path / name).rename(tmp_path / name)
+    (rec.path / name).symlink_to(tmp_path / name)
+    with pytest.raises(framestore.CorruptStoreError, match="symbolic link"):
+        framestore.new_for_filename(rec.path)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d.update(chunk_count=d["chunk_count"][:-1]),
+        lambda d: d.update(chunk_count=d["chunk_count"].astype(float)),
+        lambda d: d.update(chunk_number=d["chunk_number"].astype(float)),
+        lambda d: d.pop("column:frame_number"),
+        lambda d: d.update({"column:frame_time": d["column:frame_time"][:-1]}),
+    ],
+    ids=["counts short", "float counts", "float numbers", "no frame_number", "times short"],
+)
+def test_a_cache_whose_arrays_do_not_fit_together_is_not_used(rec, monkeypatch, damage):
+    cache = rec.path / "framestore-index.npz"
+    with np.load(cache) as data:
+        arrays = {k: data[k] for k in data.files}
+    damage(arrays)
+    np.savez(cache, **arrays)
+    reads = _chunk_index_reads(monkeypatch)
+    store = framestore.new_for_filename(rec.path)
+    assert reads
     np.testing.assert_array_equal(store.frame_numbers, rec.frame_numbers)

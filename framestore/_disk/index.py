@@ -45,6 +45,15 @@ class ChunkIndex:
         return self.journal is None
 
 
+class ConcatenatedChunks(list[ChunkIndex]):
+    """Chunk indexes whose columns are views, in chunk order, of ``columns`` (the index
+    cache's), which the store index then takes instead of concatenating the chunks'."""
+
+    def __init__(self, chunks: list[ChunkIndex], columns: dict[str, np.ndarray]) -> None:
+        super().__init__(chunks)
+        self.columns = columns
+
+
 def load_npz_index(number: int, path: StorePath, keys: Collection[str] | None = None) -> ChunkIndex:
     """Read ``NNNNNN.npz`` (only the columns ``keys``, when given), checking that it holds
     equal-length frame columns."""
@@ -75,6 +84,12 @@ def checked_chunk_index(
     journal: JournalContents | None = None,
     checksum: ChunkChecksum | None = None,
 ) -> ChunkIndex:
+    return ChunkIndex(number, path, checked_columns(path, columns), journal, checksum)
+
+
+def checked_columns(path: StorePath, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``columns`` with frame_number as int64 and frame_time as float64, raising
+    CorruptStoreError unless both are there and every column is 1-D of one length."""
     for key in (FRAME_NUMBER, FRAME_TIME):
         if key not in columns:
             raise CorruptStoreError(f"{path}: chunk index has no '{key}' column")
@@ -89,7 +104,7 @@ def checked_chunk_index(
         columns[FRAME_TIME] = _as_type(columns[FRAME_TIME], np.float64)
     except (TypeError, ValueError) as exc:
         raise CorruptStoreError(f"{path}: frame_number/frame_time of the wrong type ({exc})") from None
-    return ChunkIndex(number, path, columns, journal, checksum)
+    return columns
 
 
 def journal_chunk_index(number: int, journal: JournalContents) -> ChunkIndex:
@@ -132,8 +147,12 @@ class StoreIndex:
     def __post_init__(self) -> None:
         counts = np.array([c.count for c in self.chunks], dtype=np.int64)
         self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self.frame_number = _concat([c.columns[FRAME_NUMBER] for c in self.chunks], np.int64)
-        self.frame_time = _concat([c.columns[FRAME_TIME] for c in self.chunks], np.float64)
+        if isinstance(self.chunks, ConcatenatedChunks):
+            self.frame_number = self.chunks.columns[FRAME_NUMBER]
+            self.frame_time = self.chunks.columns[FRAME_TIME]
+        else:
+            self.frame_number = _concat([c.columns[FRAME_NUMBER] for c in self.chunks], np.int64)
+            self.frame_time = _concat([c.columns[FRAME_TIME] for c in self.chunks], np.float64)
         self._warn_irregular(max(self.checked - 1, 0))
 
     @functools.cached_property
@@ -148,8 +167,8 @@ class StoreIndex:
         return int(self.starts[-1])
 
     def _warn_irregular(self, first: int) -> None:
-        steps = np.diff(self.frame_number[first:])
-        bad = first + np.flatnonzero(steps <= 0)
+        numbers = self.frame_number[first:]
+        bad = first + np.flatnonzero(numbers[1:] <= numbers[:-1])
         if len(bad):
             where = ", ".join(
                 f"{self.chunks[self.chunk_of(int(i) + 1)].source} "
@@ -246,7 +265,7 @@ def fps_from_times(times: np.ndarray, default: float) -> float:
 
 
 def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
 
 class _SortedView:

@@ -9,6 +9,7 @@ otherwise reads the chunk indexes one by one, so the cache can be stale but neve
 from __future__ import annotations
 
 import os
+import stat
 import zipfile
 from collections.abc import Collection
 from pathlib import Path
@@ -17,7 +18,15 @@ import numpy as np
 
 from ..errors import CorruptStoreError
 from .atomic import atomic_write
-from .index import ChunkIndex, checked_chunk_index, journal_chunk_index, load_npz_index, load_yaml_index
+from .columns import FRAME_NUMBER
+from .index import (
+    ChunkIndex,
+    ConcatenatedChunks,
+    checked_columns,
+    journal_chunk_index,
+    load_npz_index,
+    load_yaml_index,
+)
 from .journal import read_journal
 from .layout import Layout
 from .npzio import read_npz
@@ -90,14 +99,23 @@ def opened_when_killed(layout: Layout[StorePath], n: int) -> bool:
 def _local_cache_holds(
     layout: Layout[StorePath], numbers: list[int], sizes: np.ndarray, mtimes: np.ndarray
 ) -> bool:
-    """Every chunk present is cached, finished, and its index file unchanged since."""
-    if layout.chunk_numbers() != numbers:
+    """Every chunk present is cached, finished, and its index file unchanged since: one
+    listing of the store directory and one ``lstat`` per chunk index file."""
+    root = os.fspath(local_path(layout.root))
+    with os.scandir(root) as listing:
+        entries = {entry.name: entry for entry in listing}
+    if layout.chunk_numbers_listed([(name, e.is_dir()) for name, e in entries.items()]) != numbers:
         return False
-    for n, size, mtime in zip(numbers, sizes, mtimes, strict=True):
-        index_path = layout.index_path(n)
-        if layout.journal_path(n).exists() or not index_path.is_file():
+    for n, size, mtime in zip(numbers, sizes.tolist(), mtimes.tolist(), strict=True):
+        name = layout.index_name(n)
+        top = entries.get(name.partition("/")[0])  # the index file, or its chunk's folder
+        if top is None or top.is_symlink() or layout.journal_name(n) in entries:
             return False
-        if _stamp(index_path) != (int(size), int(mtime)):
+        try:
+            st = os.lstat(os.path.join(root, name))
+        except OSError:
+            return False
+        if not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_mtime_ns) != (size, mtime):
             return False
     return True
 
@@ -143,25 +161,31 @@ def write_index_cache(layout: Layout[Path]) -> None:
 def _read_cache(layout: Layout[StorePath]) -> list[ChunkIndex] | None:
     try:
         data = read_npz(layout.index_cache_path)
-        numbers = data[_NUMBERS].tolist()
-        counts = data[_COUNTS]
-        sizes, mtimes = data[_SIZES], data[_MTIMES]
+        per_chunk = [data[_NUMBERS], data[_COUNTS], data[_SIZES], data[_MTIMES]]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return None  # no cache, or an unreadable one: only a slower open
-    if not numbers:
+    chunk_numbers, counts, sizes, mtimes = per_chunk
+    shape = chunk_numbers.shape
+    if not len(chunk_numbers) or any(a.dtype.kind != "i" or a.shape != shape for a in per_chunk):
         return None
+    numbers = chunk_numbers.tolist()
     if isinstance(layout.root, RemotePath):
         if not _remote_cache_holds(layout, numbers):
             return None
     elif not _local_cache_holds(layout, numbers, sizes, mtimes):
         return None
     columns = {k[len(_COLUMN) :]: v for k, v in data.items() if k.startswith(_COLUMN)}
-    if any(len(v) != int(counts.sum()) for v in columns.values()):
+    try:
+        columns = checked_columns(layout.index_cache_path, columns)
+    except CorruptStoreError:
         return None
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    return [
-        checked_chunk_index(
-            n, layout.index_path(n), {k: v[starts[i] : starts[i + 1]] for k, v in columns.items()}
-        )
-        for i, n in enumerate(numbers)
+    ends = np.cumsum(counts)
+    if np.any(counts < 0) or ends[-1] != len(columns[FRAME_NUMBER]):
+        return None
+    # the index files were checked (no links) above: their paths are built without a check
+    ends_list = ends.tolist()
+    chunks = [
+        ChunkIndex(n, layout.root / layout.index_name(n), {k: v[a:b] for k, v in columns.items()})
+        for n, a, b in zip(numbers, [0, *ends_list[:-1]], ends_list, strict=True)
     ]
+    return ConcatenatedChunks(chunks, columns)

@@ -76,7 +76,11 @@ class Layout(Generic[P]):
     def index_path(self, n: int) -> P:
         if self.image_chunks:
             return self._at(f"index{INDEX_SUFFIX}", self.chunk_path(n))
-        return self._at(f"{n:06d}{INDEX_SUFFIX}")
+        return self._at(self.index_name(n))
+
+    def index_name(self, n: int) -> str:
+        """Chunk ``n``'s index file relative to the store directory (no link check)."""
+        return f"{n:06d}/index{INDEX_SUFFIX}" if self.image_chunks else f"{n:06d}{INDEX_SUFFIX}"
 
     def legacy_index_path(self, n: int) -> P:
         """Where imgstore put a chunk's index before it wrote ``.npz`` files."""
@@ -85,7 +89,11 @@ class Layout(Generic[P]):
         return path
 
     def journal_path(self, n: int) -> P:
-        return self._at(f"{n:06d}{JOURNAL_SUFFIX}")
+        return self._at(self.journal_name(n))
+
+    @staticmethod
+    def journal_name(n: int) -> str:
+        return f"{n:06d}{JOURNAL_SUFFIX}"
 
     def extra_path(self, n: int) -> P:
         if self.image_chunks:
@@ -154,6 +162,10 @@ class Layout(Generic[P]):
         entries = list_directory(self.root)
         if entries is None:
             return list(itertools.takewhile(self._has_index, itertools.count()))
+        return self.chunk_numbers_listed(entries)
+
+    def chunk_numbers_listed(self, entries: list[tuple[str, bool]]) -> list[int]:
+        """Numbers of the chunks among a listing's (name, is a directory) entries."""
         found: set[int] = set()
         for name, is_dir in entries:
             m = _CHUNK_NAME.match(name)
