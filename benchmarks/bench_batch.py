@@ -9,15 +9,26 @@ For each format, writes ``--frames`` 640x512 gray synthetic frames in chunks of
 * ``1 thread``: the same with ``os.cpu_count`` reporting 1 (chunk after chunk);
 * ``PyAV``: video formats, every chunk open, the batch sorted, each frame a seek to its
   stored pts and a decode forward (reusing the decoder when the next frame is ahead in the
-  same GOP), frames copied out.
+  same GOP), frames copied out;
+* ``torchcodec``: video formats, in its own interpreter (``--torchcodec-python``, skipped
+  with a message when absent; this process never imports torch): one
+  ``VideoDecoder(chunk_file, seek_mode="exact", dimension_order="NHWC")`` per chunk file of
+  the store, opened before the clock starts (as the PyAV loop's containers), and per batch
+  one ``get_frames_at(indices)`` per chunk the batch touches, taken out with ``.numpy()``
+  (zero-copy). torchcodec returns RGB (it cannot return the gray/luma plane framestore
+  returns), so it also converts to RGB; shown with ``num_ffmpeg_threads`` 1 (its default)
+  and 0 (FFmpeg picks), its best of ``--repeat`` rounds in one process.
 
-    python benchmarks/bench_batch.py --formats utvideo/avi mjpeg/avi h264/mkv ffv1/mkv raw/nut npy
+    python benchmarks/bench_batch.py --formats utvideo/avi mjpeg/avi h264/mkv ffv1/mkv raw/nut npy \
+        --torchcodec-python /tmp/tc/bin/python
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -27,9 +38,32 @@ import av
 import numpy as np
 
 import framestore
-from framestore.testing.frames import synthetic_frame
+from framestore.testing.frames import read_barcode, synthetic_frame
 
 SHAPE = (512, 640)
+
+_TORCHCODEC_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+from torchcodec.decoders import VideoDecoder
+job = json.load(open(sys.argv[1]))
+size, best = job["chunksize"], 0.0
+for _ in range(job["repeat"]):
+    decoders = [VideoDecoder(f, seek_mode="exact", dimension_order="NHWC",
+                             num_ffmpeg_threads=job["threads"]) for f in job["files"]]
+    t0 = time.perf_counter()
+    for b in job["batches"]:
+        by_chunk = {}
+        for i in b:
+            by_chunk.setdefault(i // size, []).append(i % size)
+        for c, local in by_chunk.items():
+            decoders[c].get_frames_at(local).data.numpy()
+    best = max(best, 32 * len(job["batches"]) / (time.perf_counter() - t0))
+b = job["batches"][0]
+first = [decoders[i // size].get_frames_at([i % size]).data.numpy()[0, :, :, 0] for i in b]
+np.save(job["out"], np.stack(first))
+print(json.dumps({"fps": best}))
+"""
 
 
 def write_store(root: Path, fmt: str, frames: int, chunksize: int) -> None:
@@ -71,6 +105,31 @@ def pyav_fps(root: Path, batches: list[np.ndarray], chunksize: int) -> float:
     return rate
 
 
+def torchcodec_fps(
+    python: str, root: Path, batches: list[np.ndarray], chunksize: int, repeat: int, threads: int
+) -> float | None:
+    """Best frames/s of torchcodec's batch API over the store's chunk files (another interpreter);
+    ``None`` when it failed or returned wrong frames."""
+    files = sorted(str(p) for p in root.iterdir() if p.suffix in (".mkv", ".avi", ".nut"))
+    job = root / "torchcodec.json"
+    out = root / "torchcodec.npy"
+    job.write_text(json.dumps({
+        "files": files, "chunksize": chunksize, "repeat": repeat, "threads": threads,
+        "batches": [b.tolist() for b in batches], "out": str(out),
+    }))  # fmt: skip
+    done = subprocess.run(
+        [python, "-c", _TORCHCODEC_SCRIPT, str(job)], capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        print(f"torchcodec failed on {root.name}: {done.stderr.strip().splitlines()[-1:]}")
+        return None
+    wrong = sum(read_barcode(f) != i for f, i in zip(np.load(out), batches[0].tolist(), strict=True))
+    if wrong:
+        print(f"torchcodec on {root.name}: {wrong} wrong frames of 32")
+        return None
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["fps"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -80,11 +139,20 @@ def main() -> None:
     parser.add_argument("--chunksize", type=int, default=250)
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--torchcodec-python",
+        default="/tmp/tc/bin/python",
+        help="an interpreter with torch and torchcodec ('' skips torchcodec)",
+    )
     args = parser.parse_args()
+    has_tc = bool(args.torchcodec_python) and Path(args.torchcodec_python).exists()
+    if not has_tc:
+        print(f"torchcodec: {args.torchcodec_python!r} not found; skipped (needs its own venv)")
     rng = np.random.default_rng(3)
     batches = [rng.integers(0, args.frames, 32) for _ in range(args.batches)]
     print(
-        f"{'format':12s} {'threads':>9s} {'1 thread':>9s} {'PyAV':>9s}  ratio",
+        f"{'format':12s} {'threads':>9s} {'1 thread':>9s} {'PyAV':>9s} {'tc 1thr':>9s} {'tc auto':>9s}  ratio"
+        "  vs tc",
         f"(frames/s, best of {args.repeat})",
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,9 +165,21 @@ def main() -> None:
                 best["1 thread"] = max(best["1 thread"], store_fps(root, batches, 1))
                 if fmt not in ("npy",):
                     best["PyAV"] = max(best["PyAV"], pyav_fps(root, batches, args.chunksize))
+            tc = [None, None]
+            if has_tc and fmt != "npy":
+                tc = [
+                    torchcodec_fps(
+                        args.torchcodec_python, root, batches, args.chunksize, args.repeat, threads
+                    )
+                    for threads in (1, 0)
+                ]
             ratio = best["threads"] / best["1 thread"]
+            tc_best = max((v for v in tc if v is not None), default=None)
+            vs = f"{best['threads'] / tc_best:.2f}x" if tc_best else "–"
+            cells = " ".join(f"{v:9.0f}" if v is not None else f"{'–':>9s}" for v in tc)
             print(
-                f"{fmt:12s} {best['threads']:9.0f} {best['1 thread']:9.0f} {best['PyAV']:9.0f}  {ratio:.2f}x"
+                f"{fmt:12s} {best['threads']:9.0f} {best['1 thread']:9.0f} {best['PyAV']:9.0f} {cells}"
+                f"  {ratio:.2f}x  {vs}"
             )
 
 
