@@ -92,7 +92,12 @@ def main() -> None:
         help="an interpreter with torch and torchcodec ('' skips torchcodec)",
     )
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-video-file-"))
+    with tempfile.TemporaryDirectory(prefix="bench-video-file-") as directory:
+        run(args, Path(directory))
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    """Write the file, then time every reader on it (all files under ``tmp``)."""
     os.environ["FRAMESTORE_CACHE_DIR"] = str(tmp / "cache")
     video = tmp / "cam.mp4"
     t = time.perf_counter()
