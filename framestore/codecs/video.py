@@ -267,17 +267,6 @@ def _columns(rows: list[tuple[int, float, int, bool, int]]) -> dict[str, np.ndar
     }
 
 
-def codec_crc_column(path: Path, frames: int) -> np.ndarray:
-    """The CRC32 of the codec set-up (extradata) stored in the finished video file at
-    ``path``, once per frame of it (the ``VIDEO_CODEC_CRC32`` column)."""
-    try:
-        with av.open(str(path)) as container:
-            crc = codec_crc(container.streams.video[0])
-    except (av.FFmpegError, IndexError) as exc:
-        raise CorruptStoreError(f"{path}: not a readable video file ({exc})") from None
-    return np.full(frames, crc, dtype=np.uint32)
-
-
 def codec_crc(stream: Any) -> int:
     """The CRC32 of a video stream's codec set-up (its extradata; 0 bytes when it has none)."""
     return crc32(bytes(stream.codec_context.extradata or b""))

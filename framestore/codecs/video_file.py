@@ -26,7 +26,7 @@ from .._disk.columns import CRC32, VIDEO_CODEC_CRC32, VIDEO_KEYFRAME, VIDEO_PTS
 from .._disk.storage import RemotePath, StorePath, open_video
 from ..errors import CorruptStoreError
 from .base import ChunkReader, ImageSpec
-from .video import VideoChunkReader, _DecodingReader, codec_crc_column
+from .video import VideoChunkReader, _DecodingReader, codec_crc
 
 _NO_DTS = np.iinfo(np.int64).min
 _INDEX_BLOCK = 4 * 2**20  # bytes per request when a URL is demuxed to index it
@@ -278,6 +278,7 @@ class RemuxChunkWriter:
         flags and the CRC32 of every packet (read back: muxers may rewrite packets)."""
         self._container.close()
         with av.open(str(self._path)) as container:
+            codec = codec_crc(container.streams.video[0])
             rows = [
                 (int(p.pts), bool(p.is_keyframe), crc32(p))
                 for p in container.demux(container.streams.video[0])
@@ -288,7 +289,7 @@ class RemuxChunkWriter:
             VIDEO_PTS: np.array([r[0] for r in rows], dtype=np.int64),
             VIDEO_KEYFRAME: np.array([r[1] for r in rows], dtype=bool),
             CRC32: np.array([r[2] for r in rows], dtype=np.uint32),
-            VIDEO_CODEC_CRC32: codec_crc_column(self._path, len(rows)),
+            VIDEO_CODEC_CRC32: np.full(len(rows), codec, dtype=np.uint32),
         }
 
     def abort(self) -> None:
