@@ -33,6 +33,7 @@ from .._disk.journal import JournalContents, JournalWriter
 from .._disk.storage import StorePath, open_video
 from ..errors import CorruptStoreError, InvalidFrameError
 from .base import ImageSpec
+from .pixels import converted, to_array
 
 # Decoding forward beats a seek for this many frames even across a keyframe.
 _FORWARD_LIMIT = 4
@@ -181,7 +182,7 @@ class VideoChunkWriter:
         spec, pix_fmt = self._spec, self._pix_fmt
         if spec.is_color:
             frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-            return frame if pix_fmt == "bgr24" else frame.reformat(format=pix_fmt)
+            return converted(frame, pix_fmt)
         if pix_fmt in ("gray", "gray16le"):
             return av.VideoFrame.from_ndarray(image, format=pix_fmt)
         # gray image into a YUV format: the image is the luma, chroma is neutral
@@ -319,18 +320,17 @@ def frame_to_array(frame: av.VideoFrame, spec: ImageSpec, via_bgr: bool, label: 
             f"the {spec.shape} {spec.dtype} frames its metadata says"
         )
     if spec.is_color:
-        return frame.to_ndarray(format="bgr24")
+        return to_array(frame, "bgr24")
     if via_bgr:
-        return cv2.cvtColor(frame.to_ndarray(format="bgr24"), cv2.COLOR_BGR2GRAY)
+        return cv2.cvtColor(to_array(frame, "bgr24"), cv2.COLOR_BGR2GRAY)
     name = frame.format.name
     if spec.dtype == np.uint16:
-        if name != "gray16le":
-            frame = frame.reformat(format="gray16le")
+        frame = converted(frame, "gray16le")
         plane = frame.planes[0]
         words = np.frombuffer(memoryview(plane), np.uint16).reshape(plane.height, plane.line_size // 2)
         return words[:, : spec.width].copy()
     if name not in _LUMA_FIRST:
-        frame = frame.reformat(format="gray")
+        frame = converted(frame, "gray")
     plane = frame.planes[0]
     rows = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
     return rows[:, : spec.width].copy()

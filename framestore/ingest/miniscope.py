@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._disk.index import fps_from_times
+from ..codecs.pixels import to_array
 from ..core.writer import StoreWriter
 from ..errors import CorruptStoreError, StoreWarning
 
@@ -124,5 +125,5 @@ def import_recording(
         container.streams.video[0].thread_type = "AUTO"
         for k, frame in enumerate(container.decode(video=0)):
             values = {name: column[k] for name, column in columns.items()}
-            writer.add_image(frame.to_ndarray(format="gray"), int(numbers[k]), float(times[k]), **values)
+            writer.add_image(to_array(frame, "gray"), int(numbers[k]), float(times[k]), **values)
     return Path(output)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .._disk.index import fps_from_times
+from ..codecs.pixels import to_array
 from ..core.writer import StoreWriter
 from ..errors import CorruptStoreError
 
@@ -64,6 +65,6 @@ def import_video(
         av.open(str(video)) as container,
     ):
         for k, frame in enumerate(container.decode(video=0)):
-            image = frame.to_ndarray(format="gray" if gray else "bgr24")
+            image = to_array(frame, "gray" if gray else "bgr24")
             writer.add_image(image, int(numbers[k]), float(times[k]))
     return Path(output)
