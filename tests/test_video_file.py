@@ -269,6 +269,26 @@ def test_a_video_url_reads_like_the_file(videos, oracle, served, name):
     assert sum(r.sent for r in requests) <= videos[name].stat().st_size
 
 
+def test_an_mp4_url_opens_from_its_header_and_fetches_only_what_a_read_needs(served, tmp_path):
+    name = "long.mp4"  # lossless H.264 with B-frames: big frames, its sample tables at the end
+    lossless = {"qp": "0", "preset": "ultrafast"}
+    path = write_video_file(served.root / name, 300, shape=(240, 320), gop=100, bframes=2, options=lossless)
+    oracle = decode_all(path)
+    served.take()
+    with framestore.open_video(f"{served.url}/{name}") as remote:
+        opened = sum(r.sent for r in served.take())
+        assert opened < path.stat().st_size / 10
+        index = remote._store.dialect.index
+        local = framestore.codecs.video_file.demux_index(path)
+        for column in ("pts", "dts", "keyframe", "packet_size"):
+            np.testing.assert_array_equal(getattr(index, column), getattr(local, column))
+        assert not index.checksummed and local.checksummed
+        np.testing.assert_array_equal(remote[150], oracle[150])
+        gop = local.packet_size[100:201].sum()  # the read decodes from keyframe 100
+        assert sum(r.sent for r in served.take()) < gop + 2 * 2**18
+        np.testing.assert_array_equal(remote.get_frames([299, 0, 120]), oracle[[299, 0, 120]])
+
+
 def test_a_server_without_ranges_is_one_clear_error(tmp_path):
     pytest.importorskip("fsspec")
     pytest.importorskip("aiohttp")

@@ -1,17 +1,23 @@
 """A plain video file (any container PyAV demuxes) read frame-exactly.
 
 Its demux index (every packet's timestamps, keyframe flag, size and CRC32; nothing is
-decoded) says which frame is where. Frames are in presentation order, sorted by pts,
-when the container's timestamps can be trusted: every packet has one, no two are equal,
-and they run the way the codec orders frames (increasing in decode order exactly when
-the codec does not reorder frames). Otherwise (a raw stream without timestamps, B-frames
-in AVI, a muxer's broken pts) frames are numbered in the order the decoder gives them,
-and a read seeks to a keyframe by its decode timestamp (or by demuxing from the start)
-and counts frames from there; that assumes closed GOPs, as encoders write by default.
+decoded) says which frame is where. An MP4/MOV file at a URL is indexed from its sample
+tables alone: FFmpeg demuxes it with every sample's bytes read as zeros, never fetched,
+so opening a long recording fetches its header, not its frames (and its packets have no
+CRC32 to check; the file's identity, size and ETag, still keys the cached index).
+
+Frames are in presentation order, sorted by pts, when the container's timestamps can be
+trusted: every packet has one, no two are equal, and they run the way the codec orders
+frames (increasing in decode order exactly when the codec does not reorder frames).
+Otherwise (a raw stream without timestamps, B-frames in AVI, a muxer's broken pts)
+frames are numbered in the order the decoder gives them, and a read seeks to a keyframe
+by its decode timestamp (or by demuxing from the start) and counts frames from there;
+that assumes closed GOPs, as encoders write by default.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -30,6 +36,7 @@ from .video import VideoChunkReader, _DecodingReader, codec_crc
 
 _NO_DTS = np.iinfo(np.int64).min
 _INDEX_BLOCK = 4 * 2**20  # bytes per request when a URL is demuxed to index it
+_HEADER_BLOCK = 2**18  # bytes per request when only a URL's sample tables are read
 _GRAY16 = ("gray16", "gray10", "gray12", "gray14")
 
 
@@ -46,7 +53,7 @@ class VideoFileIndex:
     packet_size: np.ndarray
     """Bytes of each frame's packet."""
     crc32: np.ndarray
-    """CRC32 of each frame's packet, checked on every read."""
+    """CRC32 of each frame's packet, checked on every read (zeros when not ``checksummed``)."""
     by_pts: bool
     """Frames are in pts order (the timestamps are trusted); else in decode order."""
     time_base: Fraction
@@ -57,6 +64,8 @@ class VideoFileIndex:
     pix_fmt: str
     codec: str
     intra_only: bool
+    checksummed: bool = True
+    """Whether ``crc32`` holds the packets' CRC32 (not for a URL indexed from its header)."""
 
     def __len__(self) -> int:
         return len(self.pts)
@@ -93,6 +102,7 @@ class VideoFileIndex:
             "pix_fmt": np.array(self.pix_fmt),
             "codec": np.array(self.codec),
             "intra_only": np.array(self.intra_only),
+            "checksummed": np.array(self.checksummed),
         }
 
     @classmethod
@@ -111,13 +121,18 @@ class VideoFileIndex:
             pix_fmt=str(a["pix_fmt"]),
             codec=str(a["codec"]),
             intra_only=bool(a["intra_only"]),
+            checksummed=bool(a["checksummed"]),
         )
 
 
 def demux_index(path: StorePath) -> VideoFileIndex:
-    """Demux the first video stream of ``path`` once (no decoding) and index its frames."""
+    """Demux the first video stream of ``path`` once (no decoding) and index its frames;
+    an MP4/MOV URL from its sample tables, without fetching the frames."""
     if isinstance(path, RemotePath):
         path.check_ranges()
+        from_header = _index_from_sample_tables(path)
+        if from_header is not None:
+            return from_header
     try:
         container: Any = (  # a URL is read through once: in large blocks, for few requests
             av.open(path.open(block_size=_INDEX_BLOCK)) if isinstance(path, RemotePath) else open_video(path)
@@ -137,6 +152,23 @@ def demux_index(path: StorePath) -> VideoFileIndex:
             codec, intra_only = cc.codec.name, bool(cc.codec.intra_only)
     except (av.FFmpegError, IndexError) as exc:
         raise CorruptStoreError(f"{path}: not a video file PyAV can read ({exc})") from None
+    return _index_of(path, rows, time_base, rate, reorders, width, height, pix_fmt, codec, intra_only)
+
+
+def _index_of(
+    path: StorePath,
+    rows: list[tuple[int | None, int | None, bool, int, int]],
+    time_base: Fraction,
+    rate: Fraction | None,
+    reorders: bool,
+    width: int,
+    height: int,
+    pix_fmt: str,
+    codec: str,
+    intra_only: bool,
+    checksummed: bool = True,
+) -> VideoFileIndex:
+    """The index of demuxed packets ``rows`` (pts, dts, keyframe, size, CRC32), in frame order."""
     if not rows or not width or not height:
         raise CorruptStoreError(f"{path}: holds no video frames")
     raw_pts = [r[0] for r in rows]
@@ -161,7 +193,99 @@ def demux_index(path: StorePath) -> VideoFileIndex:
         pix_fmt=pix_fmt,
         codec=codec,
         intra_only=intra_only,
+        checksummed=checksummed,
     )
+
+
+class _SamplesAsZeros(io.RawIOBase):
+    """A remote file whose bytes inside the hidden spans read as zeros, unfetched."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self._size = int(file.seek(0, io.SEEK_END))
+        self._pos = 0
+        self._starts = np.zeros(0, np.int64)
+        self._ends = np.zeros(0, np.int64)
+
+    def hide(self, starts: np.ndarray, sizes: np.ndarray) -> None:
+        """From now on read the spans ``starts[i] .. starts[i] + sizes[i]`` as zeros."""
+        order = np.argsort(starts)
+        starts, ends = starts[order], starts[order] + sizes[order]
+        # merge touching spans: the samples of an mdat box usually follow each other
+        reach = np.maximum.accumulate(ends)
+        first = np.ones(len(starts), bool)
+        first[1:] = starts[1:] > reach[:-1]
+        self._starts = starts[first]
+        self._ends = np.maximum.reduceat(reach, np.flatnonzero(first)) if len(starts) else ends
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        end = self._size if size < 0 else min(self._size, self._pos + size)
+        parts = []
+        while self._pos < end:
+            i = int(np.searchsorted(self._starts, self._pos, side="right")) - 1
+            if i >= 0 and self._pos < self._ends[i]:
+                stop = min(end, int(self._ends[i]))
+                parts.append(bytes(stop - self._pos))
+            else:
+                stop = min(end, int(self._starts[i + 1])) if i + 1 < len(self._starts) else end
+                self._file.seek(self._pos)
+                parts.append(self._file.read(stop - self._pos))
+            self._pos = stop
+        return b"".join(parts)
+
+
+def _index_from_sample_tables(path: RemotePath) -> VideoFileIndex | None:
+    """The index of an MP4/MOV URL from its sample tables (its ``moov`` box): FFmpeg's
+    own timestamps (edit lists and composition offsets applied), read by demuxing with
+    every sample's bytes as zeros. None for other containers, or where the tables do not
+    list every packet (fragmented MP4): those are demuxed in full."""
+    file = _SamplesAsZeros(path.open(block_size=_HEADER_BLOCK))
+    try:
+        container: Any = av.open(file)
+        with container:
+            if not {"mov", "mp4"} & set(container.format.name.split(",")):
+                return None
+            stream = container.streams.video[0]
+            entries = stream.index_entries
+            count = len(entries)
+            if not count or count != stream.frames:
+                return None
+            positions = np.fromiter((e.pos for e in entries), np.int64, count)
+            sizes = np.fromiter((e.size for e in entries), np.int64, count)
+            # the tables' keyframes: a parser would find none in zeros
+            keyframe_at = {e.timestamp: e.is_keyframe for e in entries}
+            file.hide(positions, sizes)  # packets FFmpeg probed at opening are already read
+            packets = (p for p in container.demux(stream) if p.size)
+            rows = [(p.pts, p.dts, keyframe_at.get(p.dts, False), p.size, 0) for p in packets]
+            cc = stream.codec_context
+            if len(rows) != count or sorted(r[3] for r in rows) != sorted(sizes.tolist()):
+                return None
+            time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 1)
+            return _index_of(
+                path, rows, time_base, stream.average_rate or stream.guessed_rate, bool(cc.has_b_frames),
+                cc.width, cc.height, cc.pix_fmt or "", cc.codec.name, bool(cc.codec.intra_only),
+                checksummed=False,
+            )  # fmt: skip
+    except (av.FFmpegError, IndexError):
+        return None  # demuxed in full, which names what is wrong
 
 
 def video_file_reader(
@@ -170,7 +294,7 @@ def video_file_reader(
     """A frame-exact reader of the video file ``path`` as ``index`` describes it."""
     if isinstance(path, RemotePath):
         path.check_ranges()
-    crc = index.crc32 if verify else None
+    crc = index.crc32 if verify and index.checksummed else None
     # frame threads for codecs with inter frames (single-slice H.264 needs them)
     threads = "SLICE" if index.intra_only else "AUTO"
     if index.by_pts:

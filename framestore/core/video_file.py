@@ -182,9 +182,10 @@ def describe_video_file(
         FRAME_TIME: frame_time,
         VIDEO_PTS: index.pts,
         VIDEO_KEYFRAME: index.keyframe,
-        CRC32: index.crc32,
         PACKET_SIZE: index.packet_size,
     }
+    if index.checksummed:
+        columns[CRC32] = index.crc32
     chunk = checked_chunk_index(0, path, columns)
     spec = index.spec(gray)
     mtime = modified_time(path)
@@ -207,7 +208,8 @@ def describe_video_file(
 
 def video_meta(dialect: VideoFileDialect, path: StorePath) -> dict[str, Any]:
     """Length, rate, size and duration of a plain video file, as its container and
-    index tell them."""
+    index tell them, and whether reads check each packet's CRC32 (not for an MP4 URL
+    indexed from its header)."""
     index = dialect.index
     seconds = index.seconds
     return {
@@ -220,5 +222,6 @@ def video_meta(dialect: VideoFileDialect, path: StorePath) -> dict[str, Any]:
         "pix_fmt": index.pix_fmt,
         "size": path.stat().st_size if isinstance(path, Path) else path.info().get("size"),
         "timestamps": "pts" if index.by_pts else "decode order",
+        "packet_crc32": index.checksummed,
         "path": str(path),
     }

@@ -84,7 +84,7 @@ class VerifyReport:
         if self.checksums_checked:
             out.append(f"  chunk checksums checked: {self.checksums_checked}")
         if not self.frame_crcs:
-            out.append("  per-frame CRC32s absent (imgstore's indexes have none)")
+            out.append("  per-frame CRC32s absent (imgstore's indexes have none, nor an MP4 URL's header)")
         out += [f"  {p.message}" for p in self.problems]
         out.append("OK" if self.ok else f"FAILED: {len(self.problems)} problem(s)")
         return out
