@@ -126,6 +126,21 @@ def test_times_from_npy_and_csv(videos, oracle, tmp_path):
         framestore.open_video(video, times=tmp_path / "cam.short.npy")
 
 
+def test_random_reads_deep_in_a_gop_leave_unreferenced_frames_undecoded(tmp_path):
+    path = write_video_file(tmp_path / "long-gop.mp4", 240, gop=120, bframes=3)
+    oracle = decode_all(path)
+    index = framestore.codecs.video_file.demux_index(path)
+    reader = framestore.codecs.video_file.video_file_reader(path, index.spec(None), index)
+    np.testing.assert_array_equal(reader.read(110), oracle[110])
+    decoded = sorted(reader._kept)  # frames of the GOP decoded on the way, kept for stepping back
+    assert decoded[-17:] == list(range(94, 111)) and len(decoded) < 100  # B-frames before 94 skipped
+    order = [109, 100, 60, 230, 229, 121, 3, 200, 199, 198, 150, 119]
+    for k in order:  # steps back, jumps across GOPs, forward runs: every frame exact
+        np.testing.assert_array_equal(reader.read(k), oracle[k])
+    np.testing.assert_array_equal(np.stack(list(reader.iter_from(100, 140))), oracle[100:140])
+    reader.close()
+
+
 def test_gray_reads_the_luma_plane(videos):
     store = framestore.open_video(videos["h264-bframes.mp4"], gray=True)
     assert store.image_shape == (48, 64) and store.dtype == np.uint8

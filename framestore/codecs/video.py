@@ -41,6 +41,9 @@ _FORWARD_LIMIT = 4
 # since the last keyframe (the latest ones, up to this many bytes), so that stepping back
 # or reading a nearby frame again converts a kept frame instead of decoding the GOP again.
 GOP_KEEP_BYTES = 32 << 20
+# A random read decodes the frames before its target that no other frame references
+# (B-frames, mostly) only from this many frames before it, so a step back still finds them.
+_DECODE_ALL_BEFORE = 16
 # Pixel formats whose first plane is the luma, i.e. the image of a gray store.
 _LUMA_FIRST = frozenset({"gray", "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12"})
 
@@ -356,6 +359,8 @@ class _DecodingReader:
         self._keep = len(self._keyframes) < len(pts)  # not intra-only: keep the GOP
         self._kept: dict[int, av.VideoFrame] = {}  # position -> frame, of the current GOP
         self._kept_bytes = 0
+        # frames before this position that no frame references may go undecoded
+        self._skip_below = 0
 
     def __len__(self) -> int:
         return len(self._pts)
@@ -384,9 +389,10 @@ class _DecodingReader:
             return  # already decoding inside the right stretch
         if self._frames is not None and 0 <= k - self._next <= _FORWARD_LIMIT:
             return
-        self._start(start)
+        self._start(start, skip_below=k - _DECODE_ALL_BEFORE)
 
-    def _start(self, start: int) -> None:
+    def _start(self, start: int, skip_below: int = 0) -> None:
+        self._skip_below = skip_below
         self._frames = self._decode_from(start)
         self._next = start
         self._drop_kept()
@@ -494,7 +500,7 @@ class VideoChunkReader(_DecodingReader):
         if self._container is None:
             self._container, self._stream = self._open_stream(self._thread_type)
         self._seek(self._container, self._stream, start)
-        return self._generate(self._container, self._stream)
+        return self._generate(self._container, self._stream, self._skip_below)
 
     def iter_from(self, start: int, stop: int) -> Iterator[np.ndarray]:
         """Frames ``start .. stop - 1`` through a decoder of their own with frame threads,
@@ -503,7 +509,7 @@ class VideoChunkReader(_DecodingReader):
         expected = start
         try:
             self._seek(container, stream, self._keyframe_before(start))
-            for pos, frame in self._generate(container, stream):
+            for pos, frame in self._generate(container, stream, skip_below=start):
                 if pos < expected:
                     continue
                 if pos != expected:
@@ -521,10 +527,22 @@ class VideoChunkReader(_DecodingReader):
             "in this chunk) could not be decoded: the file is truncated or does not match its index"
         )
 
-    def _generate(self, container: Any, stream: Any) -> Iterator[tuple[int, av.VideoFrame]]:
+    def _generate(
+        self, container: Any, stream: Any, skip_below: int = 0
+    ) -> Iterator[tuple[int, av.VideoFrame]]:
+        """Decoded frames and their positions, from where ``container`` was sought; frames
+        before ``skip_below`` that no other frame references are not decoded (FFmpeg's
+        ``skip_frame``, set per packet: only frames identified by their pts may be missing)."""
+        context = stream.codec_context
+        skipping = False
+        context.skip_frame = "DEFAULT"
+        placed = self._crc is not None or skip_below > 0
         for packet in container.demux(stream):
-            if self._crc is not None and packet.pts is not None:
-                pos = self._position_of(packet.pts)
+            pos = self._position_of(packet.pts) if placed and packet.pts is not None else -1
+            if (0 <= pos < skip_below) != skipping:
+                skipping = not skipping
+                context.skip_frame = "NONREF" if skipping else "DEFAULT"
+            if self._crc is not None and pos >= 0:
                 if crc32(packet) != self._crc[pos]:
                     # frames decoded before the damage are fine: drain them, then stop
                     for frame in stream.codec_context.decode(None):
