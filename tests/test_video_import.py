@@ -68,6 +68,12 @@ def test_import_refuses_what_it_cannot_do(cameras, tmp_path, capsys):
     avi = write_video_file(tmp_path / "b.avi", 10, bframes=2)  # AVI: no trustworthy pts
     assert cli(["import", str(avi), str(tmp_path / "y"), "--copy"]) == 1
     assert "without --copy" in capsys.readouterr().err
+    trimmed = write_video_file(tmp_path / "trimmed.mp4", 20, first_pts=-4)  # an edit list hides 4
+    assert cli(["import", str(trimmed), str(tmp_path / "z"), "--copy"]) == 1
+    assert "edit list hides 4" in capsys.readouterr().err
+    assert cli(["import", str(trimmed), str(tmp_path / "z")]) == 0
+    with framestore.new_for_filename(str(tmp_path / "z")) as store:
+        np.testing.assert_array_equal(store[:], decode_all(trimmed))
 
 
 def test_the_copy_format_is_never_written_frame_by_frame(tmp_path):

@@ -464,10 +464,13 @@ class VideoChunkReader(_DecodingReader):
         decode_thread_type: str = "SLICE",
         gray_via_bgr: bool = False,
         codec_crc: int | None = None,
+        hidden: dict[int, int] | None = None,
     ) -> None:
         super().__init__(str(path), spec, pts, keyframe)
         self._path = path
         self._crc = crc
+        # pts -> CRC32 of packets decoded only as references, never shown (not frames)
+        self._hidden = hidden or {}
         self._codec_crc = codec_crc
         self._via_bgr = gray_via_bgr
         self._thread_type = decode_thread_type
@@ -538,7 +541,15 @@ class VideoChunkReader(_DecodingReader):
         context.skip_frame = "DEFAULT"
         placed = self._crc is not None or skip_below > 0
         for packet in container.demux(stream):
-            pos = self._position_of(packet.pts) if placed and packet.pts is not None else -1
+            if packet.pts in self._hidden:
+                pos = -1
+                if self._crc is not None and crc32(packet) != self._hidden[packet.pts]:
+                    raise CorruptStoreError(
+                        f"{self._path}: a packet decoded before frame 0 (pts {packet.pts}) fails "
+                        "its CRC32 check: the file is damaged"
+                    )
+            else:
+                pos = self._position_of(packet.pts) if placed and packet.pts is not None else -1
             if (0 <= pos < skip_below) != skipping:
                 skipping = not skipping
                 context.skip_frame = "NONREF" if skipping else "DEFAULT"

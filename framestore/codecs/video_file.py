@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,9 @@ class VideoFileIndex:
     intra_only: bool
     checksummed: bool = True
     """Whether ``crc32`` holds the packets' CRC32 (not for a URL indexed from its header)."""
+    hidden_pts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """pts of the packets decoded but not shown (an MP4 edit list's discarded start)."""
+    hidden_crc32: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
 
     def __len__(self) -> int:
         return len(self.pts)
@@ -103,6 +106,8 @@ class VideoFileIndex:
             "codec": np.array(self.codec),
             "intra_only": np.array(self.intra_only),
             "checksummed": np.array(self.checksummed),
+            "hidden_pts": self.hidden_pts,
+            "hidden_crc32": self.hidden_crc32,
         }
 
     @classmethod
@@ -122,6 +127,8 @@ class VideoFileIndex:
             codec=str(a["codec"]),
             intra_only=bool(a["intra_only"]),
             checksummed=bool(a["checksummed"]),
+            hidden_pts=a["hidden_pts"].astype(np.int64),
+            hidden_crc32=a["hidden_crc32"].astype(np.uint32),
         )
 
 
@@ -141,7 +148,7 @@ def demux_index(path: StorePath) -> VideoFileIndex:
             stream = container.streams.video[0]
             cc = stream.codec_context
             rows = [
-                (p.pts, p.dts, bool(p.is_keyframe), p.size, crc32(p))
+                (p.pts, p.dts, bool(p.is_keyframe), p.size, crc32(p), bool(p.is_discard))
                 for p in container.demux(stream)
                 if p.size
             ]
@@ -157,7 +164,7 @@ def demux_index(path: StorePath) -> VideoFileIndex:
 
 def _index_of(
     path: StorePath,
-    rows: list[tuple[int | None, int | None, bool, int, int]],
+    rows: list[tuple[int | None, int | None, bool, int, int, bool]],
     time_base: Fraction,
     rate: Fraction | None,
     reorders: bool,
@@ -168,7 +175,10 @@ def _index_of(
     intra_only: bool,
     checksummed: bool = True,
 ) -> VideoFileIndex:
-    """The index of demuxed packets ``rows`` (pts, dts, keyframe, size, CRC32), in frame order."""
+    """The index of demuxed packets ``rows`` (pts, dts, keyframe, size, CRC32, discarded), in
+    frame order. Packets an edit list discards are decoded but never shown: not frames."""
+    hidden = [r for r in rows if r[5] and r[0] is not None]
+    rows = [r for r in rows if not r[5]]
     if not rows or not width or not height:
         raise CorruptStoreError(f"{path}: holds no video frames")
     raw_pts = [r[0] for r in rows]
@@ -194,6 +204,8 @@ def _index_of(
         codec=codec,
         intra_only=intra_only,
         checksummed=checksummed,
+        hidden_pts=np.array([r[0] for r in hidden], dtype=np.int64),
+        hidden_crc32=np.array([r[4] for r in hidden], dtype=np.uint32),
     )
 
 
@@ -274,7 +286,7 @@ def _index_from_sample_tables(path: RemotePath) -> VideoFileIndex | None:
             keyframe_at = {e.timestamp: e.is_keyframe for e in entries}
             file.hide(positions, sizes)  # packets FFmpeg probed at opening are already read
             packets = (p for p in container.demux(stream) if p.size)
-            rows = [(p.pts, p.dts, keyframe_at.get(p.dts, False), p.size, 0) for p in packets]
+            rows = [(p.pts, p.dts, keyframe_at.get(p.dts, False), p.size, 0, p.is_discard) for p in packets]
             cc = stream.codec_context
             if len(rows) != count or sorted(r[3] for r in rows) != sorted(sizes.tolist()):
                 return None
@@ -298,7 +310,8 @@ def video_file_reader(
     # frame threads for codecs with inter frames (single-slice H.264 needs them)
     threads = "SLICE" if index.intra_only else "AUTO"
     if index.by_pts:
-        return VideoChunkReader(path, spec, index.pts, index.keyframe, crc, threads)
+        hidden = dict(zip(index.hidden_pts.tolist(), index.hidden_crc32.tolist(), strict=True))
+        return VideoChunkReader(path, spec, index.pts, index.keyframe, crc, threads, hidden=hidden)
     return DecodeOrderReader(path, spec, index, crc, threads)
 
 

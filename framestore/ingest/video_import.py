@@ -188,6 +188,12 @@ def _copyable(store: StoreReader) -> VideoFileIndex:
             f"{store.path}: its timestamps do not give the frames' order, so its packets "
             "cannot be kept as they are; import it without --copy (re-encoding)"
         )
+    if len(index.hidden_pts):
+        raise CorruptStoreError(
+            f"{store.path}: its edit list hides {len(index.hidden_pts)} decoded frames before its "
+            "first shown frame, which a store's Matroska chunk cannot hide; import it without "
+            "--copy (re-encoding)"
+        )
     return index
 
 

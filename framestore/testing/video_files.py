@@ -30,12 +30,15 @@ def write_video_file(
     open_gop: bool = False,
     intervals_ms: Sequence[int] | None = None,
     options: dict[str, str] | None = None,
+    first_pts: int = 0,
 ) -> Path:
     """Encode ``count`` synthetic frames into ``path`` (container from its extension).
 
     ``intervals_ms``: a variable frame rate, frame intervals in milliseconds repeated
-    (timestamps in a 1/1000 time base); otherwise ``fps`` constant. H.264 (libx264)
-    takes ``gop``, ``bframes`` and ``open_gop``; ``options`` go to the encoder.
+    (timestamps in a 1/1000 time base); otherwise ``fps`` constant. A negative ``first_pts``
+    makes an MP4's edit list hide the frames before pts 0 (as a trim without re-encoding
+    does). H.264 (libx264) takes ``gop``, ``bframes`` and ``open_gop``; ``options`` go to
+    the encoder.
     """
     path = Path(path)
     with av.open(str(path), "w") as container:
@@ -52,12 +55,12 @@ def write_video_file(
         else:
             cc.gop_size = gop
         cc.options = opts
-        t = 0
+        t = first_pts
         for i in range(count):
             image = synthetic_frame(i, shape)
             frame = av.VideoFrame.from_ndarray(np.stack([image] * 3, axis=-1), format="bgr24")
             frame = frame.reformat(format=pix_fmt)
-            frame.pts = t if intervals_ms else i
+            frame.pts = t
             t += intervals_ms[i % len(intervals_ms)] if intervals_ms else 1
             for packet in stream.encode(frame):
                 container.mux(packet)
