@@ -32,6 +32,20 @@ def converted(frame: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:
     return _reformatter().reformat(frame, format=pix_fmt, threads=1)
 
 
+_CHANNELS = {"bgr24": 3, "gray": 1}
+
+
 def to_array(frame: av.VideoFrame, pix_fmt: str) -> np.ndarray:
-    """A new array of ``frame``'s pixels in ``pix_fmt`` (e.g. ``"bgr24"``, ``"gray"``)."""
-    return converted(frame, pix_fmt).to_ndarray()
+    """A new array of ``frame``'s pixels in ``pix_fmt`` (e.g. ``"bgr24"``, ``"gray"``).
+
+    A conversion's output frame is new and ours alone, so where its rows are unpadded the
+    array is that frame's buffer (kept alive by the array) rather than a copy of it."""
+    out = converted(frame, pix_fmt)
+    channels = _CHANNELS.get(pix_fmt)
+    if out is frame or channels is None:
+        return out.to_ndarray()
+    plane = out.planes[0]
+    if plane.line_size != out.width * channels:
+        return out.to_ndarray()
+    shape = (out.height, out.width, channels) if channels > 1 else (out.height, out.width)
+    return np.frombuffer(memoryview(plane), np.uint8).reshape(shape)
