@@ -29,9 +29,11 @@ class UncompressedChunkReader:
         self._shape = spec.shape
         self._dtype = spec.dtype.newbyteorder("<")  # FFmpeg's gray16le, on any machine
         self._native = spec.dtype
+        self._swap = self._dtype != self._native
         self._size = spec.frame_bytes
-        self._offsets = offsets.astype(np.int64)
-        self._crc = None if crc is None else crc.astype(np.uint32)
+        # plain ints: looked up once per frame, where numpy scalars cost more than the check
+        self._offsets: list[int] = offsets.astype(np.int64).tolist()
+        self._crc: list[int] | None = None if crc is None else crc.astype(np.uint32).tolist()
         self._fd: int | None = None
 
     def __len__(self) -> int:
@@ -45,8 +47,10 @@ class UncompressedChunkReader:
                 raise CorruptStoreError(f"{self._path}: the chunk file is missing") from None
         return self._fd
 
-    def _checked(self, image: np.ndarray, got: int, k: int) -> np.ndarray:
-        if got != self._size:
+    def _frame(self, k: int) -> np.ndarray:
+        """Frame ``k`` (in range) read into a new array and checked."""
+        image = np.empty(self._shape, self._dtype)
+        if os.preadv(self._file(), [image.data], self._offsets[k]) != self._size:
             raise CorruptStoreError(
                 f"{self._path}: the index lists {len(self)} frames but frame {k} (0-based in this "
                 "chunk) is cut short: the file is truncated or does not match its index"
@@ -55,18 +59,17 @@ class UncompressedChunkReader:
             raise CorruptStoreError(
                 f"{self._path}: frame {k} (0-based in this chunk) fails its CRC32 check: the file is damaged"
             )
-        return image if self._dtype == self._native else image.astype(self._native)
+        return image.astype(self._native) if self._swap else image
 
     def read(self, k: int) -> np.ndarray:
         if not 0 <= k < len(self):
             raise IndexError(f"{self._path}: frame {k} outside 0..{len(self) - 1}")
-        image = np.empty(self._shape, self._dtype)
-        return self._checked(image, os.preadv(self._file(), [image.data], int(self._offsets[k])), k)
+        return self._frame(k)
 
     def iter_from(self, start: int, stop: int) -> Iterator[np.ndarray]:
         """Frames ``start .. stop - 1``, each read and checked on its own (see above)."""
         for k in range(start, stop):
-            yield self.read(k)
+            yield self._frame(k)
 
     def close(self) -> None:
         if self._fd is not None:
