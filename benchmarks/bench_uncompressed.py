@@ -13,7 +13,7 @@ best of ``--repeat`` rounds (each round runs every contender once, so load hits 
   reads) against one ``os.preadv`` of the frame's stored bytes (files kept open) and a
   PyAV seek to the stored pts + decode (raw), and ``np.fromfile`` (npy);
 * batch: frames/s of ``get_frames`` of 32 random indices, 50 batches, against the same
-  peers in a loop.
+  peers in a loop (raw also: ``os.preadv`` of each into its place in one new array).
 
     python benchmarks/bench_uncompressed.py --frames 3000 --repeat 3
 """
@@ -152,6 +152,14 @@ class PreadvFrame:
         os.preadv(self.fds[c], [a], self.offsets[c][k])
         return a
 
+    def batch(self, indices: np.ndarray) -> np.ndarray:
+        """The frames at ``indices`` read into one new array, as ``get_frames`` returns them."""
+        out = np.empty((len(indices), *SHAPE), np.uint8)
+        for j, i in enumerate(indices.tolist()):
+            c, k = divmod(i, 500)
+            os.preadv(self.fds[c], [out[j]], self.offsets[c][k])
+        return out
+
     def close(self) -> None:
         for fd in self.fds:
             os.close(fd)
@@ -197,6 +205,7 @@ def one_round(
     pread = PreadvFrame(chunks)
     r["raw random ms os.preadv"] = median_ms(rand, pread)
     r["raw batch32 os.preadv"] = batches_fps(batches, pread)
+    r["raw batch32 os.preadv into one array"] = fps(32 * len(batches), lambda: each(pread.batch, batches))
     pread.close()
     seek = PyAVSeek(chunks)
     r["raw random ms PyAV seek"] = median_ms(rand, seek)

@@ -85,3 +85,22 @@ def test_damage_is_named_on_every_read_path(tmp_path, fmt, how):
         with framestore.new_for_filename(tmp_path / "s") as store:
             with pytest.raises(framestore.CorruptStoreError, match=str(damaged)):
                 read(store)
+
+
+@pytest.mark.parametrize(("shape", "dtype"), KINDS)
+def test_raw_batches_read_into_the_result_keep_repeats_rois_and_damage(tmp_path, shape, dtype):
+    frames = np.stack(write(tmp_path / "s", "raw/nut", shape, dtype))
+    picks = [5, 5, 44, 0, 5, 23]
+    with framestore.new_for_filename(tmp_path / "s") as store:
+        assert np.array_equal(store.get_frames(picks), frames[picks])
+        assert np.array_equal(store.get_frames(picks, roi=(3, 2, 20, 10)), frames[picks][:, 2:12, 3:23])
+    damaged = tmp_path / "s" / "000001.nut"
+    data = bytearray(damaged.read_bytes())
+    data[int(read_npz(tmp_path / "s" / "000001.npz")[VIDEO_OFFSET][3]) + 5] ^= 0x10  # frame 23
+    damaged.write_bytes(bytes(data))
+    with framestore.new_for_filename(tmp_path / "s") as store:
+        with pytest.warns(framestore.StoreWarning, match="frame_index 23 "):
+            got = store.get_frames(picks, on_error="zeros")
+    expected = frames[picks]
+    expected[5] = 0
+    assert np.array_equal(got, expected)

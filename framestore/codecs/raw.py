@@ -47,9 +47,8 @@ class UncompressedChunkReader:
                 raise CorruptStoreError(f"{self._path}: the chunk file is missing") from None
         return self._fd
 
-    def _frame(self, k: int) -> np.ndarray:
-        """Frame ``k`` (in range) read into a new array and checked."""
-        image = np.empty(self._shape, self._dtype)
+    def _fill(self, k: int, image: np.ndarray) -> None:
+        """Frame ``k``'s stored bytes read into ``image`` and checked."""
         if os.preadv(self._file(), [image.data], self._offsets[k]) != self._size:
             raise CorruptStoreError(
                 f"{self._path}: the index lists {len(self)} frames but frame {k} (0-based in this "
@@ -59,7 +58,19 @@ class UncompressedChunkReader:
             raise CorruptStoreError(
                 f"{self._path}: frame {k} (0-based in this chunk) fails its CRC32 check: the file is damaged"
             )
+
+    def _frame(self, k: int) -> np.ndarray:
+        """Frame ``k`` (in range) in a new array."""
+        image = np.empty(self._shape, self._dtype)
+        self._fill(k, image)
         return image.astype(self._native) if self._swap else image
+
+    def read_into(self, k: int, out: np.ndarray) -> None:
+        """Frame ``k`` (in range) read and checked in ``out``, a C-contiguous array of the
+        frame's shape and dtype (on an error its contents are undefined)."""
+        self._fill(k, out.view(self._dtype))
+        if self._swap:
+            out.byteswap(inplace=True)
 
     def read(self, k: int) -> np.ndarray:
         if not 0 <= k < len(self):
