@@ -6,10 +6,14 @@ best of ``--repeat`` rounds (each round runs every contender once, so load hits 
 * sequential: iterating a fresh reader (with and without the CRC check) against
   ``os.preadv`` of every frame's stored bytes into a new array (raw; offsets found by a
   PyAV demux beforehand), a memcpy of them from memory, and a ``np.fromfile`` loop (npy);
+  the raw ones also in a fresh interpreter ("fresh process"), whose memory allocator has
+  not yet been warmed by freeing large buffers as this process's has by writing the stores,
+  and ("CPU") timed by this thread's CPU time, which other processes' load disturbs less;
 * random: median ms of ``store[i]`` over ``--random`` indices (fresh reader, 3 warm-up
-  reads) against a PyAV seek to the stored pts + decode (raw) and ``np.fromfile`` (npy);
+  reads) against one ``os.preadv`` of the frame's stored bytes (files kept open) and a
+  PyAV seek to the stored pts + decode (raw), and ``np.fromfile`` (npy);
 * batch: frames/s of ``get_frames`` of 32 random indices, 50 batches, against the same
-  peers in a loop.
+  peers in a loop (raw also: ``os.preadv`` of each into its place in one new array).
 
     python benchmarks/bench_uncompressed.py --frames 3000 --repeat 3
 """
@@ -17,8 +21,11 @@ best of ``--repeat`` rounds (each round runs every contender once, so load hits 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -57,16 +64,16 @@ def each(fn: Callable[..., object], items: object) -> None:
         fn(item)
 
 
-def fps(n: int, fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
+def fps(n: int, fn: Callable[[], object], clock: Callable[[], float] = time.perf_counter) -> float:
+    t0 = clock()
     fn()
-    return n / (time.perf_counter() - t0)
+    return n / (clock() - t0)
 
 
-def seq_store(root: Path, verify: bool) -> float:
+def seq_store(root: Path, verify: bool, clock: Callable[[], float] = time.perf_counter) -> float:
     store = framestore.new_for_filename(root, verify=verify)
     try:
-        return fps(len(store), lambda: each(len, store))
+        return fps(len(store), lambda: each(len, store), clock)
     finally:
         store.close()
 
@@ -83,6 +90,21 @@ def preadv_all(chunks: list[tuple[Path, list[int], list[int]]]) -> int:
         finally:
             os.close(fd)
     return n
+
+
+def fresh_process_seq(raw: Path) -> dict[str, float]:
+    """The raw sequential reads, each once, in a new interpreter (this script with ``--fresh``)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--fresh", str(raw)], check=True, capture_output=True, text=True
+    ).stdout
+    return {f"{name} (fresh process)": value for name, value in json.loads(out).items()}
+
+
+def fresh_main(raw: Path) -> None:
+    results = {"raw seq": seq_store(raw, True), "raw seq no CRC": seq_store(raw, False)}
+    chunks = raw_offsets(raw)
+    results["raw seq preadv"] = fps(sum(len(o) for _, o, _ in chunks), lambda: preadv_all(chunks))
+    print(json.dumps(results))
 
 
 def median_ms(indices: np.ndarray, read: Callable[[int], object]) -> float:
@@ -117,6 +139,32 @@ class PyAVSeek:
             c.close()
 
 
+class PreadvFrame:
+    """Chunks kept open; one ``os.preadv`` of the frame's stored bytes into a new array."""
+
+    def __init__(self, chunks: list[tuple[Path, list[int], list[int]]]) -> None:
+        self.fds = [os.open(p, os.O_RDONLY) for p, _, _ in chunks]
+        self.offsets = [offsets for _, offsets, _ in chunks]
+
+    def __call__(self, i: int) -> np.ndarray:
+        c, k = divmod(i, 500)
+        a = np.empty(SHAPE, np.uint8)
+        os.preadv(self.fds[c], [a], self.offsets[c][k])
+        return a
+
+    def batch(self, indices: np.ndarray) -> np.ndarray:
+        """The frames at ``indices`` read into one new array, as ``get_frames`` returns them."""
+        out = np.empty((len(indices), *SHAPE), np.uint8)
+        for j, i in enumerate(indices.tolist()):
+            c, k = divmod(i, 500)
+            os.preadv(self.fds[c], [out[j]], self.offsets[c][k])
+        return out
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+
+
 def npy_files(root: Path) -> list[Path]:
     return sorted(root.glob("*/*.npy"))
 
@@ -139,6 +187,11 @@ def one_round(
         "raw seq no CRC": seq_store(raw, False),
         "raw seq preadv": fps(len(frames), lambda: preadv_all(chunks)),
         "raw seq memcpy": fps(len(frames), lambda: each(np.copy, frames)),
+        # the same on this thread's CPU time: steadier than wall time on a shared machine
+        "raw seq CPU": seq_store(raw, True, time.thread_time),
+        "raw seq no CRC CPU": seq_store(raw, False, time.thread_time),
+        "raw seq preadv CPU": fps(len(frames), lambda: preadv_all(chunks), time.thread_time),
+        **fresh_process_seq(raw),
         "npy seq": seq_store(npy, True),
         "npy seq no CRC": seq_store(npy, False),
         "npy seq np.fromfile": fps(len(frames), lambda: each(fromfile_npy, files)),
@@ -149,6 +202,11 @@ def one_round(
                 r[f"{name} random ms{'' if verify else ' no CRC'}"] = median_ms(rand, store.__getitem__)
                 if verify:
                     r[f"{name} batch32"] = fps(32 * len(batches), lambda s=store: each(s.get_frames, batches))
+    pread = PreadvFrame(chunks)
+    r["raw random ms os.preadv"] = median_ms(rand, pread)
+    r["raw batch32 os.preadv"] = batches_fps(batches, pread)
+    r["raw batch32 os.preadv into one array"] = fps(32 * len(batches), lambda: each(pread.batch, batches))
+    pread.close()
     seek = PyAVSeek(chunks)
     r["raw random ms PyAV seek"] = median_ms(rand, seek)
     r["raw batch32 PyAV seek"] = batches_fps(batches, seek)
@@ -165,7 +223,11 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=3000)
     parser.add_argument("--random", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--fresh", type=Path, help=argparse.SUPPRESS)  # a raw store: fresh_main
     args = parser.parse_args()
+    if args.fresh:
+        fresh_main(args.fresh)
+        return
     frames = [synthetic_frame(i, SHAPE) for i in range(args.frames)]
     rng = np.random.default_rng(12345)
     rand = rng.integers(0, args.frames, args.random)

@@ -13,6 +13,7 @@ import framestore
 from framestore._disk.columns import VIDEO_OFFSET
 from framestore._disk.index import write_index
 from framestore._disk.npzio import read_npz
+from framestore.codecs.base import DirectChunkReader
 from framestore.codecs.images import NpyChunkReader
 from framestore.codecs.raw import UncompressedChunkReader
 from framestore.codecs.video import VideoChunkReader
@@ -85,3 +86,28 @@ def test_damage_is_named_on_every_read_path(tmp_path, fmt, how):
         with framestore.new_for_filename(tmp_path / "s") as store:
             with pytest.raises(framestore.CorruptStoreError, match=str(damaged)):
                 read(store)
+
+
+@pytest.mark.parametrize("fmt", ["raw/nut", "npy"])
+@pytest.mark.parametrize(("shape", "dtype"), KINDS)
+def test_batches_read_into_the_result_keep_repeats_rois_and_damage(tmp_path, fmt, shape, dtype):
+    frames = np.stack(write(tmp_path / "s", fmt, shape, dtype))
+    picks = [5, 5, 44, 0, 5, 23]
+    with framestore.new_for_filename(tmp_path / "s") as store:
+        assert np.array_equal(store.get_frames(picks), frames[picks])
+        assert np.array_equal(store.get_frames(picks, roi=(3, 2, 20, 10)), frames[picks][:, 2:12, 3:23])
+        assert all(isinstance(r, DirectChunkReader) for r in store._open.values())
+    if fmt == "raw/nut":  # frame 23 damaged
+        damaged = tmp_path / "s" / "000001.nut"
+        at = int(read_npz(tmp_path / "s" / "000001.npz")[VIDEO_OFFSET][3]) + 5
+    else:
+        damaged, at = tmp_path / "s" / "000001" / "000003.npy", -5
+    data = bytearray(damaged.read_bytes())
+    data[at] ^= 0x10
+    damaged.write_bytes(bytes(data))
+    with framestore.new_for_filename(tmp_path / "s") as store:
+        with pytest.warns(framestore.StoreWarning, match=f"frame_index 23 .*{damaged}"):
+            got = store.get_frames(picks, on_error="zeros")
+    expected = frames[picks]
+    expected[5] = 0
+    assert np.array_equal(got, expected)

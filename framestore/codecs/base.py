@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -67,3 +67,13 @@ class ChunkReader(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class DirectChunkReader(ChunkReader, Protocol):
+    """A chunk reader that can also put a frame straight into memory the caller owns."""
+
+    def read_into(self, k: int, out: np.ndarray) -> None:
+        """Frame ``k`` (in range) read and checked in ``out``: C-contiguous, the frame's shape
+        and dtype; its contents are undefined when this raises."""
+        ...

@@ -223,27 +223,38 @@ class NpyChunkReader(ImageChunkReader):
         except OSError:  # missing, a link, unreadable
             return None
 
-    def read(self, k: int) -> np.ndarray:
-        if not 0 <= k < self._count:
-            raise IndexError(f"frame {k} outside 0..{self._count - 1}")
+    def _direct(self, k: int, out: np.ndarray) -> bool:
+        """File ``k`` read straight into ``out`` and checked; False where the general path
+        must judge it (``out`` is then undefined)."""
         header = self._header
         fd = None if header is None else self._open(k)
         if header is None or fd is None:
-            return super().read(k)
-        image = np.empty(self._spec.shape, self._spec.dtype)
+            return False
         head, tail = bytearray(len(header)), bytearray(1)
         try:
-            got = os.preadv(fd, [head, image.data, tail], 0)
+            got = os.preadv(fd, [head, out.data, tail], 0)
         finally:
             os.close(fd)
         if head != header:
             self._header = None  # the store's files were written otherwise: whole files from now on
-            return super().read(k)
-        if got != len(head) + image.nbytes:  # cut short or longer: the general path names the damage
-            return super().read(k)
-        if self._crc is not None and crc32(image, crc32(head)) != self._crc[k]:
+            return False
+        if got != len(head) + out.nbytes:  # cut short or longer: the general path names the damage
+            return False
+        if self._crc is not None and crc32(out, crc32(head)) != self._crc[k]:
             raise CorruptStoreError(f"{self._image_path(k)}: fails its CRC32 check: the file is damaged")
-        return image
+        return True
+
+    def read(self, k: int) -> np.ndarray:
+        if not 0 <= k < self._count:
+            raise IndexError(f"frame {k} outside 0..{self._count - 1}")
+        image = np.empty(self._spec.shape, self._spec.dtype)
+        return image if self._direct(k, image) else super().read(k)
+
+    def read_into(self, k: int, out: np.ndarray) -> None:
+        """Frame ``k`` (in range) read and checked in ``out`` (C-contiguous, the frame's
+        shape and dtype; undefined when this raises)."""
+        if not self._direct(k, out):
+            out[...] = super().read(k)
 
     def close(self) -> None:
         if self._folder is not None:

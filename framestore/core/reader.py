@@ -25,7 +25,7 @@ from .._disk.index_cache import load_chunk_indexes
 from .._disk.layout import Layout
 from .._disk.metadata import METADATA_FILENAME, StoreMetadata
 from .._disk.storage import StorePath
-from ..codecs.base import ChunkReader
+from ..codecs.base import ChunkReader, DirectChunkReader
 from ..codecs.images import ImageChunkReader, NpyChunkReader
 from ..codecs.raw import UncompressedChunkReader
 from ..codecs.video import GOP_KEEP_BYTES, JournalVideoReader, VideoChunkReader
@@ -578,19 +578,29 @@ class StoreReader(Sequence[np.ndarray]):
         by_chunk = np.split(order, np.flatnonzero(np.diff(chunk[order])) + 1) if len(order) else []
         failed: dict[int, str] = {}  # frame_index -> why
 
+        # whole frames as stored: a reader that can is read straight into ``out``, no copy
+        whole = (h, w) == self._store.spec.shape[:2] and self._store.conversion is None
+
         def fill(picks: np.ndarray) -> None:  # one chunk's frames, in offset order
-            previous = -1
+            c = int(chunk[picks[0]])
+            reader = self._reader(c) if whole else None
+            into = reader.read_into if isinstance(reader, DirectChunkReader) else None
+            previous = first = -1
             for i in picks:
-                if offset[i] != previous:
-                    previous = offset[i]
-                    try:
-                        image = self._converted(self._read_in(int(chunk[i]), int(offset[i])))[rows, cols]
-                    except CorruptStoreError as exc:
-                        if on_error == "raise":
-                            raise
-                        failed[int(idx[i])] = str(exc)
-                        image = np.zeros_like(out[i])
-                out[i] = image
+                if offset[i] == previous:
+                    out[i] = out[first]
+                    continue
+                previous, first = offset[i], i
+                try:
+                    if into is not None:
+                        into(int(offset[i]), out[i])
+                    else:
+                        out[i] = self._converted(self._read_in(c, int(offset[i])))[rows, cols]
+                except CorruptStoreError as exc:
+                    if on_error == "raise":
+                        raise
+                    failed[int(idx[i])] = str(exc)
+                    out[i] = 0
 
         self._each_chunk(fill, [int(chunk[p[0]]) for p in by_chunk], by_chunk)
         if failed:
