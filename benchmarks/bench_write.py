@@ -116,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
     ).stdout.strip()
-    print(f"commit {commit}, {args.frames} frames, chunksize {args.chunksize}, best of {args.repeat}, "
-          f"PyAV {av.__version__}")
+    print(
+        f"framestore from {Path(framestore.__file__).parent}, commit {commit}, {args.frames} frames, "
+        f"chunksize {args.chunksize}, best of {args.repeat}, PyAV {av.__version__}"
+    )
     print("| format | kind | framestore write fps | PyAV encode fps | write/encode |")
     print("|---|---|---|---|---|")
     work = Path(tempfile.mkdtemp(prefix="bench_write_"))
