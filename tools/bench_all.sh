@@ -16,6 +16,7 @@ stamp=$(date -u +%Y%m%d-%H%M%S)
 "$python" benchmarks/bench_uncompressed.py | tee "benchmarks/out/uncompressed-$stamp.md"
 "$python" benchmarks/bench_h264_step.py | tee "benchmarks/out/h264-step-$stamp.md"
 "$python" benchmarks/bench_batch.py | tee "benchmarks/out/batch-$stamp.md"
+"$python" benchmarks/bench_write.py | tee "benchmarks/out/write-$stamp.md"
 # live cameras: 60 s per run (over an hour in all); --quick: 10 s runs
 record_seconds=60
 [[ " $* " == *" --quick "* ]] && record_seconds=10

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -29,7 +30,7 @@ from .._disk.columns import (
     VIDEO_OFFSET,
     VIDEO_PTS,
 )
-from .._disk.journal import JournalContents, JournalWriter
+from .._disk.journal import CHUNK_SUFFIX, JournalContents, JournalWriter
 from .._disk.storage import StorePath, open_video
 from ..errors import CorruptStoreError, InvalidFrameError
 from .base import ImageSpec
@@ -104,8 +105,15 @@ def check_fps(codec: VideoCodec, fps: float) -> None:
         )
 
 
+# Containers whose muxer writes each packet's bytes unchanged at the end of the file at
+# once (flushed per packet), padded to a multiple of this many bytes: their journal records
+# where each packet lies instead of a second copy of it (Matroska gathers a cluster first).
+_PACKETS_IN_PLACE = {".nut": 1, ".avi": 2}
+
+
 class VideoChunkWriter:
-    """Encodes one chunk; each packet goes to the video file and to the journal."""
+    """Encodes one chunk; each packet goes to the video file and, as its bytes or where
+    they lie in that file, to the journal."""
 
     def __init__(
         self,
@@ -126,7 +134,11 @@ class VideoChunkWriter:
         self._step = _pts_step(codec.extension, fps)
         self._rewrites_packets = codec.muxer_rewrites_packets
         self._frame_bytes = spec.frame_bytes if codec.uncompressed else None
-        self._container = av.open(str(path), "w")
+        in_place = not codec.muxer_rewrites_packets and codec.extension in _PACKETS_IN_PLACE
+        self._align = _PACKETS_IN_PLACE[codec.extension] if in_place else 0
+        self._fd: int | None = None  # the chunk file read back, where packets are in place
+        flush = {"flush_packets": "1"} if in_place else {}  # each packet reaches the OS at once
+        self._container = av.open(str(path), "w", container_options=flush)
         try:
             stream = self._container.add_stream(codec.encoder, rate=Fraction(fps).limit_denominator(1001))
             assert isinstance(stream, av.VideoStream)  # every VideoCodec's encoder is a video encoder
@@ -158,8 +170,11 @@ class VideoChunkWriter:
                     "codec_tag": cc.codec_tag or "",  # Ut Video's decoder needs its fourcc
                     "extradata": base64.b64encode(cc.extradata or b"").decode("ascii"),
                     "columns": columns or [],
+                    **({CHUNK_SUFFIX: codec.extension} if in_place else {}),
                 },
             )
+            if in_place:
+                self._fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except BaseException as exc:
             self._close_container()
             path.unlink(missing_ok=True)
@@ -213,10 +228,7 @@ class VideoChunkWriter:
         packet.time_base = self._time_base
         packet.stream = self._stream
         packet.is_keyframe = keyframe
-        crc = crc32(payload)
-        self._journal.append(frame_number, frame_time, pts, keyframe, payload, crc, columns)
-        self._container.mux(packet)
-        self._rows.append((frame_number, frame_time, pts, keyframe, crc))
+        self._write(packet, pts, frame_number, frame_time, columns)
 
     @property
     def extradata(self) -> bytes:
@@ -227,16 +239,37 @@ class VideoChunkWriter:
             assert packet.pts is not None  # the encoder stamps each packet with its frame's pts
             frame_number, frame_time, columns = self._pending.pop(int(packet.pts))
             pts = math.floor(packet.pts * self._to_stream + Fraction(1, 2))  # as av_rescale_q
-            keyframe = bool(packet.is_keyframe)
-            crc = crc32(packet)
+            self._write(packet, pts, frame_number, frame_time, columns)
+
+    def _write(
+        self, packet: av.Packet[Any], pts: int, frame_number: int, frame_time: float, columns: bytes
+    ) -> None:
+        """Mux ``packet`` and journal it: its bytes first where the file may not have them
+        yet, else, once the file holds them, where they lie (or the bytes, when they are
+        not found where expected)."""
+        keyframe = bool(packet.is_keyframe)
+        crc = crc32(packet)
+        if self._fd is None:
             self._journal.append(frame_number, frame_time, pts, keyframe, packet, crc, columns)
-            self._container.mux(packet)  # after the journal: muxing may take the packet's data
-            self._rows.append((frame_number, frame_time, pts, keyframe, crc))
+            self._container.mux(packet)  # PyAV muxes its own reference: the packet stays intact
+        else:
+            self._container.mux(packet)
+            offset = self._offset_of(packet, self._fd)
+            self._journal.append(frame_number, frame_time, pts, keyframe, packet, crc, columns, offset)
+        self._rows.append((frame_number, frame_time, pts, keyframe, crc))
+
+    def _offset_of(self, packet: av.Packet[Any], fd: int) -> int | None:
+        """Where the muxer just wrote ``packet``'s bytes: at the end of the file, before
+        its padding, checked by their first bytes; None if they are not there."""
+        size = packet.size
+        offset = os.fstat(fd).st_size - -(-size // self._align) * self._align
+        head = bytes(memoryview(packet)[:64])
+        return offset if offset >= 0 and os.pread(fd, len(head), offset) == head else None
 
     def close(self) -> dict[str, np.ndarray]:
         self._emit(self._stream.encode(None))
         self._container.close()
-        self._journal.close()
+        self._close_files()
         if self._pending:
             raise CorruptStoreError(
                 f"{self._path}: the encoder returned no packet for {len(self._pending)} frames"
@@ -250,8 +283,14 @@ class VideoChunkWriter:
     def abort(self) -> None:
         """Stop writing, leaving the journal as it is; never raises (this runs while
         another error is handled: a full disk fails the container's close again)."""
-        self._journal.close()
+        self._close_files()
         self._close_container()
+
+    def _close_files(self) -> None:
+        self._journal.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def _close_container(self) -> None:
         try:

@@ -432,10 +432,13 @@ class StoreWriter:
         if names:
             values = np.frombuffer(b"".join(packed), dtype=self._settings.columns)
             columns.update({name: values[name].copy() for name in names})
-        if self._settings.format.video is not None:
-            fsync_path(self._layout.chunk_path(n))
-        count = len(columns[FRAME_NUMBER])
-        columns.update(checksum_files(self._layout.frame_files(n, count)).to_columns())
+        files = self._layout.frame_files(n, len(columns[FRAME_NUMBER]))
+        # a video chunk reaches the disk while it is checksummed: one waits on the disk, the other on the CPU
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="framestore-fsync") as syncer:
+            synced = syncer.submit(fsync_path, files[0]) if self._settings.format.video is not None else None
+            columns.update(checksum_files(files).to_columns())
+            if synced is not None:
+                synced.result()
         write_index(self._layout.index_path(n), columns)
         self._layout.journal_path(n).unlink(missing_ok=True)
 

@@ -1,11 +1,12 @@
 """Turning a store whose writer died into a finished store every tool can read.
 
 framestore itself reads unfinished chunks from their journals; ``recover`` rewrites each
-such chunk as a normal chunk file with its index (remuxing the journal's packets: no
-re-encoding, so lossy formats lose nothing more), then removes the journals and the
-writing marker. A parallel job's store also loses its unfinished parts (and a killed
-stitch's store its scratch imports); if the job wrote
-fewer frames than its marker says it meant to, the store stays marked unfinished.
+such chunk as a normal chunk file with its index (remuxing the packets the journal holds
+or points to in the chunk file, each checked against its CRC32: no re-encoding, so lossy
+formats lose nothing more), then removes the journals and the writing marker. A parallel
+job's store also loses its unfinished parts (and a killed stitch's store its scratch
+imports); if the job wrote fewer frames than its marker says it meant to, the store stays
+marked unfinished.
 """
 
 from __future__ import annotations
@@ -139,9 +140,12 @@ def _recover_video(
 ) -> dict[str, np.ndarray]:
     assert fmt.video is not None
     target = layout.chunk_path(n)
-    if not len(journal):  # the writer died before a frame of this chunk was finished
+    # packets the journal points to in the chunk file are checked against their CRC32:
+    # a torn or damaged one is left out, never remuxed as a frame
+    kept, payloads = journal.intact_payloads()
+    if not kept:  # the writer died before a frame of this chunk was finished
         local_path(target).unlink(missing_ok=True)  # the file it began holds none either
-        return {FRAME_NUMBER: journal.frame_number}
+        return {FRAME_NUMBER: journal.frame_number[:0]}
     tmp = target.with_name(f"{n:06d}.recovering{target.suffix}")
     tmp_journal = tmp.with_name(tmp.name + ".journal")
     columns_header = journal.header.get("columns", [])
@@ -156,8 +160,7 @@ def _recover_video(
                 f"{journal.path}: the codec set-up differs from the one that wrote this "
                 "journal, so its packets cannot be remuxed here"
             )
-        payloads = journal.read_payloads(0, len(journal))
-        for k, payload in enumerate(payloads):
+        for k, payload in zip(kept, payloads, strict=True):
             writer.add_packet(
                 payload,
                 int(journal.pts[k]),
@@ -166,7 +169,7 @@ def _recover_video(
                 float(journal.frame_time[k]),
                 packed[k].tobytes() if packed.dtype.itemsize else b"",
             )
-        columns = {**writer.close(), **journal.columns}
+        columns = {**writer.close(), **{name: values[kept] for name, values in journal.columns.items()}}
     except BaseException:  # a full disk, say: leave nothing half-written, so a retry starts clean
         if writer is not None:
             writer.abort()
