@@ -35,7 +35,8 @@ from ..errors import CorruptStoreError, InvalidFrameError
 from .base import ImageSpec
 from .pixels import converted, to_array
 
-# Decoding forward beats a seek for this many frames even across a keyframe.
+# Decoding forward beats a seek for this many frames even across a keyframe (not in an
+# intra-only chunk: there a seek costs far less than decoding one frame).
 _FORWARD_LIMIT = 4
 # A reader of a chunk whose frames depend on others (H.264) keeps the frames it decoded
 # since the last keyframe (the latest ones, up to this many bytes), so that stepping back
@@ -354,6 +355,7 @@ class _DecodingReader:
         self._via_bgr = False
         self._is_keyframe = np.asarray(keyframe, dtype=bool)
         self._keep = len(self._keyframes) < len(pts)  # not intra-only: keep the GOP
+        self._forward_limit = _FORWARD_LIMIT if self._keep else 0
         self._kept: dict[int, av.VideoFrame] = {}  # position -> frame, of the current GOP
         self._kept_bytes = 0
 
@@ -382,7 +384,7 @@ class _DecodingReader:
         start = self._keyframe_before(k)
         if self._frames is not None and start <= self._next <= k:
             return  # already decoding inside the right stretch
-        if self._frames is not None and 0 <= k - self._next <= _FORWARD_LIMIT:
+        if self._frames is not None and 0 <= k - self._next <= self._forward_limit:
             return
         self._start(start)
 
