@@ -80,7 +80,6 @@ _H264 = VideoCodec(
     even_size_only=True,
     muxer_rewrites_packets=True,
     decode_thread_type="AUTO",
-    batch_threads=True,
 )
 
 _FORMATS: dict[str, FormatSpec] = {
@@ -142,6 +141,7 @@ _FORMATS: dict[str, FormatSpec] = {
                 lossless=True,
                 gop=1,
                 uncompressed=True,
+                batch_threads=False,
             ),
         ),
         *(

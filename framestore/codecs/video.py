@@ -66,10 +66,9 @@ class VideoCodec:
     muxer_rewrites_packets: bool = False  # H.264 in Matroska: Annex B becomes length-prefixed
     gray_via_bgr: bool = False  # decode gray as imgstore does: to BGR, then OpenCV's BGR2GRAY
     uncompressed: bool = False  # each packet is the frame's array bytes: indexed by file offset
-    # batch reads decode several chunks at once: measured to pay for H.264 (1.10-1.37x on
-    # 2 cores); not for Ut Video (0.70x: its slice threads already use the cores), MJPEG
-    # (0.95-1.23x) or raw (0.45x: threads cost more than a preadv)
-    batch_threads: bool = False
+    # batch reads decode several chunks at once (on 2 cores: 1.4-1.8x for Ut Video, MJPEG,
+    # FFV1 and H.264); not raw frames read by file offset (0.45x: threads cost more than a preadv)
+    batch_threads: bool = True
 
     def pix_fmt_for(self, spec: ImageSpec) -> str | None:
         if spec.width % 2 or spec.height % 2:
