@@ -5,7 +5,8 @@ For each format, writes ``--frames`` 640x512 gray synthetic frames in chunks of
 ``--chunksize`` and reads ``--batches`` batches of 32 random frames (seed 3), best of
 ``--repeat`` rounds, each round timing every contender on a fresh reader:
 
-* ``threads``: ``get_frames`` as it is (one thread per core, a few chunks at a time);
+* ``threads``: ``get_frames`` as it is (compressed video: the batch's chunks queued to one
+  thread per core);
 * ``1 thread``: the same with ``os.cpu_count`` reporting 1 (chunk after chunk);
 * ``PyAV``: video formats, every chunk open, the batch sorted, each frame a seek to its
   stored pts and a decode forward (reusing the decoder when the next frame is ahead in the

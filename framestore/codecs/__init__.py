@@ -80,6 +80,7 @@ _H264 = VideoCodec(
     even_size_only=True,
     muxer_rewrites_packets=True,
     decode_thread_type="AUTO",
+    batch_threads=True,
 )
 
 _FORMATS: dict[str, FormatSpec] = {
@@ -95,6 +96,7 @@ _FORMATS: dict[str, FormatSpec] = {
                 lossless=True,
                 gop=1,
                 options={"level": "3", "slices": "4", "slicecrc": "1"},
+                batch_threads=True,
             ),
         ),
         _video(
@@ -141,7 +143,6 @@ _FORMATS: dict[str, FormatSpec] = {
                 lossless=True,
                 gop=1,
                 uncompressed=True,
-                batch_threads=False,
             ),
         ),
         *(

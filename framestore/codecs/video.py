@@ -66,9 +66,10 @@ class VideoCodec:
     muxer_rewrites_packets: bool = False  # H.264 in Matroska: Annex B becomes length-prefixed
     gray_via_bgr: bool = False  # decode gray as imgstore does: to BGR, then OpenCV's BGR2GRAY
     uncompressed: bool = False  # each packet is the frame's array bytes: indexed by file offset
-    # batch reads decode several chunks at once (on 2 cores: 1.4-1.8x for Ut Video, MJPEG,
-    # FFV1 and H.264); not raw frames read by file offset (0.45x: threads cost more than a preadv)
-    batch_threads: bool = True
+    # batch reads decode several chunks at once: measured (get_frames, 2 cores shared with
+    # other work) to pay for H.264 (1.35x) and FFV1 (1.10x); not for Ut Video (1.02x), MJPEG
+    # (0.85x) or raw frames read by file offset (1.00x)
+    batch_threads: bool = False
 
     def pix_fmt_for(self, spec: ImageSpec) -> str | None:
         if spec.width % 2 or spec.height % 2:
