@@ -96,6 +96,7 @@ _FORMATS: dict[str, FormatSpec] = {
                 lossless=True,
                 gop=1,
                 options={"level": "3", "slices": "4", "slicecrc": "1"},
+                batch_threads=True,
             ),
         ),
         _video(

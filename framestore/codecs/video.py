@@ -36,7 +36,8 @@ from ..errors import CorruptStoreError, InvalidFrameError
 from .base import ImageSpec
 from .pixels import converted, to_array
 
-# Decoding forward beats a seek for this many frames even across a keyframe.
+# Decoding forward beats a seek for this many frames even across a keyframe (not in an
+# intra-only chunk: there a seek costs far less than decoding one frame).
 _FORWARD_LIMIT = 4
 # A reader of a chunk whose frames depend on others (H.264) keeps the frames it decoded
 # since the last keyframe (the latest ones, up to this many bytes), so that stepping back
@@ -69,9 +70,9 @@ class VideoCodec:
     muxer_rewrites_packets: bool = False  # H.264 in Matroska: Annex B becomes length-prefixed
     gray_via_bgr: bool = False  # decode gray as imgstore does: to BGR, then OpenCV's BGR2GRAY
     uncompressed: bool = False  # each packet is the frame's array bytes: indexed by file offset
-    # batch reads decode several chunks at once: measured to pay for H.264 (1.10-1.37x on
-    # 2 cores); not for Ut Video (0.70x: its slice threads already use the cores), MJPEG
-    # (0.95-1.23x) or raw (0.45x: threads cost more than a preadv)
+    # batch reads decode several chunks at once: measured (get_frames, 2 cores shared with
+    # other work) to pay for H.264 (1.35x) and FFV1 (1.10x); not for Ut Video (1.02x), MJPEG
+    # (0.85x) or raw frames read by file offset (1.00x)
     batch_threads: bool = False
 
     def pix_fmt_for(self, spec: ImageSpec) -> str | None:
@@ -396,6 +397,7 @@ class _DecodingReader:
         self._via_bgr = False
         self._is_keyframe = np.asarray(keyframe, dtype=bool)
         self._keep = len(self._keyframes) < len(pts)  # not intra-only: keep the GOP
+        self._forward_limit = _FORWARD_LIMIT if self._keep else 0
         self._kept: dict[int, av.VideoFrame] = {}  # position -> frame, of the current GOP
         self._kept_bytes = 0
         # frames before this position that no frame references may go undecoded
@@ -426,7 +428,7 @@ class _DecodingReader:
         start = self._keyframe_before(k)
         if self._frames is not None and start <= self._next <= k:
             return  # already decoding inside the right stretch
-        if self._frames is not None and 0 <= k - self._next <= _FORWARD_LIMIT:
+        if self._frames is not None and 0 <= k - self._next <= self._forward_limit:
             return
         self._start(start, skip_below=k - _DECODE_ALL_BEFORE)
 

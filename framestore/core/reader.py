@@ -617,19 +617,19 @@ class StoreReader(Sequence[np.ndarray]):
         self, work: Callable[[np.ndarray], None], chunks: list[int], picks: list[np.ndarray]
     ) -> None:
         """``work(picks[j])`` for each chunk ``chunks[j]``. Where the format's decoders gain
-        from it (``VideoCodec.batch_threads``), several finished chunks at once on threads
-        (PyAV releases the GIL while decoding), one per core and no more than stay open,
-        their readers looked up here first so that none is closed while in use; the first
-        error, in chunk order, is raised once every thread has stopped."""
+        from it (``VideoCodec.batch_threads``), finished chunks on one thread per core
+        (PyAV releases the GIL while decoding), as many queued at once as stay open, their
+        readers looked up here first so that none is closed while in use; the first error,
+        in chunk order, is raised once every thread has stopped."""
         video = self._store.format.video
-        threads = min(os.cpu_count() or 1, self._open_limit, len(chunks))
+        threads = min(os.cpu_count() or 1, len(chunks))
         if threads < 2 or video is None or not video.batch_threads:
             for p in picks:
                 work(p)
             return
         with ThreadPoolExecutor(threads) as pool:
-            for w in range(0, len(chunks), threads):
-                window = range(w, min(w + threads, len(chunks)))
+            for w in range(0, len(chunks), self._open_limit):
+                window = range(w, min(w + self._open_limit, len(chunks)))
                 if any(self._index.chunks[chunks[j]].journal is not None for j in window):
                     for j in window:  # a chunk that may be finished under us: one at a time
                         work(picks[j])
