@@ -10,7 +10,11 @@ Writes an h264/mkv store (keyframe every 30 frames) of ``--frames`` synthetic fr
 * nearby: median ms of random frames within +-15 of a wandering position;
 * random: median ms of single random frames, framestore (as configured, and with its
   single-frame decoders forced to AUTO and to SLICE) and PyAV seek + decode with frame
-  threads (AUTO) and with slice threads (SLICE), each chunk kept open.
+  threads (AUTO) and with slice threads (SLICE), each chunk kept open;
+* sequential: ms per frame of ``iter_frames`` over the whole store, against PyAV decoding
+  every chunk file with frame threads and taking nothing out (decode-only, the limit issue
+  #19 names) and the same loop taking each frame out as framestore does (gray: the luma
+  plane copied; color: ``to_ndarray(format="bgr24")``).
 
     python benchmarks/bench_h264_step.py --frames 600 --repeat 3
     python benchmarks/bench_h264_step.py --frames 300 --color --repeat 3
@@ -85,6 +89,32 @@ class PyAVReader:
             c.close()
 
 
+def sequential_ms(root: Path, frames: int) -> dict[str, float]:
+    """ms per frame of a whole-store read: framestore's, PyAV decode-only, PyAV taking frames out."""
+    r: dict[str, float] = {}
+    with framestore.new_for_filename(root) as store:
+        color = len(store.image_shape) == 3
+        t0 = time.perf_counter()
+        count = sum(1 for _ in store.iter_frames())
+        r["sequential ms/frame"] = 1000 * (time.perf_counter() - t0) / count
+    for label, take in ((" PyAV decode-only", False), (" PyAV taken out", True)):
+        t0, count = time.perf_counter(), 0
+        for path in sorted(root.glob("*.mkv")):
+            with av.open(str(path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                for frame in container.decode(stream):
+                    count += 1
+                    if take and color:
+                        frame.to_ndarray(format="bgr24")
+                    elif take:
+                        np.frombuffer(frame.planes[0], np.uint8).copy()
+        r[f"sequential ms/frame{label}"] = 1000 * (time.perf_counter() - t0) / count
+    if count != frames:
+        raise RuntimeError(f"PyAV decoded {count} frames of {frames}")
+    return r
+
+
 def one_round(root: Path, frames: int, steps: int, color: bool) -> dict[str, float]:
     rng = np.random.default_rng(7)
     back = list(range(min(frames - 1, frames // 2 + steps), frames // 2, -1))
@@ -114,6 +144,7 @@ def one_round(root: Path, frames: int, steps: int, color: bool) -> dict[str, flo
         r[f"step back ms PyAV {thread_type}"] = median_ms(back, peer)
         r[f"random ms PyAV {thread_type}"] = median_ms(rand, peer)
         peer.close()
+    r.update(sequential_ms(root, frames))
     return r
 
 
