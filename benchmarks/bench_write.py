@@ -4,8 +4,8 @@
 Per video format and image kind (gray 640x512 uint8, colour 640x512x3): framestore's
 ``add_image`` loop plus ``close()`` (journal, index, checksums, read-back included) against
 PyAV alone encoding the same frames into the same containers, one file per chunk, with the
-settings of the format's ``VideoCodec`` (encoder, pix_fmt, options, gop, quantizer, full
-range gray, encode thread type and count; colour converted by PyAV's ``reformat``). A third
+settings of the format's ``VideoCodec`` (the stream set up by framestore's own
+``add_encoder_stream``; colour converted by PyAV's ``reformat``). A third
 contender is PyAV's encode with each chunk file fsynced once closed, as framestore must
 before it indexes a chunk: where that is slower than the encode alone, the disk's durable
 rate, not framestore, bounds the writer. Best of ``--repeat`` each, alternating the three
@@ -35,7 +35,7 @@ import numpy as np
 import framestore
 from framestore.codecs import resolve_format
 from framestore.codecs.base import ImageSpec
-from framestore.codecs.video import VideoCodec
+from framestore.codecs.video import VideoCodec, add_encoder_stream
 from framestore.testing.frames import synthetic_frame
 
 FPS = 30
@@ -71,23 +71,10 @@ def _to_frame(image: np.ndarray, pix_fmt: str) -> av.VideoFrame:
 
 
 def _encode_file(path: Path, frames: np.ndarray, vc: VideoCodec, pix_fmt: str) -> None:
-    mkv = vc.extension == ".mkv"
-    step = Fraction(1000, FPS) if mkv else Fraction(1)
+    step = Fraction(1000, FPS) if vc.extension == ".mkv" else Fraction(1)
     with av.open(str(path), "w") as container:
-        stream = container.add_stream(vc.encoder, rate=FPS)
-        cc = stream.codec_context
-        cc.width, cc.height = frames.shape[2], frames.shape[1]
-        cc.pix_fmt = pix_fmt
-        cc.time_base = Fraction(1, 1000) if mkv else Fraction(1, FPS)
-        cc.gop_size = vc.gop
-        cc.max_b_frames = 0
-        cc.thread_count = vc.encode_threads
-        cc.thread_type = vc.encode_thread_type
-        if vc.quantizer is not None:
-            cc.qmin = cc.qmax = vc.quantizer
-        if vc.full_range_gray and pix_fmt == "gray":
-            cc.color_range = 2
-        cc.options = dict(vc.options)
+        spec = ImageSpec(frames.shape[1:], frames.dtype)
+        stream = add_encoder_stream(container, vc, spec, pix_fmt, FPS, None)
         for i, image in enumerate(frames):
             frame = _to_frame(image, pix_fmt)
             frame.pts = round(i * step)
