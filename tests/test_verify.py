@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 import zlib
 
 import numpy as np
 import pytest
+import xxhash
 from _support.crash import killed_store
 from _support.media import write_recording
 
@@ -115,6 +117,26 @@ def test_stores_without_checksums_still_verify(tmp_path, capsys):
     assert report.ok and report.checksums_absent == 3 and report.frames_decoded == 45
     assert main(["verify", str(tmp_path / "s")]) == 0
     assert "checksums absent for 3 of 3 chunks" in capsys.readouterr().out
+
+
+def test_new_chunks_record_xxh3_and_old_sha256_chunks_still_verify(tmp_path):
+    """Chunks get an XXH3-128 digest; an index from before it, with SHA-256, is checked with
+    SHA-256, and a changed byte fails either."""
+    write_recording(tmp_path / "s", "raw/nut", "gray8", count=45, chunksize=20)
+    chunk, index = tmp_path / "s" / "000001.nut", tmp_path / "s" / "000001.npz"
+    with np.load(index) as data:
+        columns = {k: data[k] for k in data.files}
+    assert set(CHECKSUM_KEYS) & set(columns) == {"chunk.xxh3_128", "chunk.bytes"}
+    assert str(columns.pop("chunk.xxh3_128")) == xxhash.xxh3_128(chunk.read_bytes()).hexdigest()
+    np.savez(index, **columns, **{"chunk.sha256": np.array(hashlib.sha256(chunk.read_bytes()).hexdigest())})
+    report = verify(tmp_path / "s", decode=False)
+    assert report.ok and report.checksums_checked == 3
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    chunk.write_bytes(bytes(data))
+    report = verify(tmp_path / "s", decode=False)
+    assert problem_files(report) == {"000001.nut"}
+    assert "sha256 mismatch" in report.problems[0].message
 
 
 def test_imgstore_stores_verify_without_checksums(tmp_path):

@@ -106,6 +106,34 @@ def check_fps(codec: VideoCodec, fps: float) -> None:
         )
 
 
+def add_encoder_stream(
+    container: Any,
+    codec: VideoCodec,
+    spec: ImageSpec,
+    pix_fmt: str,
+    fps: float,
+    options: dict[str, str] | None,
+) -> av.VideoStream:
+    """A new video stream in the output ``container`` encoding ``spec`` frames in ``pix_fmt``
+    at ``fps`` with ``codec``'s settings (``options`` added to its own)."""
+    stream = container.add_stream(codec.encoder, rate=Fraction(fps).limit_denominator(1001))
+    assert isinstance(stream, av.VideoStream)  # every VideoCodec's encoder is a video encoder
+    cc = stream.codec_context
+    cc.width, cc.height = spec.width, spec.height
+    cc.pix_fmt = pix_fmt
+    cc.time_base = time_base_for(codec.extension, fps)
+    cc.gop_size = codec.gop
+    cc.max_b_frames = 0
+    cc.thread_count = codec.encode_threads
+    cc.thread_type = codec.encode_thread_type
+    if codec.quantizer is not None:
+        cc.qmin = cc.qmax = codec.quantizer
+    if codec.full_range_gray and pix_fmt == "gray":
+        cc.color_range = 2  # full range: gray values are not 16..235 video levels
+    cc.options = {**codec.options, **(options or {})}
+    return stream
+
+
 # Containers whose muxer writes each packet's bytes unchanged at the end of the file at
 # once (flushed per packet), padded to a multiple of this many bytes: their journal records
 # where each packet lies instead of a second copy of it (Matroska gathers a cluster first).
@@ -141,21 +169,8 @@ class VideoChunkWriter:
         flush = {"flush_packets": "1"} if in_place else {}  # each packet reaches the OS at once
         self._container = av.open(str(path), "w", container_options=flush)
         try:
-            stream = self._container.add_stream(codec.encoder, rate=Fraction(fps).limit_denominator(1001))
-            assert isinstance(stream, av.VideoStream)  # every VideoCodec's encoder is a video encoder
+            stream = add_encoder_stream(self._container, codec, spec, pix_fmt, fps, options)
             cc = stream.codec_context
-            cc.width, cc.height = spec.width, spec.height
-            cc.pix_fmt = pix_fmt
-            cc.time_base = time_base_for(codec.extension, fps)
-            cc.gop_size = codec.gop
-            cc.max_b_frames = 0
-            cc.thread_count = codec.encode_threads
-            cc.thread_type = codec.encode_thread_type
-            if codec.quantizer is not None:
-                cc.qmin = cc.qmax = codec.quantizer
-            if codec.full_range_gray and pix_fmt == "gray":
-                cc.color_range = 2  # full range: gray values are not 16..235 video levels
-            cc.options = {**codec.options, **(options or {})}
             self._container.start_encoding()
             # the container may keep its own time base (NUT does): index what it stores
             assert stream.time_base is not None  # start_encoding set it

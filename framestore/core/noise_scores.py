@@ -56,7 +56,7 @@ def index_fingerprint(index: StoreIndex) -> str:
     for chunk in index.chunks:
         digest.update(f"{chunk.number}:{chunk.count}:{chunk.complete}".encode())
         if chunk.checksum is not None:
-            digest.update(f"{chunk.checksum.sha256}:{chunk.checksum.size}".encode())
+            digest.update(f"{chunk.checksum.digest}:{chunk.checksum.size}".encode())
     return digest.hexdigest()
 
 

@@ -204,18 +204,18 @@ def _check_checksum(
 ) -> None:
     assert chunk.checksum is not None
     where = layout.chunk_path(chunk.number)
+    expected = chunk.checksum
     try:
-        found = checksum_files(files)
+        found = checksum_files(files, expected.algorithm)
     except OSError as exc:
         report.problems.append(Problem(where, f"{where}: unreadable ({exc})"))
         return
-    expected = chunk.checksum
     if found.size < expected.size:
         message = f"truncated: {found.size} bytes, {expected.size} when written"
     elif found.size != expected.size:
         message = f"changed size: {found.size} bytes, {expected.size} when written"
-    elif found.sha256 != expected.sha256:
-        message = "contents changed since written (SHA-256 mismatch): bit rot or an edit"
+    elif found.digest != expected.digest:
+        message = f"contents changed since written ({expected.algorithm} mismatch): bit rot or an edit"
     else:
         return
     report.problems.append(Problem(where, f"{where}: {message}"))
