@@ -410,6 +410,16 @@ class _DecodingReader:
         i = int(np.searchsorted(self._keyframes, k, side="right")) - 1
         return int(self._keyframes[i]) if i >= 0 else 0
 
+    def gop_starts(self, ks: np.ndarray) -> np.ndarray:
+        """The keyframe each frame of ``ks`` is decoded from: frames with the same one
+        share their decoding, frames with different ones are independent."""
+        i = np.searchsorted(self._keyframes, ks, side="right") - 1
+        return (
+            np.where(i >= 0, self._keyframes[np.maximum(i, 0)], 0)
+            if len(self._keyframes)
+            else np.zeros_like(ks)
+        )
+
     def _position_of(self, pts: int | None) -> int:
         if pts is None:
             raise CorruptStoreError(f"{self._label}: a decoded frame carries no timestamp")
@@ -506,7 +516,10 @@ class VideoChunkReader(_DecodingReader):
         gray_via_bgr: bool = False,
         codec_crc: int | None = None,
         hidden: dict[int, int] | None = None,
+        decode_threads: int = 0,
     ) -> None:
+        """``decode_threads``: the decoder's threads for ``read`` (0: as many as the
+        machine has; 1 where the caller decodes other frames on the other cores)."""
         super().__init__(str(path), spec, pts, keyframe)
         self._path = path
         self._crc = crc
@@ -515,10 +528,11 @@ class VideoChunkReader(_DecodingReader):
         self._codec_crc = codec_crc
         self._via_bgr = gray_via_bgr
         self._thread_type = decode_thread_type
+        self._decode_threads = decode_threads
         self._container: Any = None
         self._stream: Any = None
 
-    def _open_stream(self, thread_type: str) -> tuple[Any, Any]:
+    def _open_stream(self, thread_type: str, threads: int = 0) -> tuple[Any, Any]:
         try:
             container = open_video(self._path)
             stream = container.streams.video[0]
@@ -531,7 +545,7 @@ class VideoChunkReader(_DecodingReader):
                 "CRC32 check: the file is damaged, and no frame of it can be trusted"
             )
         stream.thread_type = thread_type
-        stream.thread_count = 0  # as many as the machine has
+        stream.thread_count = threads
         return container, stream
 
     def _seek(self, container: Any, stream: Any, start: int) -> None:
@@ -542,7 +556,7 @@ class VideoChunkReader(_DecodingReader):
 
     def _decode_from(self, start: int) -> Iterator[tuple[int, av.VideoFrame]]:
         if self._container is None:
-            self._container, self._stream = self._open_stream(self._thread_type)
+            self._container, self._stream = self._open_stream(self._thread_type, self._decode_threads)
         self._seek(self._container, self._stream, start)
         return self._generate(self._container, self._stream, self._skip_below)
 
