@@ -70,9 +70,11 @@ class VideoCodec:
     muxer_rewrites_packets: bool = False  # H.264 in Matroska: Annex B becomes length-prefixed
     gray_via_bgr: bool = False  # decode gray as imgstore does: to BGR, then OpenCV's BGR2GRAY
     uncompressed: bool = False  # each packet is the frame's array bytes: indexed by file offset
-    # batch reads decode several chunks at once: measured (get_frames, 2 cores shared with
-    # other work) to pay for H.264 (1.35x) and FFV1 (1.10x); not for Ut Video (1.02x), MJPEG
-    # (0.85x) or raw frames read by file offset (1.00x)
+    # batch reads decode independent frames (GOPs) on one thread per core, each thread's
+    # decoders single-threaded: measured (get_frames, 2 cores shared with other work, over
+    # one thread) to pay for MJPEG (1.43-1.56x in 3 runs of 4) and H.264 (1.12-1.36x); even
+    # for FFV1 (0.98-1.06x); not shown for Ut Video (0.94-1.64x), whose decoder (as FFV1's)
+    # has slice threads already; not for raw frames read by file offset (0.44x)
     batch_threads: bool = False
 
     def pix_fmt_for(self, spec: ImageSpec) -> str | None:
