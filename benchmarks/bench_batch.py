@@ -7,9 +7,11 @@ For each format, writes ``--frames`` 640x512 gray synthetic frames in chunks of
 ``1 thread`` in alternating order: whichever ran first in a round was measured slower, up to
 2x for the very same code on raw/nut):
 
-* ``threads``: ``get_frames`` as it is (compressed video: the batch's chunks queued to one
-  thread per core);
-* ``1 thread``: the same with ``os.cpu_count`` reporting 1 (chunk after chunk);
+* ``threads``: ``get_frames`` as it is (formats with ``VideoCodec.batch_threads``: the
+  batch's GOPs, one frame each for intra-only chunks, taken in turn by one thread per core,
+  each with single-threaded decoders of its own);
+* ``1 thread``: the same with ``os.cpu_count`` reporting 1 (chunk after chunk, each
+  decoder with FFmpeg's slice threads where the codec has them);
 * ``PyAV``: video formats, every chunk open, the batch sorted, each frame a seek to its
   stored pts and a decode forward (reusing the decoder when the next frame is ahead in the
   same GOP), frames copied out;

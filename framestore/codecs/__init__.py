@@ -131,6 +131,7 @@ _FORMATS: dict[str, FormatSpec] = {
                 lossless=False,
                 gop=1,
                 quantizer=3,
+                batch_threads=True,
             ),
         ),
         _video(

@@ -70,9 +70,11 @@ class VideoCodec:
     muxer_rewrites_packets: bool = False  # H.264 in Matroska: Annex B becomes length-prefixed
     gray_via_bgr: bool = False  # decode gray as imgstore does: to BGR, then OpenCV's BGR2GRAY
     uncompressed: bool = False  # each packet is the frame's array bytes: indexed by file offset
-    # batch reads decode several chunks at once: measured (get_frames, 2 cores shared with
-    # other work) to pay for H.264 (1.35x) and FFV1 (1.10x); not for Ut Video (1.02x), MJPEG
-    # (0.85x) or raw frames read by file offset (1.00x)
+    # batch reads decode independent frames (GOPs) on one thread per core, each thread's
+    # decoders single-threaded: measured (get_frames, 2 cores shared with other work, over
+    # one thread) to pay for MJPEG (1.43-1.56x in 3 runs of 4) and H.264 (1.12-1.36x); even
+    # for FFV1 (0.98-1.06x); not shown for Ut Video (0.94-1.64x), whose decoder (as FFV1's)
+    # has slice threads already; not for raw frames read by file offset (0.44x)
     batch_threads: bool = False
 
     def pix_fmt_for(self, spec: ImageSpec) -> str | None:
@@ -425,6 +427,16 @@ class _DecodingReader:
         i = int(np.searchsorted(self._keyframes, k, side="right")) - 1
         return int(self._keyframes[i]) if i >= 0 else 0
 
+    def gop_starts(self, ks: np.ndarray) -> np.ndarray:
+        """The keyframe each frame of ``ks`` is decoded from: frames with the same one
+        share their decoding, frames with different ones are independent."""
+        i = np.searchsorted(self._keyframes, ks, side="right") - 1
+        return (
+            np.where(i >= 0, self._keyframes[np.maximum(i, 0)], 0)
+            if len(self._keyframes)
+            else np.zeros_like(ks)
+        )
+
     def _position_of(self, pts: int | None) -> int:
         if pts is None:
             raise CorruptStoreError(f"{self._label}: a decoded frame carries no timestamp")
@@ -521,7 +533,10 @@ class VideoChunkReader(_DecodingReader):
         gray_via_bgr: bool = False,
         codec_crc: int | None = None,
         hidden: dict[int, int] | None = None,
+        decode_threads: int = 0,
     ) -> None:
+        """``decode_threads``: the decoder's threads for ``read`` (0: as many as the
+        machine has; 1 where the caller decodes other frames on the other cores)."""
         super().__init__(str(path), spec, pts, keyframe)
         self._path = path
         self._crc = crc
@@ -530,10 +545,11 @@ class VideoChunkReader(_DecodingReader):
         self._codec_crc = codec_crc
         self._via_bgr = gray_via_bgr
         self._thread_type = decode_thread_type
+        self._decode_threads = decode_threads
         self._container: Any = None
         self._stream: Any = None
 
-    def _open_stream(self, thread_type: str) -> tuple[Any, Any]:
+    def _open_stream(self, thread_type: str, threads: int = 0) -> tuple[Any, Any]:
         try:
             container = open_video(self._path)
             stream = container.streams.video[0]
@@ -546,7 +562,7 @@ class VideoChunkReader(_DecodingReader):
                 "CRC32 check: the file is damaged, and no frame of it can be trusted"
             )
         stream.thread_type = thread_type
-        stream.thread_count = 0  # as many as the machine has
+        stream.thread_count = threads
         return container, stream
 
     def _seek(self, container: Any, stream: Any, start: int) -> None:
@@ -557,7 +573,7 @@ class VideoChunkReader(_DecodingReader):
 
     def _decode_from(self, start: int) -> Iterator[tuple[int, av.VideoFrame]]:
         if self._container is None:
-            self._container, self._stream = self._open_stream(self._thread_type)
+            self._container, self._stream = self._open_stream(self._thread_type, self._decode_threads)
         self._seek(self._container, self._stream, start)
         return self._generate(self._container, self._stream, self._skip_below)
 

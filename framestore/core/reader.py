@@ -7,6 +7,7 @@ import functools
 import math
 import operator
 import os
+import threading
 import time
 import warnings
 from collections import OrderedDict
@@ -89,6 +90,8 @@ class StoreReader(Sequence[np.ndarray]):
         self._store = StoreDescription.read(path) if description is None else description
         self._index = StoreIndex(self._store.load_chunks())
         self._open: OrderedDict[int, ChunkReader] = OrderedDict()
+        # each batch thread's own chunk readers (see _each_chunk), up to _open_limit in all
+        self._batch_open: list[OrderedDict[int, ChunkReader]] = []
         self._pid = os.getpid()  # the process the open chunk readers belong to
         video = self._store.format.video
         kept = GOP_KEEP_BYTES if video is not None and video.gop != 1 else 0  # see VideoChunkReader
@@ -581,28 +584,33 @@ class StoreReader(Sequence[np.ndarray]):
         # whole frames as stored: a reader that can is read straight into ``out``, no copy
         whole = (h, w) == self._store.spec.shape[:2] and self._store.conversion is None
 
-        def fill(picks: np.ndarray) -> None:  # one chunk's frames, in offset order
+        def fill(picks: np.ndarray, reader: ChunkReader | None) -> None:
+            """One chunk's frames, in offset order, read with ``reader`` (a batch thread's
+            own) or else the store's reader of the chunk."""
             c = int(chunk[picks[0]])
-            reader = self._reader(c) if whole else None
-            into = reader.read_into if isinstance(reader, DirectChunkReader) else None
+            if reader is None and whole:
+                reader = self._reader(c)
+            into = reader.read_into if whole and isinstance(reader, DirectChunkReader) else None
             previous = first = -1
             for i in picks:
                 if offset[i] == previous:
                     out[i] = out[first]
                     continue
                 previous, first = offset[i], i
+                k = int(offset[i])
                 try:
                     if into is not None:
-                        into(int(offset[i]), out[i])
+                        into(k, out[i])
                     else:
-                        out[i] = self._converted(self._read_in(c, int(offset[i])))[rows, cols]
+                        image = self._read_in(c, k) if reader is None else reader.read(k)
+                        out[i] = self._converted(image)[rows, cols]
                 except CorruptStoreError as exc:
                     if on_error == "raise":
                         raise
                     failed[int(idx[i])] = str(exc)
                     out[i] = 0
 
-        self._each_chunk(fill, [int(chunk[p[0]]) for p in by_chunk], by_chunk)
+        self._each_chunk(fill, [int(chunk[p[0]]) for p in by_chunk], by_chunk, offset)
         if failed:
             first = min(failed)
             warnings.warn(
@@ -614,32 +622,84 @@ class StoreReader(Sequence[np.ndarray]):
         return out
 
     def _each_chunk(
-        self, work: Callable[[np.ndarray], None], chunks: list[int], picks: list[np.ndarray]
+        self,
+        work: Callable[[np.ndarray, ChunkReader | None], None],
+        chunks: list[int],
+        picks: list[np.ndarray],
+        offset: np.ndarray,
     ) -> None:
-        """``work(picks[j])`` for each chunk ``chunks[j]``. Where the format's decoders gain
-        from it (``VideoCodec.batch_threads``), finished chunks on one thread per core
-        (PyAV releases the GIL while decoding), as many queued at once as stay open, their
-        readers looked up here first so that none is closed while in use; the first error,
-        in chunk order, is raised once every thread has stopped."""
+        """``work(picks[j], reader)`` for each chunk ``chunks[j]``. Where the format's
+        decoders gain from it (``VideoCodec.batch_threads``), a finished chunk's picks are
+        cut into independent units (each frame with its repeats; for a chunk with
+        inter-frames, each GOP's frames) that one thread per core takes in turn, each
+        thread with readers of its own whose decoders are single-threaded, so the cores
+        decode different frames; the first error, in chunk order, is raised once every
+        thread has stopped. Chunks read from their journals (which may be finished under
+        us) come after, one at a time, as do all chunks without ``batch_threads``."""
         video = self._store.format.video
-        threads = min(os.cpu_count() or 1, len(chunks))
+        threads = min(os.cpu_count() or 1, sum(map(len, picks)))
         if threads < 2 or video is None or not video.batch_threads:
             for p in picks:
-                work(p)
+                work(p, None)
             return
-        with ThreadPoolExecutor(threads) as pool:
-            for w in range(0, len(chunks), self._open_limit):
-                window = range(w, min(w + self._open_limit, len(chunks)))
-                if any(self._index.chunks[chunks[j]].journal is not None for j in window):
-                    for j in window:  # a chunk that may be finished under us: one at a time
-                        work(picks[j])
-                    continue
-                for j in window:
-                    self._reader(chunks[j])
-                running = [pool.submit(work, picks[j]) for j in window]
-                wait(running)
-                for future in running:
-                    future.result()
+        self._check_open()
+        units: list[tuple[int, int, np.ndarray]] = []  # (position in chunk order, chunk, picks)
+        later: list[int] = []
+        for j, (c, p) in enumerate(zip(chunks, picks, strict=True)):
+            if self._index.chunks[c].journal is not None:
+                later.append(j)
+                continue
+            reader = self._reader(c)
+            ks = offset[p]
+            starts = reader.gop_starts(ks) if isinstance(reader, VideoChunkReader) else ks
+            units.extend((j, c, u) for u in np.split(p, np.flatnonzero(np.diff(starts)) + 1))
+        while len(self._batch_open) < threads:
+            self._batch_open.append(OrderedDict())
+        limit = max(_OPEN_CHUNKS_MIN, self._open_limit // threads)
+        errors: list[tuple[int, BaseException]] = []
+        taken = iter(range(len(units)))
+        lock = threading.Lock()
+
+        def run(slot: int) -> None:
+            while not errors:
+                with lock:
+                    u = next(taken, None)
+                if u is None:
+                    return
+                j, c, p = units[u]
+                try:
+                    work(p, self._batch_reader(slot, c, limit))
+                except Exception as exc:  # raised below, in chunk order
+                    errors.append((j, exc))
+
+        with ThreadPoolExecutor(threads - 1) as pool:
+            running = [pool.submit(run, slot) for slot in range(1, threads)]
+            run(0)
+            wait(running)
+        for j in later:
+            if any(e < j for e, _ in errors):
+                break
+            try:
+                work(picks[j], None)
+            except Exception as exc:  # raised below, in chunk order
+                errors.append((j, exc))
+                break
+        if errors:
+            raise min(errors, key=operator.itemgetter(0))[1]
+
+    def _batch_reader(self, slot: int, c: int, limit: int) -> ChunkReader:
+        """Batch thread ``slot``'s own reader of finished chunk ``c`` (its decoder
+        single-threaded), kept open with up to ``limit`` others of that thread's."""
+        readers = self._batch_open[slot]
+        reader = readers.get(c)
+        if reader is not None:
+            readers.move_to_end(c)
+            return reader
+        reader = open_chunk_reader(self._store, self._index.chunks[c], self._verify, decode_threads=1)
+        readers[c] = reader
+        while len(readers) > limit:
+            readers.popitem(last=False)[1].close()
+        return reader
 
     def roi_slices(self, roi: Roi | None) -> tuple[slice, slice]:
         """The rows and columns ``roi=(x, y, width, height)`` keeps (all for None)."""
@@ -699,16 +759,20 @@ class StoreReader(Sequence[np.ndarray]):
     def _converted(self, image: np.ndarray) -> np.ndarray:
         return image if self._store.conversion is None else cv2.cvtColor(image, self._store.conversion)
 
-    def _reader(self, c: int) -> ChunkReader:
+    def _check_open(self) -> None:
         if self._closed:
             raise StoreClosedError(f"{self._store.root}: the store is closed")
         if self._pid != os.getpid():
             # a forked child: its parent's decoders share file offsets with the parent and
             # would join decoder threads that exist only there when freed, so they are
             # set aside, never used or freed, and this process opens its own
-            _INHERITED_READERS.append(self._open)
+            _INHERITED_READERS.extend([self._open, *self._batch_open])
             self._open = OrderedDict()
+            self._batch_open = []
             self._pid = os.getpid()
+
+    def _reader(self, c: int) -> ChunkReader:
+        self._check_open()
         reader = self._open.get(c)
         if reader is not None:
             self._open.move_to_end(c)
@@ -726,9 +790,10 @@ class StoreReader(Sequence[np.ndarray]):
     def close(self, save_index: bool = False) -> None:
         """Close every open chunk file. ``save_index`` is accepted for imgstore's scripts;
         a reader writes nothing."""
-        for reader in self._open.values():
-            reader.close()
-        self._open.clear()
+        for readers in (self._open, *self._batch_open):
+            for reader in readers.values():
+                reader.close()
+            readers.clear()
         self._closed = True
 
     def __enter__(self) -> StoreReader:
@@ -740,11 +805,15 @@ class StoreReader(Sequence[np.ndarray]):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_open"] = OrderedDict()  # decoders are reopened on demand in the new process
+        state["_batch_open"] = []
         return state
 
 
-def open_chunk_reader(store: StoreDescription, chunk: ChunkIndex, verify: bool = True) -> ChunkReader:
-    """A reader of one chunk of a store; with ``verify``, checking each frame's CRC32."""
+def open_chunk_reader(
+    store: StoreDescription, chunk: ChunkIndex, verify: bool = True, decode_threads: int = 0
+) -> ChunkReader:
+    """A reader of one chunk of a store; with ``verify``, checking each frame's CRC32;
+    ``decode_threads``: a finished video chunk's decoder threads (0: the machine's)."""
     crc = chunk.columns.get(CRC32) if verify else None
     fmt, layout, spec = store.format, store.layout, store.spec
     if fmt.image is not None:
@@ -776,6 +845,7 @@ def open_chunk_reader(store: StoreDescription, chunk: ChunkIndex, verify: bool =
         video.decode_thread_type,
         video.gray_via_bgr,
         codec_crc=int(codec[0]) if codec is not None else None,
+        decode_threads=decode_threads,
     )
 
 

@@ -1,0 +1,97 @@
+"""Batches decoded on one thread per core (``VideoCodec.batch_threads``): each thread
+decodes independent units (a GOP, or one frame of an intra-only chunk) with readers of
+its own, single-threaded, bounded, closed with the store and left alone after fork; the
+frames are those a sequential read gives, in the order asked."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import numpy as np
+import pytest
+from _support.workers import read_in_forked_workers
+
+import framestore
+import framestore.codecs.video as video
+from framestore.testing.frames import synthetic_frame
+
+SHAPE = (48, 64)
+PICKS = [71, 3, 44, 44, 118, 0, 90, 3, 61, 59, 119, 30]
+
+
+def write(path, fmt, frames=120, chunksize=40):
+    with framestore.new_for_format(fmt, path, imgshape=SHAPE, chunksize=chunksize) as w:
+        for i in range(frames):
+            w.add_image(synthetic_frame(i, SHAPE), i, float(i))
+    with framestore.new_for_filename(path) as store:
+        return np.stack(list(store))
+
+
+def two_cores():
+    return mock.patch("framestore.core.reader.os.cpu_count", return_value=2)
+
+
+@pytest.mark.parametrize("fmt", ["h264/mkv", "ffv1/mkv"])
+def test_threads_read_the_frames_in_the_order_asked(tmp_path, fmt):
+    frames = write(tmp_path / "s", fmt)
+    with framestore.new_for_filename(tmp_path / "s") as store, two_cores():
+        assert store._store.format.video.batch_threads
+        assert np.array_equal(store.get_frames(PICKS), frames[PICKS])
+        assert np.array_equal(store.get_frames(PICKS, roi=(3, 2, 20, 10)), frames[PICKS][:, 2:12, 3:23])
+        assert np.array_equal(store.get_frames([-1, 5, -120]), frames[[119, 5, 0]])
+        assert len(store._batch_open) == 2
+        readers = [r for slot in store._batch_open for r in slot.values()]
+        assert readers and all(r._decode_threads == 1 for r in readers)
+        assert all(r._decode_threads == 0 for r in store._open.values())
+
+
+def test_each_gop_of_a_batch_is_decoded_once(tmp_path, monkeypatch):
+    frames = write(tmp_path / "s", "h264/mkv", frames=100, chunksize=100)  # keyframes 0, 30, 60, 90
+    starts: list[int] = []
+    original = video.VideoChunkReader._decode_from
+
+    def spy(self, start):
+        starts.append(start)
+        return original(self, start)
+
+    monkeypatch.setattr(video.VideoChunkReader, "_decode_from", spy)
+    picks = [95, 31, 2, 58, 40, 7, 99, 33]
+    with framestore.new_for_filename(tmp_path / "s") as store, two_cores():
+        assert np.array_equal(store.get_frames(picks), frames[picks])
+    assert sorted(starts) == [0, 30, 90]  # GOPs 0, 30 and 90, on whichever thread took them
+
+
+def test_thread_readers_are_bounded_and_closed_with_the_store(tmp_path):
+    frames = write(tmp_path / "s", "ffv1/mkv", frames=120, chunksize=10)
+    store = framestore.new_for_filename(tmp_path / "s")
+    store._open_limit = 4  # each of the two threads keeps at most 2 chunks open
+    with two_cores():
+        picks = list(range(0, 120, 7))
+        assert np.array_equal(store.get_frames(picks), frames[picks])
+    assert all(1 <= len(slot) <= 2 for slot in store._batch_open)
+    readers = [r for slot in store._batch_open for r in slot.values()]
+    store.close()
+    assert not any(store._batch_open) and all(r._container is None for r in readers)
+    with pytest.raises(framestore.StoreClosedError):
+        store.get_frames(picks)
+
+
+def test_forked_workers_leave_the_thread_readers_alone(tmp_path):
+    frames = write(tmp_path / "s", "h264/mkv")
+    indices = [110, 2, 75, 71]
+    with framestore.new_for_filename(tmp_path / "s") as store, two_cores():
+        assert np.array_equal(store.get_frames(PICKS), frames[PICKS])  # thread readers open
+        first, second = read_in_forked_workers(store, indices)
+        assert np.array_equal(first, frames[indices])
+        assert np.array_equal(second, frames[indices[::-1]])
+        assert np.array_equal(store.get_frames(PICKS), frames[PICKS])  # the parent's still work
+
+
+def test_the_first_damaged_chunk_is_named_whichever_thread_fails_first(tmp_path):
+    write(tmp_path / "s", "ffv1/mkv", frames=120, chunksize=30)
+    for n in (1, 3):  # both fail; chunk 1 comes first in chunk order, not in the batch
+        chunk = tmp_path / "s" / f"00000{n}.mkv"
+        chunk.write_bytes(chunk.read_bytes()[: chunk.stat().st_size // 2])
+    with framestore.new_for_filename(tmp_path / "s") as store, two_cores():
+        with pytest.raises(framestore.CorruptStoreError, match="000001.mkv"):
+            store.get_frames([119, 118, 117, 116, 59, 2])
