@@ -4,8 +4,10 @@ without offsets still read."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -48,6 +50,25 @@ def test_direct_reads_give_the_frames_written(tmp_path, fmt, reader, shape, dtyp
     with framestore.new_for_filename(tmp_path / "s") as store:
         read_every_way(store, frames)
         assert all(isinstance(r, reader) for r in store._open.values())
+
+
+@pytest.mark.parametrize(("shape", "dtype"), [*KINDS, ((47, 63), np.uint8)])
+def test_raw_frames_are_stored_as_the_rawvideo_encoder_makes_them(tmp_path, shape, dtype):
+    # the writer muxes raw frames as packets of its own, without the encoder: each must hold
+    # the bytes PyAV's rawvideo encoder makes of the frame, with its key flag
+    frames = write(tmp_path / "s", "raw/nut", shape, dtype, count=25)
+    pix_fmt = {1: "gray", 2: "gray16le"}[np.dtype(dtype).itemsize] if len(shape) == 2 else "bgr24"
+    encoder = av.CodecContext.create("rawvideo", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = shape[1], shape[0], pix_fmt
+    encoder.time_base = Fraction(1, 30)
+    stored = []
+    for chunk in sorted((tmp_path / "s").glob("*.nut")):
+        with av.open(str(chunk)) as container:
+            stored += [(bytes(p), p.is_keyframe) for p in container.demux(video=0) if p.size]
+    assert len(stored) == len(frames)
+    for image, (payload, keyframe) in zip(frames, stored, strict=True):
+        (expected,) = encoder.encode(av.VideoFrame.from_ndarray(image, format=pix_fmt))
+        assert keyframe and payload == bytes(expected)
 
 
 def test_a_raw_store_without_offsets_is_read_through_the_demuxer(tmp_path):

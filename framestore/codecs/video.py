@@ -208,11 +208,34 @@ class VideoChunkWriter:
         self._count = 0
 
     def add(self, image: np.ndarray, frame_number: int, frame_time: float, columns: bytes = b"") -> None:
+        if self._frame_bytes is not None:
+            self._add_uncompressed(image, frame_number, frame_time, columns)
+            return
         frame = self._to_frame(image)
         frame.pts = round(self._count * self._step)
         self._count += 1
         self._pending[frame.pts] = (frame_number, frame_time, columns)
         self._emit(self._stream.encode(frame))
+
+    def _add_uncompressed(
+        self, image: np.ndarray, frame_number: int, frame_time: float, columns: bytes
+    ) -> None:
+        """An uncompressed frame muxed as its own packet: the bytes the ``rawvideo``
+        encoder would make of it (rows packed, little-endian), without its two copies."""
+        if image.nbytes != self._frame_bytes:
+            raise InvalidFrameError(
+                f"{self._path}: expected a frame of {self._frame_bytes} bytes, "
+                f"got {image.shape} {image.dtype}"
+            )
+        pixels = np.ascontiguousarray(image, dtype=image.dtype.newbyteorder("<"))
+        packet = av.Packet(pixels)  # type: ignore[arg-type]  # any buffer: PyAV refers to it, no copy
+        pts = math.floor(round(self._count * self._step) * self._to_stream + Fraction(1, 2))  # as _emit
+        self._count += 1
+        packet.pts = packet.dts = pts
+        packet.time_base = self._time_base
+        packet.stream = self._stream
+        packet.is_keyframe = True
+        self._write(packet, pts, frame_number, frame_time, columns)
 
     def _to_frame(self, image: np.ndarray) -> av.VideoFrame:
         spec, pix_fmt = self._spec, self._pix_fmt
