@@ -1,10 +1,12 @@
 """Batches decoded on one thread per core (``VideoCodec.batch_threads``): each thread
 decodes independent units (a GOP, or one frame of an intra-only chunk) with readers of
 its own, single-threaded, bounded, closed with the store and left alone after fork; the
-frames are those a sequential read gives, in the order asked."""
+frames are those a sequential read gives, in the order asked. Batches of frames read at
+stored offsets (raw/nut, npy) are read in two halves on two threads."""
 
 from __future__ import annotations
 
+import threading
 from unittest import mock
 
 import numpy as np
@@ -95,3 +97,41 @@ def test_the_first_damaged_chunk_is_named_whichever_thread_fails_first(tmp_path)
     with framestore.new_for_filename(tmp_path / "s") as store, two_cores():
         with pytest.raises(framestore.CorruptStoreError, match="000001.mkv"):
             store.get_frames([119, 118, 117, 116, 59, 2])
+
+
+@pytest.mark.parametrize("fmt", ["raw/nut", "npy"])
+def test_batches_read_at_stored_offsets_are_read_in_two_halves(tmp_path, fmt, monkeypatch):
+    frames = write(tmp_path / "s", fmt)
+    threads: set[int] = set()
+    with framestore.new_for_filename(tmp_path / "s") as store, two_cores():
+        reader_class = type(store._reader(0))
+        original = reader_class.read_into
+
+        def spy(self, k, out):
+            threads.add(threading.get_ident())
+            return original(self, k, out)
+
+        monkeypatch.setattr(reader_class, "read_into", spy)
+        assert np.array_equal(store.get_frames(PICKS), frames[PICKS])  # repeats, 4 chunks
+        assert len(threads) == 2
+        assert np.array_equal(store.get_frames(PICKS, roi=(3, 2, 20, 10)), frames[PICKS][:, 2:12, 3:23])
+        picks = list(range(40, 80)) * 2  # one chunk, split between the threads
+        assert np.array_equal(store.get_frames(picks), frames[picks])
+
+
+def test_a_damaged_frame_of_a_raw_batch_names_the_first_chunk_in_order_and_zeros_only_its_frames(tmp_path):
+    frames = write(tmp_path / "s", "raw/nut", frames=120, chunksize=30)
+    for n in (1, 3):  # one frame of each damaged: chunk 1 in the first half, chunk 3 in the second
+        chunk = tmp_path / "s" / f"00000{n}.nut"
+        data = bytearray(chunk.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        chunk.write_bytes(bytes(data))
+    picks = list(range(120))[::-1]
+    with framestore.new_for_filename(tmp_path / "s") as store, two_cores():
+        with pytest.raises(framestore.CorruptStoreError, match="000001.nut"):
+            store.get_frames(picks)
+        with pytest.warns(framestore.StoreWarning):
+            got = store.get_frames(picks, on_error="zeros")
+    damaged = [i for i in range(120) if not np.array_equal(got[119 - i], frames[i])]
+    assert len(damaged) == 2 and 30 <= damaged[0] < 60 and 90 <= damaged[1] < 120
+    assert all(not got[119 - i].any() for i in damaged)

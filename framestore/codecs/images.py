@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,20 +207,25 @@ class NpyChunkReader(ImageChunkReader):
         header = codec.encode(np.zeros(spec.shape, spec.dtype))[: -spec.frame_bytes or None]
         self._header: bytes | None = header
         self._folder: int | None = None  # the chunk folder's descriptor
+        self._opening = threading.Lock()  # batches read one chunk from two threads
 
     def _open(self, k: int) -> int | None:
         """File ``k`` opened for reading, or None where the general path must judge it."""
-        if self._folder is None:
+        folder_fd = self._folder
+        if folder_fd is None:
             folder = self._image_path(0).parent  # checked: not a link, inside the store
             if not isinstance(folder, Path):
                 self._header = None  # a remote store: whole files, as fetched
                 return None
-            try:
-                self._folder = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-            except OSError:
-                return None
+            with self._opening:
+                if self._folder is None:
+                    try:
+                        self._folder = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+                    except OSError:
+                        return None
+                folder_fd = self._folder
         try:
-            return os.open(self._name(k), os.O_RDONLY | os.O_NOFOLLOW, dir_fd=self._folder)
+            return os.open(self._name(k), os.O_RDONLY | os.O_NOFOLLOW, dir_fd=folder_fd)
         except OSError:  # missing, a link, unreadable
             return None
 

@@ -11,6 +11,7 @@ once made a fresh process fault in new pages for every run (~40 per 320 kB frame
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,17 +36,22 @@ class UncompressedChunkReader:
         self._offsets: list[int] = offsets.astype(np.int64).tolist()
         self._crc: list[int] | None = None if crc is None else crc.astype(np.uint32).tolist()
         self._fd: int | None = None
+        self._opening = threading.Lock()  # batches read one chunk from two threads
 
     def __len__(self) -> int:
         return len(self._offsets)
 
     def _file(self) -> int:
-        if self._fd is None:
-            try:
-                self._fd = os.open(self._path, os.O_RDONLY)
-            except FileNotFoundError:
-                raise CorruptStoreError(f"{self._path}: the chunk file is missing") from None
-        return self._fd
+        fd = self._fd
+        if fd is None:
+            with self._opening:
+                if self._fd is None:
+                    try:
+                        self._fd = os.open(self._path, os.O_RDONLY)
+                    except FileNotFoundError:
+                        raise CorruptStoreError(f"{self._path}: the chunk file is missing") from None
+                fd = self._fd
+        return fd
 
     def _fill(self, k: int, image: np.ndarray) -> None:
         """Frame ``k``'s stored bytes read into ``image`` and checked."""
