@@ -23,11 +23,13 @@ from framestore.codecs.video import VideoChunkReader
 KINDS = [((48, 64), np.uint8), ((48, 64), np.uint16), ((48, 64, 3), np.uint8)]
 
 
-def write(path: Path, fmt: str, shape: tuple[int, ...], dtype: type, count: int = 45) -> list[np.ndarray]:
+def write(
+    path: Path, fmt: str, shape: tuple[int, ...], dtype: type, count: int = 45, chunksize: int = 20
+) -> list[np.ndarray]:
     rng = np.random.default_rng(len(shape) + np.dtype(dtype).itemsize)
     frames = [rng.integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype) for _ in range(count)]
     name = np.dtype(dtype).name
-    with framestore.new_for_format(fmt, path, imgshape=shape, imgdtype=name, chunksize=20) as w:
+    with framestore.new_for_format(fmt, path, imgshape=shape, imgdtype=name, chunksize=chunksize) as w:
         for i, image in enumerate(frames):
             w.add_image(image, i, float(i))
     return frames
@@ -107,6 +109,27 @@ def test_damage_is_named_on_every_read_path(tmp_path, fmt, how):
         with framestore.new_for_filename(tmp_path / "s") as store:
             with pytest.raises(framestore.CorruptStoreError, match=str(damaged)):
                 read(store)
+
+
+@pytest.mark.parametrize("damaged_at", [0, 21, 37, 47, 99])  # first and second halves of runs, the last frame
+@pytest.mark.parametrize("cores", [1, 2])
+def test_raw_sequential_reads_give_every_frame_before_a_damaged_one_then_name_it(
+    tmp_path, monkeypatch, damaged_at, cores
+):
+    monkeypatch.setattr("framestore.codecs.raw.os.cpu_count", lambda: cores)
+    frames = write(tmp_path / "s", "raw/nut", (48, 64), np.uint16, count=100, chunksize=100)
+    chunk = tmp_path / "s" / "000000.nut"
+    offsets = read_npz(tmp_path / "s" / "000000.npz")[VIDEO_OFFSET]
+    data = bytearray(chunk.read_bytes())
+    data[int(offsets[damaged_at]) + 17] ^= 0x10
+    chunk.write_bytes(bytes(data))
+    got = []
+    with framestore.new_for_filename(tmp_path / "s") as store:
+        with pytest.raises(framestore.CorruptStoreError, match=rf"000000.nut: frame {damaged_at} "):
+            for image in store.iter_frames(0, 100):
+                got.append(image)
+    assert len(got) == damaged_at
+    assert all(np.array_equal(a, b) for a, b in zip(got, frames, strict=False))
 
 
 @pytest.mark.parametrize("fmt", ["raw/nut", "npy"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,13 @@ import numpy as np
 from .._disk.checksum import crc32
 from ..errors import CorruptStoreError
 from .base import ImageSpec
+
+# Sequential reads take runs of frames of up to this many bytes and frames (read ahead of
+# the caller), half on each of two threads: 0.9-1.0x of a single-thread ``os.preadv`` loop
+# that checks nothing, where one thread reading and checking took 1.34-1.37x
+_RUN_BYTES = 8 * 2**20
+_RUN_FRAMES = 32
+_RUN_MIN_FRAMES = 4  # shorter reads are read on this thread alone
 
 
 class UncompressedChunkReader:
@@ -84,9 +92,42 @@ class UncompressedChunkReader:
         return self._frame(k)
 
     def iter_from(self, start: int, stop: int) -> Iterator[np.ndarray]:
-        """Frames ``start .. stop - 1``, each read and checked on its own (see above)."""
-        for k in range(start, stop):
-            yield self._frame(k)
+        """Frames ``start .. stop - 1``, each in its own array (see above). Where the
+        machine has a second core, a run of frames at a time (up to ``_RUN_BYTES``): the
+        first half read and checked on this thread, the second on another (``os.preadv``
+        and the CRC32 check release the GIL); a damaged frame is raised after the frames
+        before it."""
+        run = max(2, min(_RUN_FRAMES, _RUN_BYTES // max(self._size, 1)))
+        if (os.cpu_count() or 1) < 2 or stop - start < 2 * _RUN_MIN_FRAMES:
+            for k in range(start, stop):
+                yield self._frame(k)
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="framestore-raw") as helper:
+            for first in range(start, stop, run):
+                ks = range(first, min(first + run, stop))
+                images = [np.empty(self._shape, self._dtype) for _ in ks]
+                half = len(ks) // 2
+                second = helper.submit(self._fill_each, ks[half:], images[half:])
+                failed, error = self._fill_each(ks[:half], images[:half])
+                if error is None:
+                    failed, error = second.result()
+                    failed += half
+                else:
+                    second.result()
+                for image in images[:failed]:
+                    yield image.astype(self._native) if self._swap else image
+                if error is not None:
+                    raise error
+
+    def _fill_each(self, ks: range, images: list[np.ndarray]) -> tuple[int, CorruptStoreError | None]:
+        """Frames ``ks`` read into ``images`` in turn: how many were read before the
+        first that failed (all of them when none did), and its error."""
+        for done, (k, image) in enumerate(zip(ks, images, strict=True)):
+            try:
+                self._fill(k, image)
+            except CorruptStoreError as exc:
+                return done, exc
+        return len(ks), None
 
     def close(self) -> None:
         if self._fd is not None:
