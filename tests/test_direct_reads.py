@@ -111,6 +111,22 @@ def test_damage_is_named_on_every_read_path(tmp_path, fmt, how):
                 read(store)
 
 
+def test_raw_sequential_reads_never_refill_an_array_the_caller_still_holds(tmp_path):
+    # runs of frames reuse the arrays of the run before that nothing refers to any more
+    frames = write(tmp_path / "s", "raw/nut", (48, 64), np.uint8, count=200, chunksize=200)
+    kept, views, addresses = {}, {}, set()
+    with framestore.new_for_filename(tmp_path / "s") as store:
+        for i, image in enumerate(store.iter_frames()):
+            addresses.add(image.ctypes.data)
+            if i % 3 == 0:
+                kept[i] = image
+            elif i % 7 == 0:
+                views[i] = image[5:9]  # a view keeps its base array
+    assert all(np.array_equal(image, frames[i]) for i, image in kept.items())
+    assert all(np.array_equal(view, frames[i][5:9]) for i, view in views.items())
+    assert len(addresses) < 200  # the arrays dropped were filled again
+
+
 @pytest.mark.parametrize("damaged_at", [0, 21, 37, 47, 99])  # first and second halves of runs, the last frame
 @pytest.mark.parametrize("cores", [1, 2])
 def test_raw_sequential_reads_give_every_frame_before_a_damaged_one_then_name_it(
