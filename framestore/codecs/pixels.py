@@ -4,12 +4,12 @@
 swscale context (with its own thread pool) for every frame; keeping one per thread gives
 the same pixels 1.4x faster for yuv420p -> BGR and 4.5x faster for BGR -> yuv420p
 (640x512). Conversions for reading (to BGR, gray) go through a kept filter graph instead
-of a kept ``VideoReformatter``: the same swscale conversion, with the same pixels (tested
-from every decoded format), but its output frames come from a pool and are reused once
-their arrays are freed, where each of ``reformat``'s is new memory that the system must
-map and zero (~600 page faults per 1280x1024 BGR frame, a quarter of a colour H.264
-sequential read). Every context is single-threaded, so a forked child that inherits one
-has no thread pool to join when it frees it.
+of a kept ``VideoReformatter``: the same swscale conversion and the same pixels
+(tests/test_pixels.py checks nine decoded formats), but its output frames come from a
+pool and are reused once their arrays are freed, where each of ``reformat``'s is new
+memory that the system must map and zero (~600 page faults per 1280x1024 BGR frame, a
+quarter of a colour H.264 sequential read). Every context is single-threaded, so a
+forked child that inherits one has no thread pool to join when it frees it.
 """
 
 from __future__ import annotations

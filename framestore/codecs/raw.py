@@ -2,10 +2,10 @@
 
 A raw/nut chunk's packets are the frames' array bytes; its index records where each
 packet's bytes start (``video_offset``, found when the chunk was finished by reading the
-file back). A frame is then one ``os.preadv`` into a new array and a CRC32 check of it,
-also when frames are read in order: one array at a time is what the allocator hands back
-again while it is still in the CPU's cache, where a run of frames read into many arrays at
-once made a fresh process fault in new pages for every run (~40 per 320 kB frame, 8x slower).
+file back). A frame is then one ``os.preadv`` into its own array and a CRC32 check of it.
+Frames read in order come a run at a time, half read and checked on each of two threads;
+each run's arrays are those of the run before that the caller has dropped, where new ones
+made a fresh process fault in new pages for every run (~40 per 320 kB frame, 4-8x slower).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from ..errors import CorruptStoreError
 from .base import ImageSpec
 
 # Sequential reads take runs of frames of up to this many bytes and frames (read ahead of
-# the caller), half on each of two threads: 0.9-1.0x of a single-thread ``os.preadv`` loop
-# that checks nothing, where one thread reading and checking took 1.34-1.37x
+# the caller), half on each of two threads: 1.05-1.15x the time of a single-thread
+# ``os.preadv`` loop that checks nothing, where one thread reading and checking took 1.37x
 _RUN_BYTES = 8 * 2**20
 _RUN_FRAMES = 32
-_RUN_MIN_FRAMES = 4  # shorter reads are read on this thread alone
+_RUN_MIN_FRAMES = 8  # reads of fewer frames stay on the caller's thread
 
 
 def _unreferenced(arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -111,7 +111,7 @@ class UncompressedChunkReader:
         and the CRC32 check release the GIL); a damaged frame is raised after the frames
         before it."""
         run = max(2, min(_RUN_FRAMES, _RUN_BYTES // max(self._size, 1)))
-        if (os.cpu_count() or 1) < 2 or stop - start < 2 * _RUN_MIN_FRAMES:
+        if (os.cpu_count() or 1) < 2 or stop - start < _RUN_MIN_FRAMES:
             for k in range(start, stop):
                 yield self._frame(k)
             return

@@ -641,7 +641,8 @@ class StoreReader(Sequence[np.ndarray]):
         thread with readers of its own whose decoders are single-threaded, so the cores
         decode different frames; the first error, in chunk order, is raised once every
         thread has stopped. Chunks read from their journals (which may be finished under
-        us) come after, one at a time, as do all chunks without ``batch_threads``."""
+        us) come after, one at a time, as do all chunks without ``batch_threads``, except
+        frames read at stored offsets, which are read in two halves (``_read_in_halves``)."""
         video = self._store.format.video
         total = sum(map(len, picks))
         threads = min(os.cpu_count() or 1, total)
