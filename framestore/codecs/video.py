@@ -212,8 +212,7 @@ class VideoChunkWriter:
             self._add_uncompressed(image, frame_number, frame_time, columns)
             return
         frame = self._to_frame(image)
-        frame.pts = round(self._count * self._step)
-        self._count += 1
+        frame.pts = self._next_pts()
         self._pending[frame.pts] = (frame_number, frame_time, columns)
         self._emit(self._stream.encode(frame))
 
@@ -222,20 +221,19 @@ class VideoChunkWriter:
     ) -> None:
         """An uncompressed frame muxed as its own packet: the bytes the ``rawvideo``
         encoder would make of it (rows packed, little-endian), without its two copies."""
-        if image.nbytes != self._frame_bytes:
-            raise InvalidFrameError(
-                f"{self._path}: expected a frame of {self._frame_bytes} bytes, "
-                f"got {image.shape} {image.dtype}"
-            )
         pixels = np.ascontiguousarray(image, dtype=image.dtype.newbyteorder("<"))
-        packet = av.Packet(pixels)  # type: ignore[arg-type]  # any buffer: PyAV refers to it, no copy
-        pts = math.floor(round(self._count * self._step) * self._to_stream + Fraction(1, 2))  # as _emit
+        pts = self._in_stream(self._next_pts())
+        self.add_packet(pixels, pts, True, frame_number, frame_time, columns)
+
+    def _next_pts(self) -> int:
+        """The next frame's pts in the codec's time base."""
+        pts = round(self._count * self._step)
         self._count += 1
-        packet.pts = packet.dts = pts
-        packet.time_base = self._time_base
-        packet.stream = self._stream
-        packet.is_keyframe = True
-        self._write(packet, pts, frame_number, frame_time, columns)
+        return pts
+
+    def _in_stream(self, codec_pts: int) -> int:
+        """A codec time base pts in the stream's time base, rounded as ``av_rescale_q``."""
+        return math.floor(codec_pts * self._to_stream + Fraction(1, 2))
 
     def _to_frame(self, image: np.ndarray) -> av.VideoFrame:
         spec, pix_fmt = self._spec, self._pix_fmt
@@ -256,7 +254,7 @@ class VideoChunkWriter:
 
     def add_packet(
         self,
-        payload: bytes,
+        payload: bytes | np.ndarray,
         pts: int,
         keyframe: bool,
         frame_number: int,
@@ -264,7 +262,7 @@ class VideoChunkWriter:
         columns: bytes = b"",
     ) -> None:
         """Mux an already encoded frame (stream time base pts), as recovery does."""
-        packet = av.Packet(payload)
+        packet = av.Packet(payload)  # type: ignore[arg-type]  # any buffer: PyAV refers to it, no copy
         packet.pts = packet.dts = pts
         packet.time_base = self._time_base
         packet.stream = self._stream
@@ -279,8 +277,7 @@ class VideoChunkWriter:
         for packet in packets:
             assert packet.pts is not None  # the encoder stamps each packet with its frame's pts
             frame_number, frame_time, columns = self._pending.pop(int(packet.pts))
-            pts = math.floor(packet.pts * self._to_stream + Fraction(1, 2))  # as av_rescale_q
-            self._write(packet, pts, frame_number, frame_time, columns)
+            self._write(packet, self._in_stream(packet.pts), frame_number, frame_time, columns)
 
     def _write(
         self, packet: av.Packet[Any], pts: int, frame_number: int, frame_time: float, columns: bytes
