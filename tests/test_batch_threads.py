@@ -66,7 +66,7 @@ def test_each_gop_of_a_batch_is_decoded_once(tmp_path, monkeypatch):
 def test_thread_readers_are_bounded_and_closed_with_the_store(tmp_path):
     frames = write(tmp_path / "s", "ffv1/mkv", frames=120, chunksize=10)
     store = framestore.new_for_filename(tmp_path / "s")
-    store._open_limit = 4  # each of the two threads keeps at most 2 chunks open
+    store._batch_open_limit = 4  # each of the two threads keeps at most 2 chunks open
     with two_cores():
         picks = list(range(0, 120, 7))
         assert np.array_equal(store.get_frames(picks), frames[picks])
@@ -76,6 +76,28 @@ def test_thread_readers_are_bounded_and_closed_with_the_store(tmp_path):
     assert not any(store._batch_open) and all(r._container is None for r in readers)
     with pytest.raises(framestore.StoreClosedError):
         store.get_frames(picks)
+
+
+def test_h264_thread_readers_keep_no_gop_so_a_store_of_many_chunks_stays_open(tmp_path, monkeypatch):
+    """A batch thread's reader only reads forward, so it keeps no GOP, and as many of them
+    stay open as their decoders' memory allows: each thread opens each of 12 chunks once."""
+    frames = write(tmp_path / "s", "h264/mkv", frames=120, chunksize=10)
+    opened: list[int] = []
+    original = video.VideoChunkReader._open_stream
+
+    def spy(self, *args, **kwargs):
+        opened.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(video.VideoChunkReader, "_open_stream", spy)
+    picks = list(range(5, 120, 10)) + list(range(9, 120, 10))
+    with framestore.new_for_filename(tmp_path / "s") as store, two_cores():
+        for _ in range(6):
+            assert np.array_equal(store.get_frames(picks), frames[picks])
+        assert 12 <= len(opened) <= 2 * 12
+        readers = [r for slot in store._batch_open for r in slot.values()]
+        assert readers and not any(r._kept for r in readers)
+        assert store[118] is not None and store._reader(11)._kept  # the store's own reader keeps its GOP
 
 
 def test_forked_workers_leave_the_thread_readers_alone(tmp_path):

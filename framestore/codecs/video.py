@@ -423,7 +423,9 @@ def _frame_bytes(frame: av.VideoFrame) -> int:
 class _DecodingReader:
     """Exact frame access over a stream of decoded frames that can restart at a keyframe."""
 
-    def __init__(self, label: str, spec: ImageSpec, pts: np.ndarray, keyframe: np.ndarray):
+    def __init__(
+        self, label: str, spec: ImageSpec, pts: np.ndarray, keyframe: np.ndarray, keep_gop: bool = True
+    ):
         self._label = label
         self._spec = spec
         self._pts = pts
@@ -433,8 +435,9 @@ class _DecodingReader:
         self._next = -1  # position the running decode yields next
         self._via_bgr = False
         self._is_keyframe = np.asarray(keyframe, dtype=bool)
-        self._keep = len(self._keyframes) < len(pts)  # not intra-only: keep the GOP
-        self._forward_limit = _FORWARD_LIMIT if self._keep else 0
+        inter = len(self._keyframes) < len(pts)  # not intra-only
+        self._keep = keep_gop and inter
+        self._forward_limit = _FORWARD_LIMIT if inter else 0
         self._kept: dict[int, av.VideoFrame] = {}  # position -> frame, of the current GOP
         self._kept_bytes = 0
         # frames before this position that no frame references may go undecoded
@@ -554,10 +557,13 @@ class VideoChunkReader(_DecodingReader):
         codec_crc: int | None = None,
         hidden: dict[int, int] | None = None,
         decode_threads: int = 0,
+        keep_gop: bool = True,
     ) -> None:
         """``decode_threads``: the decoder's threads for ``read`` (0: as many as the
-        machine has; 1 where the caller decodes other frames on the other cores)."""
-        super().__init__(str(path), spec, pts, keyframe)
+        machine has; 1 where the caller decodes other frames on the other cores).
+        ``keep_gop``: keep the frames decoded since the last keyframe (``GOP_KEEP_BYTES``),
+        for readers that step back; a reader that only reads forward needs none."""
+        super().__init__(str(path), spec, pts, keyframe, keep_gop)
         self._path = path
         self._crc = crc
         # pts -> CRC32 of packets decoded only as references, never shown (not frames)

@@ -102,8 +102,9 @@ class StoreReader(Sequence[np.ndarray]):
         self._pid = os.getpid()  # the process the open chunk readers belong to
         video = self._store.format.video
         kept = GOP_KEEP_BYTES if video is not None and video.gop != 1 else 0  # see VideoChunkReader
-        per_chunk = 8 * self._store.spec.frame_bytes + kept
-        self._open_limit = int(np.clip(_OPEN_FRAMES_BUDGET // per_chunk, _OPEN_CHUNKS_MIN, _OPEN_CHUNKS_MAX))
+        decoder = 8 * self._store.spec.frame_bytes  # a decoder's frames, about
+        self._open_limit = _open_chunks(decoder + kept)
+        self._batch_open_limit = _open_chunks(decoder)  # batch readers keep no GOP
         self._cursor = -1
         self._closed = False
         self._cut: set[int] = set()  # chunks finished under this reader, cut to what it knew
@@ -656,6 +657,7 @@ class StoreReader(Sequence[np.ndarray]):
             return
         self._check_open()
         units: list[tuple[int, int, np.ndarray]] = []  # (position in chunk order, chunk, picks)
+        cost: list[int] = []  # frames each unit decodes
         later: list[int] = []
         for j, (c, p) in enumerate(zip(chunks, picks, strict=True)):
             if self._index.chunks[c].journal is not None:
@@ -664,10 +666,14 @@ class StoreReader(Sequence[np.ndarray]):
             reader = self._reader(c)
             ks = offset[p]
             starts = reader.gop_starts(ks) if isinstance(reader, VideoChunkReader) else ks
-            units.extend((j, c, u) for u in np.split(p, np.flatnonzero(np.diff(starts)) + 1))
+            cuts = np.flatnonzero(np.diff(starts)) + 1
+            units.extend((j, c, u) for u in np.split(p, cuts))
+            cost.extend((ks[np.r_[cuts - 1, len(ks) - 1]] - starts[np.r_[0, cuts]] + 1).tolist())
+        # the longest first, so that no thread is left with a long one when the others are done
+        units = [units[u] for u in sorted(range(len(units)), key=cost.__getitem__, reverse=True)]
         while len(self._batch_open) < threads:
             self._batch_open.append(OrderedDict())
-        limit = max(_OPEN_CHUNKS_MIN, self._open_limit // threads)
+        limit = max(_OPEN_CHUNKS_MIN, self._batch_open_limit // threads)
         errors: list[tuple[int, BaseException]] = []
         taken = iter(range(len(units)))
         lock = threading.Lock()
@@ -749,13 +755,15 @@ class StoreReader(Sequence[np.ndarray]):
 
     def _batch_reader(self, slot: int, c: int, limit: int) -> ChunkReader:
         """Batch thread ``slot``'s own reader of finished chunk ``c`` (its decoder
-        single-threaded), kept open with up to ``limit`` others of that thread's."""
+        single-threaded, keeping no GOP: batches read forward), kept open with up to
+        ``limit`` others of that thread's."""
         readers = self._batch_open[slot]
         reader = readers.get(c)
         if reader is not None:
             readers.move_to_end(c)
             return reader
-        reader = open_chunk_reader(self._store, self._index.chunks[c], self._verify, decode_threads=1)
+        chunk = self._index.chunks[c]
+        reader = open_chunk_reader(self._store, chunk, self._verify, decode_threads=1, keep_gop=False)
         readers[c] = reader
         while len(readers) > limit:
             readers.popitem(last=False)[1].close()
@@ -870,10 +878,15 @@ class StoreReader(Sequence[np.ndarray]):
 
 
 def open_chunk_reader(
-    store: StoreDescription, chunk: ChunkIndex, verify: bool = True, decode_threads: int = 0
+    store: StoreDescription,
+    chunk: ChunkIndex,
+    verify: bool = True,
+    decode_threads: int = 0,
+    keep_gop: bool = True,
 ) -> ChunkReader:
     """A reader of one chunk of a store; with ``verify``, checking each frame's CRC32;
-    ``decode_threads``: a finished video chunk's decoder threads (0: the machine's)."""
+    ``decode_threads`` and ``keep_gop``: a finished video chunk's decoder threads (0: the
+    machine's) and whether it keeps its last GOP's frames (see ``VideoChunkReader``)."""
     crc = chunk.columns.get(CRC32) if verify else None
     fmt, layout, spec = store.format, store.layout, store.spec
     if fmt.image is not None:
@@ -906,7 +919,13 @@ def open_chunk_reader(
         video.gray_via_bgr,
         codec_crc=int(codec[0]) if codec is not None else None,
         decode_threads=decode_threads,
+        keep_gop=keep_gop,
     )
+
+
+def _open_chunks(per_chunk: int) -> int:
+    """How many chunk readers of ``per_chunk`` bytes each stay open (``_OPEN_FRAMES_BUDGET``)."""
+    return int(np.clip(_OPEN_FRAMES_BUDGET // per_chunk, _OPEN_CHUNKS_MIN, _OPEN_CHUNKS_MAX))
 
 
 def _journaled_image_path(layout: Layout[StorePath], n: int, files: np.ndarray, k: int) -> StorePath:
