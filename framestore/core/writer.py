@@ -188,7 +188,7 @@ class StoreWriter:
         time = float(frame_time)
         if not np.isfinite(time):
             raise InvalidFrameError(f"{self._root}: frame_time must be finite, got {frame_time!r}")
-        self._put((np.ascontiguousarray(image).copy(), number, time, packed))
+        self._put((np.array(image, order="C"), number, time, packed))  # one copy, contiguous
         self._counted([number], [time])
 
     def add_extra_data(self, **values: Any) -> None:
