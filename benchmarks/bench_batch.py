@@ -10,7 +10,7 @@ For each format, writes ``--frames`` 640x512 gray synthetic frames in chunks of
 * ``threads``: ``get_frames`` as it is (formats with ``VideoCodec.batch_threads``: the
   batch's GOPs, one frame each for intra-only chunks, taken in turn by one thread per core,
   each with single-threaded decoders of its own);
-* ``1 thread``: the same with ``os.cpu_count`` reporting 1 (chunk after chunk, each
+* ``1 thread``: the same with ``os.sched_getaffinity`` reporting 1 core (chunk after chunk, each
   decoder with FFmpeg's slice threads where the codec has them);
 * ``PyAV``: video formats, every chunk open, the batch sorted, each frame a seek to its
   stored pts and a decode forward (reusing the decoder when the next frame is ahead in the
@@ -78,7 +78,8 @@ def write_store(root: Path, fmt: str, frames: int, chunksize: int) -> None:
 
 
 def store_fps(root: Path, batches: list[np.ndarray], cores: int | None) -> float:
-    with mock.patch("framestore.core.reader.os.cpu_count", return_value=cores or os.cpu_count()):
+    every = os.sched_getaffinity(0)
+    with mock.patch("os.sched_getaffinity", return_value=set(sorted(every)[:cores]) if cores else every):
         with framestore.new_for_filename(root) as store:
             t0 = time.perf_counter()
             for b in batches:

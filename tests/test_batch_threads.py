@@ -6,6 +6,7 @@ stored offsets (raw/nut, npy) are read in two halves on two threads."""
 
 from __future__ import annotations
 
+import os
 import threading
 from unittest import mock
 
@@ -15,6 +16,7 @@ from _support.workers import read_in_forked_workers
 
 import framestore
 import framestore.codecs.video as video
+from framestore.codecs.cores import usable_cores
 from framestore.testing.frames import synthetic_frame
 
 SHAPE = (48, 64)
@@ -30,7 +32,7 @@ def write(path, fmt, frames=120, chunksize=40):
 
 
 def two_cores():
-    return mock.patch("framestore.core.reader.os.cpu_count", return_value=2)
+    return mock.patch("os.sched_getaffinity", return_value={0, 1})
 
 
 @pytest.mark.parametrize("fmt", ["h264/mkv", "ffv1/mkv"])
@@ -61,6 +63,22 @@ def test_each_gop_of_a_batch_is_decoded_once(tmp_path, monkeypatch):
     with framestore.new_for_filename(tmp_path / "s") as store, two_cores():
         assert np.array_equal(store.get_frames(picks), frames[picks])
     assert sorted(starts) == [0, 30, 90]  # GOPs 0, 30 and 90, on whichever thread took them
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this system")
+def test_a_process_held_to_one_core_reads_batches_on_one_thread(tmp_path):
+    """Threads are counted from the cores the process may use (taskset, a cluster job's
+    cpuset), not from the cores the machine has."""
+    frames = write(tmp_path / "s", "h264/mkv")
+    every = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(every)})
+    try:
+        with framestore.new_for_filename(tmp_path / "s") as store:
+            assert usable_cores() == 1
+            assert np.array_equal(store.get_frames(PICKS), frames[PICKS])
+            assert store._batch_open == []  # no batch thread, no readers of its own
+    finally:
+        os.sched_setaffinity(0, every)
 
 
 def test_thread_readers_are_bounded_and_closed_with_the_store(tmp_path):

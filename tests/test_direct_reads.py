@@ -132,7 +132,7 @@ def test_raw_sequential_reads_never_refill_an_array_the_caller_still_holds(tmp_p
 def test_raw_sequential_reads_give_every_frame_before_a_damaged_one_then_name_it(
     tmp_path, monkeypatch, damaged_at, cores
 ):
-    monkeypatch.setattr("framestore.codecs.raw.os.cpu_count", lambda: cores)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cores)))
     frames = write(tmp_path / "s", "raw/nut", (48, 64), np.uint16, count=100, chunksize=100)
     chunk = tmp_path / "s" / "000000.nut"
     offsets = read_npz(tmp_path / "s" / "000000.npz")[VIDEO_OFFSET]

@@ -14,6 +14,7 @@ from pathlib import Path
 from .._disk.layout import SCRATCH_DIR
 from .._disk.metadata import METADATA_FILENAME
 from .._disk.storage import refuse_link
+from ..codecs.cores import usable_cores
 from ..core.reader import StoreReader
 from ..errors import StoreExistsError, StoreWarning
 from .console import add_verbose_argument, refuse_existing, run
@@ -115,7 +116,7 @@ def _stitch(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", StoreWarning)
             scratch = [tmp / f"{k:03d}-{p.stem}" for k, p in enumerate(args.inputs)]
-            with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:  # decoding releases the GIL
+            with ThreadPoolExecutor(max_workers=usable_cores()) as pool:  # decoding releases the GIL
                 opened = list(pool.map(_open_input, args.inputs, scratch))
             stores = dict(zip(names, opened, strict=True))
 

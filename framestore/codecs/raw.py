@@ -22,6 +22,7 @@ import numpy as np
 from .._disk.checksum import crc32
 from ..errors import CorruptStoreError
 from .base import ImageSpec
+from .cores import usable_cores
 
 # Sequential reads take runs of frames of up to this many bytes and frames (read ahead of
 # the caller), half on each of two threads: 1.05-1.15x the time of a single-thread
@@ -111,7 +112,7 @@ class UncompressedChunkReader:
         and the CRC32 check release the GIL); a damaged frame is raised after the frames
         before it."""
         run = max(2, min(_RUN_FRAMES, _RUN_BYTES // max(self._size, 1)))
-        if (os.cpu_count() or 1) < 2 or stop - start < _RUN_MIN_FRAMES:
+        if usable_cores() < 2 or stop - start < _RUN_MIN_FRAMES:
             for k in range(start, stop):
                 yield self._frame(k)
             return

@@ -27,6 +27,7 @@ from .._disk.layout import Layout
 from .._disk.metadata import METADATA_FILENAME, StoreMetadata
 from .._disk.storage import StorePath
 from ..codecs.base import ChunkReader, DirectChunkReader
+from ..codecs.cores import usable_cores
 from ..codecs.images import ImageChunkReader, NpyChunkReader
 from ..codecs.raw import UncompressedChunkReader
 from ..codecs.video import GOP_KEEP_BYTES, JournalVideoReader, VideoChunkReader
@@ -647,7 +648,7 @@ class StoreReader(Sequence[np.ndarray]):
         frames read at stored offsets, which are read in two halves (``_read_in_halves``)."""
         video = self._store.format.video
         total = sum(map(len, picks))
-        threads = min(os.cpu_count() or 1, total)
+        threads = min(usable_cores(), total)
         decode_units = threads >= 2 and video is not None and video.batch_threads
         if not decode_units:
             halves = threads >= 2 and total >= _HALVES_MIN_FRAMES

@@ -8,12 +8,12 @@ scheduler address (``"tcp://host:8786"``) or a ``dask.distributed.Client``.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..codecs.cores import usable_cores
 from ..errors import FramestoreError
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ R = TypeVar("R")
 
 def default_workers(tasks: int) -> int:
     """One process per core, never more than there are tasks."""
-    return max(1, min(tasks, os.cpu_count() or 1))
+    return max(1, min(tasks, usable_cores()))
 
 
 def run_ordered(
