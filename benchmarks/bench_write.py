@@ -9,7 +9,7 @@ settings of the format's ``VideoCodec`` (the stream set up by framestore's own
 contender is PyAV's encode with each chunk file fsynced once closed, as framestore must
 before it indexes a chunk: where that is slower than the encode alone, the disk's durable
 rate, not framestore, bounds the writer. Best of ``--repeat`` each, alternating the three
-so a busy neighbour hits all alike.
+so a busy neighbour hits all alike, and the median of each round's own ratios.
 
 Usage::
 
@@ -118,8 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         f"framestore from {Path(framestore.__file__).parent}, commit {commit}, {args.frames} frames, "
         f"chunksize {args.chunksize}, best of {args.repeat}, PyAV {av.__version__}"
     )
-    print("| format | kind | framestore fps | PyAV fps | + fsync fps | write/encode | write/(+fsync) |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| format | kind | framestore fps | PyAV fps | + fsync fps | write/encode | write/(+fsync) "
+        "| round medians: write/encode | write/(+fsync) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     work = Path(tempfile.mkdtemp(prefix="bench_write_"))
     try:
         for kind in args.kinds:
@@ -129,18 +132,22 @@ def main(argv: list[str] | None = None) -> int:
                 spec = resolve_format(fmt)
                 if spec.video is None or spec.video.pix_fmt_for(ImageSpec(shape, frames.dtype)) is None:
                     continue
-                fs, enc, durable = 0.0, 0.0, 0.0
+                rounds = []  # (framestore, PyAV, PyAV + fsync) fps, one round each
                 for _ in range(args.repeat):
-                    fs = max(fs, framestore_write(fmt, work / "store", frames, args.chunksize))
+                    fs = framestore_write(fmt, work / "store", frames, args.chunksize)
                     shutil.rmtree(work / "store")
-                    enc = max(enc, pyav_encode(fmt, work / "pyav", frames, args.chunksize))
+                    enc = pyav_encode(fmt, work / "pyav", frames, args.chunksize)
                     shutil.rmtree(work / "pyav")
-                    synced = pyav_encode(fmt, work / "pyav", frames, args.chunksize, fsync=True)
-                    durable = max(durable, synced)
+                    durable = pyav_encode(fmt, work / "pyav", frames, args.chunksize, fsync=True)
                     shutil.rmtree(work / "pyav")
+                    rounds.append((fs, enc, durable))
+                fs, enc, durable = np.max(rounds, axis=0)
+                # each round's ratio, its contenders timed minutes apart at most: steadier
+                # than the ratio of bests where a neighbour's load comes and goes
+                per_round = np.median([(r[0] / r[1], r[0] / r[2]) for r in rounds], axis=0)
                 print(
                     f"| {fmt} | {kind} | {fs:,.0f} | {enc:,.0f} | {durable:,.0f} | {fs / enc:.2f} "
-                    f"| {fs / durable:.2f} |",
+                    f"| {fs / durable:.2f} | {per_round[0]:.2f} | {per_round[1]:.2f} |",
                     flush=True,
                 )
     finally:
