@@ -14,7 +14,7 @@ from _support.crash import killed_store
 from _support.media import write_recording
 
 import framestore
-from framestore._disk.checksum import CHECKSUM_KEYS, crc32
+from framestore._disk.checksum import CHECKSUM_KEYS, checksum_files, crc32
 from framestore.cli.main import main
 from framestore.tools.recover import recover
 from framestore.tools.verify import verify
@@ -137,6 +137,29 @@ def test_new_chunks_record_xxh3_and_old_sha256_chunks_still_verify(tmp_path):
     report = verify(tmp_path / "s", decode=False)
     assert problem_files(report) == {"000001.nut"}
     assert "sha256 mismatch" in report.problems[0].message
+
+
+@pytest.mark.parametrize("fmt", ["png", "npy"])
+def test_image_chunks_are_checksummed_as_written_not_read_back(tmp_path, monkeypatch, fmt):
+    """The digest of an image chunk's files comes from their bytes as the writer wrote them:
+    the same digest a read of the files gives, with no read."""
+
+    def refuse(paths, *args):
+        raise AssertionError(f"re-read {list(paths)[:1]}")
+
+    monkeypatch.setattr("framestore.core.writer.checksum_files", refuse)
+    write_recording(tmp_path / "s", fmt, "gray8", count=45, chunksize=20)
+    monkeypatch.undo()
+    with framestore.new_for_filename(tmp_path / "s") as store:
+        layout = store._store.layout
+        numbers = [(c.number, c.count) for c in store._index.chunks]
+        chunks = [(layout.index_path(n), layout.frame_files(n, count)) for n, count in numbers]
+    for index, chunk_files in chunks:
+        with np.load(index) as data:
+            assert str(data["chunk.xxh3_128"]) == checksum_files(chunk_files).digest
+            assert int(data["chunk.bytes"]) == sum(f.stat().st_size for f in chunk_files)
+    report = verify(tmp_path / "s", decode=False)
+    assert report.ok and report.checksums_checked == 3
 
 
 def test_imgstore_stores_verify_without_checksums(tmp_path):

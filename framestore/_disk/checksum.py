@@ -66,14 +66,28 @@ class ChunkChecksum:
         return cls(found[0][0], str(found[0][1]), int(size))
 
 
+class RunningChecksum:
+    """A chunk's checksum built from its bytes in order, as they are written or read."""
+
+    def __init__(self, algorithm: str = DEFAULT_DIGEST) -> None:
+        self._algorithm = algorithm
+        self._digest = DIGESTS[algorithm]()
+        self._size = 0
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        self._digest.update(data)
+        self._size += memoryview(data).nbytes
+
+    def result(self) -> ChunkChecksum:
+        return ChunkChecksum(self._algorithm, self._digest.hexdigest(), self._size)
+
+
 def checksum_files(paths: Iterable[StorePath], algorithm: str = DEFAULT_DIGEST) -> ChunkChecksum:
     """The ``algorithm`` digest and total size of ``paths`` (local or remote) read in order
     (``OSError`` if one is missing)."""
-    digest = DIGESTS[algorithm]()
-    size = 0
+    checksum = RunningChecksum(algorithm)
     for path in paths:
         with path.open("rb") as f:
             while block := f.read(_BLOCK):
-                digest.update(block)
-                size += len(block)
-    return ChunkChecksum(algorithm, digest.hexdigest(), size)
+                checksum.update(block)
+    return checksum.result()

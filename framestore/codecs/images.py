@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from .._disk.atomic import atomic_write
-from .._disk.checksum import crc32
+from .._disk.checksum import RunningChecksum, crc32
 from .._disk.columns import CRC32, FRAME_NUMBER, FRAME_TIME
 from .._disk.journal import JournalWriter
 from .._disk.npzio import npy_from_bytes
@@ -117,6 +117,7 @@ class ImageChunkWriter:
         header = {"images": codec.extension, "frame_crc": True, "columns": columns or []}
         self._journal = JournalWriter(journal_path, header)
         self._rows: list[tuple[int, float, int]] = []
+        self._checksum = RunningChecksum()  # of the files' bytes as written, never read back
 
     def add(self, image: np.ndarray, frame_number: int, frame_time: float, columns: bytes = b"") -> None:
         k = len(self._rows)
@@ -124,16 +125,19 @@ class ImageChunkWriter:
         data = self._codec.encode(image)
         atomic_write(path, data, fsync=False)  # the journal record after it is what counts
         crc = crc32(data)
+        self._checksum.update(data)
         self._journal.append(frame_number, frame_time, k, True, payload_crc=crc, columns=columns)
         self._rows.append((frame_number, frame_time, crc))
 
     def close(self) -> dict[str, np.ndarray]:
+        """The chunk's index columns, with the checksum of its files (``ChunkChecksum``)."""
         self._journal.close()
         cols = list(zip(*self._rows, strict=True)) if self._rows else [(), (), ()]
         return {
             FRAME_NUMBER: np.array(cols[0], dtype=np.int64),
             FRAME_TIME: np.array(cols[1], dtype=np.float64),
             CRC32: np.array(cols[2], dtype=np.uint32),
+            **self._checksum.result().to_columns(),
         }
 
     def abort(self) -> None:

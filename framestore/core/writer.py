@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._disk.atomic import fsync_path
-from .._disk.checksum import checksum_files
+from .._disk.checksum import CHUNK_BYTES, checksum_files
 from .._disk.columns import FRAME_NUMBER
 from .._disk.extra_data import ExtraDataWriter
 from .._disk.index import write_index
@@ -436,7 +436,8 @@ class StoreWriter:
         # a video chunk reaches the disk while it is checksummed: one waits on the disk, the other on the CPU
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="framestore-fsync") as syncer:
             synced = syncer.submit(fsync_path, files[0]) if self._settings.format.video is not None else None
-            columns.update(checksum_files(files).to_columns())
+            if CHUNK_BYTES not in columns:  # image chunks checksum their files as written
+                columns.update(checksum_files(files).to_columns())
             if synced is not None:
                 synced.result()
         write_index(self._layout.index_path(n), columns)
