@@ -12,6 +12,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from _support.spies import record_calls
 from _support.workers import read_in_forked_workers
 
 import framestore
@@ -51,14 +52,7 @@ def test_threads_read_the_frames_in_the_order_asked(tmp_path, fmt):
 
 def test_each_gop_of_a_batch_is_decoded_once(tmp_path, monkeypatch):
     frames = write(tmp_path / "s", "h264/mkv", frames=100, chunksize=100)  # keyframes 0, 30, 60, 90
-    starts: list[int] = []
-    original = video.VideoChunkReader._decode_from
-
-    def spy(self, start):
-        starts.append(start)
-        return original(self, start)
-
-    monkeypatch.setattr(video.VideoChunkReader, "_decode_from", spy)
+    starts = record_calls(monkeypatch, video.VideoChunkReader, "_decode_from")
     picks = [95, 31, 2, 58, 40, 7, 99, 33]
     with framestore.new_for_filename(tmp_path / "s") as store, two_cores():
         assert np.array_equal(store.get_frames(picks), frames[picks])
@@ -100,14 +94,7 @@ def test_h264_thread_readers_keep_no_gop_so_a_store_of_many_chunks_stays_open(tm
     """A batch thread's reader only reads forward, so it keeps no GOP, and as many of them
     stay open as their decoders' memory allows: each thread opens each of 12 chunks once."""
     frames = write(tmp_path / "s", "h264/mkv", frames=120, chunksize=10)
-    opened: list[int] = []
-    original = video.VideoChunkReader._open_stream
-
-    def spy(self, *args, **kwargs):
-        opened.append(1)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(video.VideoChunkReader, "_open_stream", spy)
+    opened = record_calls(monkeypatch, video.VideoChunkReader, "_open_stream")
     picks = list(range(5, 120, 10)) + list(range(9, 120, 10))
     with framestore.new_for_filename(tmp_path / "s") as store, two_cores():
         for _ in range(6):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _support.spies import record_calls
 
 import framestore
 import framestore.codecs.video as video
@@ -26,15 +27,8 @@ def h264_store(tmp_path_factory):
 
 
 def count_decodes(monkeypatch) -> list[int]:
-    starts: list[int] = []
-    original = video.VideoChunkReader._decode_from
-
-    def spy(self, start):
-        starts.append(start)
-        return original(self, start)
-
-    monkeypatch.setattr(video.VideoChunkReader, "_decode_from", spy)
-    return starts
+    """Where every decode began (a keyframe's position)."""
+    return record_calls(monkeypatch, video.VideoChunkReader, "_decode_from")
 
 
 def test_stepping_back_through_a_gop_decodes_it_once(h264_store, monkeypatch):
